@@ -1,0 +1,66 @@
+/* Every difference between the Lua C APIs we build for (5.1/LuaJIT, 5.2,
+ * 5.3, 5.4) lives here, so the rest of the code is written for 5.4. */
+#ifndef DCS_COMPAT_H
+#define DCS_COMPAT_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#if LUA_VERSION_NUM < 502
+#define lua_rawlen(L, i) lua_objlen((L), (i))
+
+/* LuaJIT has luaL_setfuncs but PUC 5.1 does not: use our own everywhere. */
+static void dcs_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+{
+    luaL_checkstack(L, nup + 1, "too many upvalues");
+    for (; l->name != NULL; l++) {
+        int i;
+        for (i = 0; i < nup; i++)
+            lua_pushvalue(L, -nup);
+        lua_pushcclosure(L, l->func, nup);
+        lua_setfield(L, -(nup + 2), l->name);
+    }
+    lua_pop(L, nup);
+}
+
+static void *dcs_testudata(lua_State *L, int i, const char *tname)
+{
+    void *p = lua_touserdata(L, i);
+    if (p == NULL || !lua_getmetatable(L, i))
+        return NULL;
+    lua_getfield(L, LUA_REGISTRYINDEX, tname);
+    if (!lua_rawequal(L, -1, -2))
+        p = NULL;
+    lua_pop(L, 2);
+    return p;
+}
+#else
+#define dcs_setfuncs luaL_setfuncs
+#define dcs_testudata luaL_testudata
+#endif
+
+#if LUA_VERSION_NUM < 503
+static int dcs_isinteger(lua_State *L, int i)
+{
+    lua_Number n = lua_tonumber(L, i);
+    return lua_type(L, i) == LUA_TNUMBER && n == (lua_Number)(long long)n;
+}
+#define dcs_tointeger(L, i) ((long long)lua_tonumber((L), (i)))
+#else
+#define dcs_isinteger(L, i) lua_isinteger((L), (i))
+#define dcs_tointeger(L, i) ((long long)lua_tointeger((L), (i)))
+#endif
+
+#if LUA_VERSION_NUM < 504
+#define dcs_newuserdata(L, size) lua_newuserdata((L), (size))
+#else
+#define dcs_newuserdata(L, size) lua_newuserdatauv((L), (size), 0)
+#endif
+
+#if defined(__GNUC__)
+#define DCS_EXPORT __attribute__((visibility("default")))
+#else
+#define DCS_EXPORT
+#endif
+
+#endif

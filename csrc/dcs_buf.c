@@ -1,0 +1,82 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "dcs_buf.h"
+
+void dcs_buf_init(dcs_buf *b)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}
+
+void dcs_buf_free(dcs_buf *b)
+{
+    free(b->data);
+    dcs_buf_init(b);
+}
+
+void dcs_buf_reset(dcs_buf *b)
+{
+    b->len = 0;
+    b->failed = 0;
+}
+
+int dcs_buf_reserve(dcs_buf *b, size_t extra)
+{
+    size_t need, cap;
+    char *p;
+
+    if (b->failed)
+        return 0;
+    /* +1 keeps room for the NUL that dcs_buf_cstr() may add. */
+    if (extra > (size_t)-1 - b->len - 1) {
+        b->failed = 1;
+        return 0;
+    }
+    need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 1;
+    cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
+    p = realloc(b->data, cap);
+    if (p == NULL) {
+        b->failed = 1;
+        return 0;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 1;
+}
+
+void dcs_buf_add(dcs_buf *b, const void *p, size_t n)
+{
+    if (n == 0 || !dcs_buf_reserve(b, n))
+        return;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+void dcs_buf_addc(dcs_buf *b, char c)
+{
+    dcs_buf_add(b, &c, 1);
+}
+
+void dcs_buf_adds(dcs_buf *b, const char *s)
+{
+    dcs_buf_add(b, s, strlen(s));
+}
+
+const char *dcs_buf_cstr(dcs_buf *b)
+{
+    if (!dcs_buf_reserve(b, 0))
+        return "";
+    b->data[b->len] = '\0';
+    return b->data;
+}
+
+int dcs_buf_ok(const dcs_buf *b)
+{
+    return !b->failed;
+}

@@ -1,0 +1,321 @@
+/* libcurl transport.  Nothing here knows about Lua: the bindings in core.c
+ * translate tables to dcs_http_request and dcs_http_response back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "dcs_http.h"
+
+struct dcs_http {
+    CURL *easy;
+    dcs_http_config cfg;        /* strings below are owned copies */
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+typedef struct transfer {
+    CURL *easy;
+    const dcs_http_request *req;
+    dcs_http_response *res;
+    size_t max_body;
+    int too_large;
+    int aborted;
+} transfer;
+
+int dcs_http_global_init(void)
+{
+    /* curl_global_init is not thread-safe; luaopen runs it once per process
+     * under the host's loader, and later calls are cheap no-ops here. */
+    static int done = 0;
+    if (!done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return 0;
+        done = 1;
+    }
+    return 1;
+}
+
+const char *dcs_http_curl_version(void)
+{
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    return v && v->version ? v->version : "unknown";
+}
+
+static char *dup_or_null(const char *s)
+{
+    char *p;
+    size_t n;
+    if (s == NULL)
+        return NULL;
+    n = strlen(s) + 1;
+    p = malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void free_config_strings(dcs_http_config *cfg)
+{
+    free((char *)cfg->ca_file);
+    free((char *)cfg->proxy);
+    free((char *)cfg->user_agent);
+    cfg->ca_file = cfg->proxy = cfg->user_agent = NULL;
+}
+
+dcs_http *dcs_http_new(void)
+{
+    dcs_http *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return NULL;
+    h->easy = curl_easy_init();
+    if (h->easy == NULL) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+int dcs_http_configure(dcs_http *h, const dcs_http_config *cfg)
+{
+    dcs_http_config c = *cfg;
+    c.ca_file = dup_or_null(cfg->ca_file);
+    c.proxy = dup_or_null(cfg->proxy);
+    c.user_agent = dup_or_null(cfg->user_agent);
+    if ((cfg->ca_file && !c.ca_file) || (cfg->proxy && !c.proxy) ||
+        (cfg->user_agent && !c.user_agent)) {
+        free_config_strings(&c);
+        return 0;
+    }
+    free_config_strings(&h->cfg);
+    h->cfg = c;
+    return 1;
+}
+
+void dcs_http_free(dcs_http *h)
+{
+    if (h == NULL)
+        return;
+    if (h->easy != NULL)
+        curl_easy_cleanup(h->easy);
+    free_config_strings(&h->cfg);
+    free(h);
+}
+
+void dcs_http_response_init(dcs_http_response *res)
+{
+    memset(res, 0, sizeof *res);
+    dcs_buf_init(&res->headers);
+    dcs_buf_init(&res->body);
+}
+
+void dcs_http_response_free(dcs_http_response *res)
+{
+    dcs_buf_free(&res->headers);
+    dcs_buf_free(&res->body);
+}
+
+const char *dcs_http_failure_name(dcs_http_failure f)
+{
+    switch (f) {
+    case DCS_HTTP_OK: return "ok";
+    case DCS_HTTP_TIMEOUT: return "timeout";
+    case DCS_HTTP_DNS: return "dns";
+    case DCS_HTTP_CONNECT: return "connect";
+    case DCS_HTTP_TLS: return "tls";
+    case DCS_HTTP_SEND: return "send";
+    case DCS_HTTP_RECV: return "recv";
+    case DCS_HTTP_TOO_LARGE: return "too_large";
+    case DCS_HTTP_ABORTED: return "aborted";
+    case DCS_HTTP_BAD_REQUEST: return "bad_request";
+    default: return "other";
+    }
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    transfer *t = ud;
+    size_t n = size * nmemb;
+    /* A new status line starts a new response (100 Continue, proxy CONNECT):
+     * keep only the headers of the final one. */
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+        dcs_buf_reset(&t->res->headers);
+    dcs_buf_add(&t->res->headers, data, n);
+    return dcs_buf_ok(&t->res->headers) ? n : 0;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    transfer *t = ud;
+    size_t n = size * nmemb;
+    long status = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+    if (t->req->sink != NULL && status >= 200 && status < 300) {
+        if (!t->req->sink(t->req->sink_ud, data, n)) {
+            t->aborted = 1;
+            return 0;
+        }
+        return n;
+    }
+    if (t->max_body > 0 && t->res->body.len + n > t->max_body) {
+        t->too_large = 1;
+        return 0;
+    }
+    dcs_buf_add(&t->res->body, data, n);
+    return dcs_buf_ok(&t->res->body) ? n : 0;
+}
+
+static dcs_http_failure classify(CURLcode rc, const transfer *t)
+{
+    switch (rc) {
+    case CURLE_OK: return DCS_HTTP_OK;
+    case CURLE_OPERATION_TIMEDOUT: return DCS_HTTP_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return DCS_HTTP_DNS;
+    case CURLE_COULDNT_CONNECT: return DCS_HTTP_CONNECT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED: return DCS_HTTP_TLS;
+    case CURLE_SEND_ERROR: return DCS_HTTP_SEND;
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: return DCS_HTTP_RECV;
+    case CURLE_WRITE_ERROR:
+        if (t->too_large) return DCS_HTTP_TOO_LARGE;
+        if (t->aborted) return DCS_HTTP_ABORTED;
+        return DCS_HTTP_OTHER;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return DCS_HTTP_BAD_REQUEST;
+    default: return DCS_HTTP_OTHER;
+    }
+}
+
+/* Sets every option again on each call: curl_easy_reset keeps the
+ * connection cache (keep-alive) but forgets the previous request. */
+static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer *t,
+                              struct curl_slist *headers)
+{
+    CURL *e = h->easy;
+    const dcs_http_config *c = &h->cfg;
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
+    CURLcode rc = CURLE_OK;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TIMEOUT_MS, timeout);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+    if (c->ca_file)
+        SET(CURLOPT_CAINFO, c->ca_file);
+    if (c->proxy)
+        SET(CURLOPT_PROXY, c->proxy);
+    if (c->user_agent)
+        SET(CURLOPT_USERAGENT, c->user_agent);
+    SET(CURLOPT_HTTPHEADER, headers);
+    SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, t);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, t);
+
+    if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(req->method, "POST") == 0)
+            SET(CURLOPT_POST, 1L);
+        else
+            SET(CURLOPT_CUSTOMREQUEST, req->method);
+        if (req->body_len > 0 || strcmp(req->method, "POST") == 0) {
+            /* The body string is owned by the caller and outlives perform. */
+            SET(CURLOPT_POSTFIELDS, req->body ? req->body : "");
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+        }
+    }
+#undef SET
+    return rc;
+}
+
+dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
+                                  dcs_http_response *res)
+{
+    struct curl_slist *headers = NULL, *tmp;
+    transfer t;
+    CURLcode rc;
+    size_t i;
+    long connects = 0;
+
+    memset(&t, 0, sizeof t);
+    t.easy = h->easy;
+    t.req = req;
+    t.res = res;
+    t.max_body = h->cfg.max_body;
+    h->errbuf[0] = '\0';
+    res->failure = DCS_HTTP_OK;
+    res->message[0] = '\0';
+
+    /* libcurl would otherwise send "Expect: 100-continue" for large bodies. */
+    headers = curl_slist_append(NULL, "Expect:");
+    for (i = 0; headers != NULL && i < req->header_count; i++) {
+        tmp = curl_slist_append(headers, req->headers[i]);
+        if (tmp == NULL) {
+            curl_slist_free_all(headers);
+            headers = NULL;
+        } else {
+            headers = tmp;
+        }
+    }
+    if (headers == NULL) {
+        res->failure = DCS_HTTP_OTHER;
+        snprintf(res->message, sizeof res->message, "out of memory");
+        return res->failure;
+    }
+
+    curl_easy_reset(h->easy);
+    rc = apply_options(h, req, &t, headers);
+    if (rc == CURLE_OK)
+        rc = curl_easy_perform(h->easy);
+    curl_slist_free_all(headers);
+    /* Never leave pointers to this call's stack frame inside the handle. */
+    curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h->easy, CURLOPT_HEADERDATA, NULL);
+    curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, NULL);
+    curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, NULL);
+
+    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME, &res->total_seconds);
+    res->new_connections = connects;
+
+    res->failure = classify(rc, &t);
+    if (res->failure != DCS_HTTP_OK) {
+        if (res->failure == DCS_HTTP_TOO_LARGE)
+            snprintf(res->message, sizeof res->message,
+                     "response body larger than %lu bytes", (unsigned long)t.max_body);
+        else if (h->errbuf[0] != '\0')
+            snprintf(res->message, sizeof res->message, "%s: %s", curl_easy_strerror(rc),
+                     h->errbuf);
+        else
+            snprintf(res->message, sizeof res->message, "%s", curl_easy_strerror(rc));
+    } else if (!dcs_buf_ok(&res->body) || !dcs_buf_ok(&res->headers)) {
+        res->failure = DCS_HTTP_OTHER;
+        snprintf(res->message, sizeof res->message, "out of memory");
+    }
+    return res->failure;
+}

@@ -1,0 +1,69 @@
+/* SDK-HMAC-SHA256 request signing, as the Huawei Cloud API gateway checks it
+ * (shared/docs/dcs-api.md section 3).  Pure C: no Lua types, no I/O, no
+ * clock, so it can be unit-tested and fuzzed on its own. */
+#ifndef DCS_SIGN_H
+#define DCS_SIGN_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "dcs_buf.h"
+
+typedef struct dcs_str {
+    const char *ptr;
+    size_t len;
+} dcs_str;
+
+typedef struct dcs_pair {
+    dcs_str key;
+    dcs_str value;
+} dcs_pair;
+
+typedef struct dcs_sign_request {
+    dcs_str method;
+    dcs_str path;               /* as it goes on the wire, e.g. "/v2/p/instances" */
+    const dcs_pair *query;      /* raw, unencoded; any order; may repeat keys */
+    size_t query_count;
+    const dcs_pair *headers;    /* must contain Host and X-Sdk-Date (any case) */
+    size_t header_count;
+    dcs_str body;
+    dcs_str ak;
+    dcs_str sk;
+} dcs_sign_request;
+
+typedef struct dcs_sign_result {
+    dcs_buf canonical_query;    /* also the query string to send */
+    dcs_buf canonical_request;
+    dcs_buf signed_headers;
+    dcs_buf authorization;
+} dcs_sign_result;
+
+enum {
+    DCS_SIGN_OK = 0,
+    DCS_SIGN_ENOMEM,
+    DCS_SIGN_ENODATE,           /* no X-Sdk-Date header */
+    DCS_SIGN_ENOHOST,           /* no Host header */
+    DCS_SIGN_EDUPHEADER,        /* two headers with the same name */
+    DCS_SIGN_EBADHEADER,        /* empty name, or CR/LF/NUL/':' where they break HTTP */
+    DCS_SIGN_ECRYPTO
+};
+
+DCS_INTERNAL void dcs_sign_result_init(dcs_sign_result *r);
+DCS_INTERNAL void dcs_sign_result_free(dcs_sign_result *r);
+/* Fills r; on error r holds nothing useful and the index of the offending
+ * header (if any) is stored in *bad_header when bad_header is not NULL. */
+DCS_INTERNAL int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header);
+DCS_INTERNAL const char *dcs_sign_strerror(int code);
+
+/* Helpers the bindings use too. */
+DCS_INTERNAL void dcs_percent_encode(dcs_buf *out, const char *s, size_t n, int keep_slash);
+DCS_INTERNAL void dcs_percent_decode(dcs_buf *out, const char *s, size_t n);
+/* Splits "scheme://authority/path"; path may be empty.  Returns 0 when the
+ * URL has no "://", an empty authority, or a '?', '#' or whitespace. */
+DCS_INTERNAL int dcs_url_split(dcs_str url, dcs_str *scheme, dcs_str *authority, dcs_str *path);
+DCS_INTERNAL void dcs_sdk_date(time_t t, char out[17]);  /* "YYYYMMDDTHHMMSSZ" */
+DCS_INTERNAL int dcs_sha256_hex(const void *p, size_t n, char out[65]);
+DCS_INTERNAL int dcs_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
+                                     char out[65]);
+
+#endif

@@ -1,0 +1,49 @@
+rockspec_format = "3.0"
+package = "lua-dcs"
+version = "scm-1"
+source = {
+  url = "git+https://github.com/lua-dcs/lua-dcs.git",
+}
+description = {
+  summary = "Huawei Cloud DCS SDK for Lua: Redis run logs (collect, list, download links)",
+  detailed = [[
+    A C core (SDK-HMAC-SHA256 signing with mbedTLS, HTTP with libcurl) and a
+    thin Lua layer with configuration and error objects.
+  ]],
+  homepage = "https://github.com/lua-dcs/lua-dcs",
+  license = "MIT",
+}
+dependencies = {
+  "lua >= 5.1, < 5.5",
+  "lua-cjson",
+}
+external_dependencies = {
+  -- Only the library is checked: Debian keeps curl/curl.h in a multiarch
+  -- include directory that the compiler searches but LuaRocks 3.8 does not.
+  CURL = { library = "curl" },
+  MBEDTLS = { header = "mbedtls/md.h", library = "mbedcrypto" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["dcs.core"] = {
+      sources = {
+        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c",
+        "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c",
+      },
+      defines = {},
+      incdirs = { "csrc", "$(CURL_INCDIR)", "$(MBEDTLS_INCDIR)" },
+      libdirs = { "$(CURL_LIBDIR)", "$(MBEDTLS_LIBDIR)" },
+      libraries = { "curl", "mbedcrypto" },
+    },
+    ["dcs"] = "lua/dcs/init.lua",
+    ["dcs.client"] = "lua/dcs/client.lua",
+    ["dcs.errors"] = "lua/dcs/errors.lua",
+    ["dcs.operations"] = "lua/dcs/operations.lua",
+  },
+  copy_directories = { "examples" },
+}
+test = {
+  type = "command",
+  command = "make check",
+}

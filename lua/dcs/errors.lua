@@ -1,0 +1,129 @@
+--- Error objects returned as the second value of every failed call.
+-- Fields: kind, operation, status, code, message, request_id, reason,
+-- retryable.  tostring(err) is one line; secrets never get in (see redact).
+local M = {}
+
+local Error = {}
+Error.__index = Error
+M.Error = Error
+
+-- Kinds: api, network, timeout, invalid_argument, decode, closed, io, cancelled
+local RETRYABLE_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+
+local REASON_PHRASE = {
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [408] = "Request Timeout", [409] = "Conflict",
+  [413] = "Payload Too Large", [416] = "Range Not Satisfiable", [429] = "Too Many Requests",
+  [500] = "Internal Server Error", [502] = "Bad Gateway", [503] = "Service Unavailable",
+  [504] = "Gateway Timeout",
+}
+
+local LABEL = {
+  network = "network error", timeout = "timeout", invalid_argument = "invalid argument",
+  decode = "decode error", closed = "client closed", io = "i/o error", cancelled = "cancelled",
+}
+
+function Error.__tostring(e)
+  local head
+  if e.kind == "api" then
+    head = "HTTP " .. tostring(e.status) .. (e.code and (" " .. e.code) or "")
+  else
+    head = LABEL[e.kind] or (e.kind .. " error")
+    if e.reason and e.reason ~= e.kind then head = head .. " (" .. e.reason .. ")" end
+  end
+  local line = "dcs: " .. (e.operation and (e.operation .. ": ") or "") .. head .. ": "
+    .. tostring(e.message)
+  if e.attempts and e.attempts > 1 then line = line .. " (after " .. e.attempts .. " attempts)" end
+  if e.request_id then line = line .. " [request_id " .. e.request_id .. "]" end
+  return (line:gsub("[\r\n]+", " "))
+end
+
+function M.new(fields)
+  assert(type(fields.kind) == "string", "error kind required")
+  fields.message = fields.message or fields.kind
+  if fields.retryable == nil then
+    fields.retryable = fields.kind == "network" or fields.kind == "timeout"
+      or (fields.kind == "api" and RETRYABLE_STATUS[fields.status] == true)
+  end
+  return setmetatable(fields, Error)
+end
+
+function M.is(value)
+  return getmetatable(value) == Error
+end
+
+--- Replace every occurrence of each secret in s with "***".
+function M.redact(s, secrets)
+  if type(s) ~= "string" then return s end
+  for _, secret in ipairs(secrets or {}) do
+    if type(secret) == "string" and #secret >= 4 then
+      local i = 1
+      while true do
+        local a, b = s:find(secret, i, true)
+        if not a then break end
+        s = s:sub(1, a - 1) .. "***" .. s:sub(b + 1)
+        i = a + 3
+      end
+    end
+  end
+  return s
+end
+
+function M.invalid(operation, message)
+  return M.new { kind = "invalid_argument", operation = operation, message = message,
+                 retryable = false }
+end
+
+-- Finds a code and message the way the official SDKs do: error_code/error_msg,
+-- errorCode/errorMsg, code/message, then inside nested objects.
+local function find_code_message(body, depth)
+  if type(body) ~= "table" or depth > 4 then return nil end
+  local function str(v) return (type(v) == "string" or type(v) == "number") and tostring(v) or nil end
+  local code = str(body.error_code) or str(body.errorCode) or str(body.code)
+  local msg = str(body.error_msg) or str(body.errorMsg) or str(body.message)
+  if code or msg then return code, msg end
+  for _, v in pairs(body) do
+    if type(v) == "table" then
+      code, msg = find_code_message(v, depth + 1)
+      if code or msg then return code, msg end
+    end
+  end
+  return nil
+end
+
+--- Error for a non-success HTTP response.
+-- decoded: the JSON body as a table, or nil when it was not JSON.
+function M.from_response(operation, res, decoded, secrets)
+  local code, msg = find_code_message(decoded, 0)
+  if not msg then
+    local text = res.body and res.body:gsub("^%s+", ""):gsub("%s+$", "") or ""
+    if #text > 512 then text = text:sub(1, 512) .. "..." end
+    msg = text ~= "" and text or (REASON_PHRASE[res.status] or "HTTP error")
+  end
+  local request_id = res.headers and res.headers["x-request-id"]
+  if not request_id and type(decoded) == "table" and type(decoded.request_id) == "string" then
+    request_id = decoded.request_id
+  end
+  return M.new {
+    kind = "api",
+    operation = operation,
+    status = res.status,
+    code = code or tostring(res.status),
+    message = M.redact(msg, secrets),
+    request_id = request_id,
+    retry_after = res.headers and tonumber(res.headers["retry-after"]),
+  }
+end
+
+--- Error for a transport failure table { kind, reason, message, status }.
+function M.from_transport(operation, failure, secrets)
+  return M.new {
+    kind = failure.kind or "network",
+    reason = failure.reason,
+    operation = operation,
+    status = failure.status,
+    message = M.redact(failure.message or "transport failure", secrets),
+  }
+end
+
+return M

@@ -1,0 +1,166 @@
+-- dcs.client: options, what goes on the wire, results.
+local dcs = require "dcs"
+local E = require "support.emulator"
+
+describe("dcs.client options", function()
+  local base = { ak = "AK", sk = "SK", project = "P", region = "cn-north-4" }
+  local function with(over)
+    local t = {}
+    for k, v in pairs(base) do t[k] = v end
+    for k, v in pairs(over) do
+      if v == "nil" then t[k] = nil else t[k] = v end
+    end
+    return t
+  end
+
+  it("builds the endpoint from the region", function()
+    local c = dcs.client(base)
+    assert.are.equal("https://dcs.cn-north-4.myhuaweicloud.com", c.endpoint)
+    c:close()
+  end)
+
+  it("accepts positional ak, sk, project and an options table", function()
+    local c = dcs.client("AK", "SK", "P", { endpoint = "127.0.0.1:8080/" })
+    assert.are.equal("https://127.0.0.1:8080", c.endpoint)
+    assert.are.equal("P", c.project)
+    c:close()
+  end)
+
+  it("prefers an explicit endpoint over the region", function()
+    local c = dcs.client(with { endpoint = "http://127.0.0.1:9" })
+    assert.are.equal("http://127.0.0.1:9", c.endpoint)
+    c:close()
+  end)
+
+  it("raises an error naming each missing or bad option", function()
+    for _, name in ipairs { "ak", "sk", "project" } do
+      assert.error_matches(function() dcs.client(with { [name] = "nil" }) end,
+        "option '" .. name .. "' is required")
+      assert.error_matches(function() dcs.client(with { [name] = "" }) end,
+        "option '" .. name .. "' is required")
+    end
+    assert.error_matches(function() dcs.client(with { region = "nil" }) end,
+      "option 'region' or 'endpoint' is required")
+    assert.error_matches(function() dcs.client(with { timout = 3 }) end, "unknown option 'timout'")
+    assert.error_matches(function() dcs.client(with { timeout = "3" }) end, "option 'timeout' must be a number")
+    assert.error_matches(function() dcs.client(with { timeout = 0 }) end, "option 'timeout' must be > 0")
+    assert.error_matches(function() dcs.client(with { insecure = 1 }) end, "option 'insecure' must be a boolean")
+    assert.error_matches(function() dcs.client(with { region = "CN north" }) end, "option 'region'")
+    assert.error_matches(function() dcs.client(with { endpoint = "ftp://x/y?z" }) end, "option 'endpoint'")
+  end)
+
+  it("never shows the SK or the security token", function()
+    local sk, token = "SECRET-SK-0123456789", "SECRET-TOKEN-0123456789"
+    local c = dcs.client(with { sk = sk, security_token = token })
+    local seen = { tostring(c) }
+    for k, v in pairs(c) do seen[#seen + 1] = tostring(k) .. "=" .. tostring(v) end
+    local ok, err = pcall(dcs.client, with { sk = sk, security_token = token, bogus = true })
+    assert.is_false(ok)
+    seen[#seen + 1] = tostring(err)
+    local all = table.concat(seen, "\n")
+    assert.not_matches(sk, all, 1, true)
+    assert.not_matches(token, all, 1, true)
+    c:close()
+  end)
+end)
+
+describe("create_redislog_download_link over loopback", function()
+  local emu, client
+  lazy_setup(function()
+    emu = E.start()
+    client = emu:client()
+  end)
+  lazy_teardown(function()
+    client:close()
+    emu:stop()
+  end)
+  before_each(function() emu:reset() end)
+
+  it("returns the decoded link", function()
+    local res, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    assert.is_nil(err)
+    assert.are.equal(E.LOG_ID, res.id)
+    assert.are.equal(E.LOG_ID, res.backup_id)
+    assert.matches("^" .. emu.url:gsub("%p", "%%%0") .. "/_obs/.+%.log%?", res.link)
+  end)
+
+  it("sends what the official SDKs send, with no body", function()
+    assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    local r = emu:last_request()
+    assert.are.equal("POST", r.method)
+    assert.are.equal("/v2/" .. E.PROJECT .. "/instances/" .. E.INSTANCE .. "/redislog/" .. E.LOG_ID .. "/links", r.path)
+    assert.are.equal("", r.query)
+    assert.are.equal("", r.body)
+    assert.are.equal("0", r.headers["Content-Length"])
+    assert.are.equal("application/json", r.headers["Content-Type"])
+    assert.are.equal(E.PROJECT, r.headers["X-Project-Id"])
+    assert.matches("^%d%d%d%d%d%d%d%dT%d%d%d%d%d%dZ$", r.headers["X-Sdk-Date"])
+    assert.matches("^lua%-dcs/" .. dcs._VERSION:gsub("%.", "%%.") .. " ", r.headers["User-Agent"])
+    assert.is_nil(r.headers["X-Security-Token"])
+    assert.matches("SignedHeaders=content%-type;host;x%-project%-id;x%-sdk%-date,", r.headers.Authorization)
+    assert.are.equal(200, r.status)
+  end)
+
+  it("sends and signs X-Security-Token when set", function()
+    local c = emu:client { security_token = "gQpjbi1ub3J0aC00+EXAMPLE/TOKEN==" }
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    local r = emu:last_request()
+    assert.are.equal("gQpjbi1ub3J0aC00+EXAMPLE/TOKEN==", r.headers["X-Security-Token"])
+    assert.matches("x%-sdk%-date;x%-security%-token,", r.headers.Authorization)
+    c:close()
+  end)
+
+  it("appends the user_agent option", function()
+    local c = emu:client { user_agent = "my-cron/2.0" }
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    assert.matches(" my%-cron/2%.0$", emu:last_request().headers["User-Agent"])
+    c:close()
+  end)
+
+  it("percent-encodes path parameters and the server still verifies the signature", function()
+    local res, err = client:create_redislog_download_link(E.INSTANCE, "log:1@a!(b)*~é/x y")
+    assert.is_nil(res)
+    assert.are.equal("api", err.kind)
+    assert.are.equal(404, err.status)       -- unknown log, but the signature was accepted
+    assert.are.equal("/v2/" .. E.PROJECT .. "/instances/" .. E.INSTANCE
+      .. "/redislog/log%3A1%40a%21%28b%29%2A~%C3%A9%2Fx%20y/links", emu:last_request().path)
+  end)
+
+  it("keeps fields the server adds", function()
+    emu:fault { match = { path_contains = "/links" }, action = { respond = { status = 200,
+      json = { id = "i", backup_id = "b", link = "https://x/y", expires_in = 86400, extra = { a = 1 } } } } }
+    local res = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    assert.are.equal(86400, res.expires_in)
+    assert.are.equal(1, res.extra.a)
+    assert.are.equal("https://x/y", res.link)
+  end)
+
+  it("rejects a bad instance or log id before any network I/O", function()
+    local cases = {
+      { nil, E.LOG_ID, "instance_id" }, { "", E.LOG_ID, "instance_id" }, { 42, E.LOG_ID, "instance_id" },
+      { E.INSTANCE, nil, "id" }, { E.INSTANCE, "", "id" }, { E.INSTANCE, {}, "id" },
+    }
+    for _, case in ipairs(cases) do
+      local res, err = client:create_redislog_download_link(case[1], case[2])
+      assert.is_nil(res)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.are.equal("create_redislog_download_link", err.operation)
+      assert.matches("^" .. case[3] .. " must be a non%-empty string", err.message)
+      assert.is_false(err.retryable)
+    end
+    local res, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID, { bogus = 1 })
+    assert.is_nil(res)
+    assert.matches("unknown option 'bogus'", err.message)
+    assert.are.equal(0, #emu:requests())
+  end)
+
+  it("honours a per-call timeout", function()
+    emu:fault { match = { path_contains = "/links" }, action = { delay = 1.5 } }
+    local t0 = os.time()
+    local res, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID, { timeout = 0.3 })
+    assert.is_nil(res)
+    assert.are.equal("timeout", err.kind)
+    assert.is_true(err.retryable)
+    assert.is_true(os.time() - t0 <= 1)
+  end)
+end)

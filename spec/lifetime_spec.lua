@@ -1,0 +1,142 @@
+-- Client and transport lifetime, keep-alive.
+local core = require "dcs.core"
+local E = require "support.emulator"
+
+describe("lifetime", function()
+  local emu
+  lazy_setup(function() emu = E.start() end)
+  lazy_teardown(function() emu:stop() end)
+  before_each(function() emu:reset() end)
+
+  it("close is idempotent and later calls return a 'closed' error", function()
+    local c = emu:client()
+    assert.is_true(c:close())
+    assert.is_true(c:close())
+    for _, call in ipairs {
+      function() return c:create_redislog_download_link(E.INSTANCE, E.LOG_ID) end,
+      function() return c:list_redislogs(E.INSTANCE) end,
+      function() return c:collect_redislog(E.INSTANCE) end,
+    } do
+      local res, err = call()
+      assert.is_nil(res)
+      assert.are.equal("closed", err.kind)
+      assert.is_false(err.retryable)
+    end
+    assert.matches("closed", tostring(c))
+    assert.are.equal(0, #emu:requests())
+  end)
+
+  it("closes through <close> on Lua 5.4", function()
+    if not _VERSION:find("5%.4") then return pending("Lua 5.4 only") end
+    local chunk = assert(load([[
+      local emu = ...
+      local c <close> = emu:client()
+      assert(c:create_redislog_download_link("]] .. E.INSTANCE .. [[", "]] .. E.LOG_ID .. [["))
+      return c
+    ]]))
+    local c = chunk(emu)
+    assert.is_true(c.closed)
+    local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    assert.are.equal("closed", err.kind)
+  end)
+
+  it("survives garbage collection of open, closed and used clients", function()
+    for i = 1, 50 do
+      local c = emu:client()
+      if i % 3 == 0 then assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)) end
+      if i % 2 == 0 then c:close() end
+      if i % 10 == 0 then collectgarbage() end
+    end
+    collectgarbage()
+    collectgarbage()
+  end)
+
+  it("raw transport: close, __gc and __close share one idempotent destroy", function()
+    local t = core.http()
+    assert.matches("^dcs.core.http %(open%)", tostring(t))
+    assert.is_true(t:close())
+    assert.is_true(t:close())
+    assert.matches("^dcs.core.http %(closed%)", tostring(t))
+    local res, failure = t:request { url = emu.url .. "/_emulator/health" }
+    assert.is_nil(res)
+    assert.are.equal("closed", failure.kind)
+    getmetatable(t).__gc(t)            -- what the collector would do after close
+    getmetatable(t).__close(t)
+    assert.has_error(function() t.request(nil, {}) end)
+    assert.has_error(function() core.http { timeout = "x" } end)
+  end)
+
+  it("defers a close asked for inside a progress callback", function()
+    local c = emu:client()
+    local link = assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+    c:close()
+    local t = core.http()
+    local path = os.tmpname()
+    local calls = 0
+    local res = assert(t:request { url = link, file = path, progress = function()
+      calls = calls + 1
+      t:close()                      -- must not free libcurl under its own feet
+    end })
+    os.remove(path)
+    assert.are.equal(200, res.status)
+    assert.is_true(calls > 0)
+    local again, failure = t:request { url = link }
+    assert.is_nil(again)
+    assert.are.equal("closed", failure.kind)
+  end)
+
+  it("refuses a request from inside a progress callback", function()
+    local c = emu:client()
+    local link = assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+    c:close()
+    local t = core.http()
+    local path = os.tmpname()
+    local res, failure = t:request { url = link, file = path, progress = function()
+      t:request { url = link }
+    end }
+    os.remove(path)
+    t:close()
+    assert.is_nil(res)
+    assert.are.equal("callback", failure.kind)
+    assert.matches("while a request is running", failure.message)
+  end)
+end)
+
+describe("keep-alive", function()
+  local emu
+  lazy_setup(function() emu = E.start() end)
+  lazy_teardown(function() emu:stop() end)
+
+  it("sends several calls of one client over one connection", function()
+    emu:reset()
+    local c = emu:client()
+    for _ = 1, 5 do
+      assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    end
+    assert(c:list_redislogs(E.INSTANCE))
+    c:close()
+    local reqs = emu:requests()
+    assert.are.equal(6, #reqs)
+    for _, r in ipairs(reqs) do assert.are.equal(reqs[1].conn, r.conn) end
+  end)
+
+  it("uses a new connection for another client", function()
+    emu:reset()
+    local a, b = emu:client(), emu:client()
+    assert(a:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    assert(b:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    a:close()
+    b:close()
+    local reqs = emu:requests()
+    assert.are_not.equal(reqs[1].conn, reqs[2].conn)
+  end)
+
+  it("reports new_connections from the transport", function()
+    local t = core.http()
+    local first = assert(t:request { url = emu.url .. "/_emulator/health" })
+    local second = assert(t:request { url = emu.url .. "/_emulator/health" })
+    t:close()
+    assert.are.equal(1, first.new_connections)
+    assert.are.equal(0, second.new_connections)
+  end)
+end)

@@ -1,0 +1,133 @@
+-- dcs.sign against the official SDK vectors, and its contract.
+local dcs = require "dcs"
+local core = require "dcs.core"
+local cjson = require "cjson"
+
+local function read_vectors()
+  local f = assert(io.open("../shared/vectors/sign-vectors.json", "rb"))
+  local data = cjson.decode(f:read("*a"))
+  f:close()
+  return data
+end
+
+local vectors = read_vectors()
+local EMPTY_HASH = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+local function lines(s)
+  local out = {}
+  for l in (s .. "\n"):gmatch("(.-)\n") do out[#out + 1] = l end
+  return out
+end
+
+describe("dcs.sign reproduces the official SDK vector", function()
+  assert.is_true(#vectors.vectors >= 15)
+  for _, v in ipairs(vectors.vectors) do
+    it(v.name, function()
+      local headers = dcs.sign { method = v.method, url = v.url, query = v.query,
+        headers = v.headers, body = v.body, ak = v.ak, sk = v.sk }
+      assert.are.equal(v.expect_authorization, headers.Authorization)
+    end)
+  end
+  for _, v in ipairs(vectors.canonical_query_vectors) do
+    it("canonical query " .. v.name, function()
+      local _, canonical = dcs.sign { method = "GET", url = "https://example.com/", query = v.query,
+        ak = "AccessKey", sk = "SecretKey" }
+      assert.are.equal(v.expect_canonical_query, lines(canonical)[3])
+    end)
+  end
+end)
+
+describe("dcs.sign contract", function()
+  local base = { method = "GET", url = "https://dcs.cn-north-4.myhuaweicloud.com:443/v2/p/x",
+                 ak = "AK", sk = "SK", headers = { ["X-Sdk-Date"] = "20210416T120000Z" } }
+  local function sign(over)
+    local t = {}
+    for k, v in pairs(base) do t[k] = v end
+    for k, v in pairs(over or {}) do t[k] = v end
+    return dcs.sign(t)
+  end
+
+  it("returns every given header plus Host and Authorization", function()
+    local h, canonical, query = sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-A"] = " v " } }
+    assert.are.equal("dcs.cn-north-4.myhuaweicloud.com:443", h.Host)
+    assert.are.equal(" v ", h["X-A"])            -- sent as given, signed trimmed
+    assert.are.equal("20210416T120000Z", h["X-Sdk-Date"])
+    assert.matches("^SDK%-HMAC%-SHA256 Access=AK, SignedHeaders=host;x%-a;x%-sdk%-date, Signature=%x+$",
+      h.Authorization)
+    local l = lines(canonical)
+    assert.are.same({ "GET", "/v2/p/x/", "", "host:dcs.cn-north-4.myhuaweicloud.com:443",
+      "x-a:v", "x-sdk-date:20210416T120000Z", "", "host;x-a;x-sdk-date", EMPTY_HASH }, l)
+    assert.are.equal("", query)
+  end)
+
+  it("adds X-Sdk-Date from the UTC clock when absent", function()
+    local before = os.time()
+    local h = sign { headers = {} }
+    local y, mo, d, hh, mi, ss = h["X-Sdk-Date"]:match("^(%d%d%d%d)(%d%d)(%d%d)T(%d%d)(%d%d)(%d%d)Z$")
+    assert.truthy(y)
+    assert.are.equal(os.date("!%Y%m%dT%H%M%SZ", before):sub(1, 11), h["X-Sdk-Date"]:sub(1, 11))
+    assert.matches("x%-sdk%-date", h.Authorization)
+    assert.truthy(mo and d and hh and mi and ss)
+  end)
+
+  it("keeps a given Host header and signs it", function()
+    local h, canonical = sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", host = "other:8443" } }
+    assert.are.equal("other:8443", h.host)
+    assert.is_nil(h.Host)
+    assert.matches("\nhost:other:8443\n", canonical, 1, true)
+  end)
+
+  it("does not sign header names containing an underscore, but returns them", function()
+    local h = sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", X_ODD = "1" } }
+    assert.are.equal("1", h.X_ODD)
+    assert.not_matches("x_odd", h.Authorization)
+  end)
+
+  it("uses X-Sdk-Content-Sha256 as the payload hash when given", function()
+    local _, canonical = sign { method = "PUT", body = "abc",
+      headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-Sdk-Content-Sha256"] = "UNSIGNED-PAYLOAD" } }
+    assert.are.equal("UNSIGNED-PAYLOAD", lines(canonical)[#lines(canonical)])
+    local _, c2 = sign { method = "PUT", body = "abc" }
+    assert.are.equal(core.sha256_hex("abc"), lines(c2)[#lines(c2)])
+  end)
+
+  it("decodes the path, re-encodes each segment and ends it with '/'", function()
+    local _, canonical = sign { url = "https://h/a%20b/c:d/%E6%97%A5" }
+    assert.are.equal("/a%20b/c%3Ad/%E6%97%A5/", lines(canonical)[2])
+    local _, c2 = sign { url = "https://h" }
+    assert.are.equal("/", lines(c2)[2])
+  end)
+
+  it("sorts and encodes query values of every type", function()
+    local _, canonical, query = sign { query = { b = { "z", "a" }, a = true, n = 7.0, f = 1.5, s = "x y" } }
+    assert.are.equal("a=true&b=a&b=z&f=1.5&n=7&s=x%20y", query)
+    assert.are.equal(query, lines(canonical)[3])
+  end)
+
+  it("raises on programmer errors, naming the problem", function()
+    assert.error_matches(function() sign { url = "https://h/p?x=1" } end, "without query")
+    assert.error_matches(function() sign { ak = "" } end, "'ak' is required")
+    assert.error_matches(function() sign { sk = false } end, "'sk' must be a string")
+    assert.error_matches(function() sign { headers = { ["X-Sdk-Date"] = "d", A = "x\r\nB: y" } } end,
+      "invalid header")
+    assert.error_matches(function() sign { headers = { ["X-Sdk-Date"] = "d", host = "a", Host = "b" } } end,
+      "duplicate header")
+    assert.error_matches(function() sign { query = { a = { {} } } } end, "query array values")
+    assert.error_matches(function() dcs.sign() end, "table expected")
+  end)
+end)
+
+describe("dcs.core helpers", function()
+  it("percent-encodes with the unreserved set only", function()
+    assert.are.equal("a-_.~%20%2F%25%C3%A9", core.encode("a-_.~ /%é"))
+    assert.are.equal("a/b%20c", core.encode("a/b c", true))
+    assert.are.equal("a b/%zz", core.decode("a%20b%2F%zz"))
+  end)
+  it("hashes with mbedTLS", function()
+    assert.are.equal(EMPTY_HASH, core.sha256_hex(""))
+    -- RFC 4231 test case 2
+    assert.are.equal("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+      core.hmac_sha256_hex("Jefe", "what do ya want for nothing?"))
+    assert.are.equal("20210416T120000Z", core.sdk_date(1618574400))
+  end)
+end)

@@ -7,6 +7,7 @@
  *  - every header is signed except names containing '_'; names lower-cased,
  *    values trimmed, sorted by name;
  *  - payload hash: X-Sdk-Content-Sha256 if given, else sha256(body). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +51,8 @@ static int name_is(dcs_str name, const char *lit)
 
 static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-    int c = memcmp(a, b, alen < blen ? alen : blen);
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;   /* empty strings may be NULL */
     if (c != 0)
         return c;
     return alen < blen ? -1 : (alen > blen ? 1 : 0);
@@ -132,15 +134,25 @@ int dcs_url_split(dcs_str url, dcs_str *scheme, dcs_str *authority, dcs_str *pat
     return 1;
 }
 
-void dcs_sdk_date(time_t t, char out[17])
+int dcs_sdk_date(time_t t, char out[17])
 {
     struct tm tm;
+    char tmp[64];               /* the compiler cannot prove the fields' ranges */
+    out[0] = '\0';
 #if defined(_WIN32)
-    gmtime_s(&tm, &t);
+    if (gmtime_s(&tm, &t) != 0)
+        return 0;
 #else
-    gmtime_r(&t, &tm);
+    if (gmtime_r(&t, &tm) == NULL)
+        return 0;
 #endif
-    strftime(out, 17, "%Y%m%dT%H%M%SZ", &tm);
+    /* Years outside 0..9999 do not fit the format: refuse, never truncate. */
+    if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
+        return 0;
+    snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    memcpy(out, tmp, 17);
+    return 1;
 }
 
 static void to_hex(const unsigned char *in, size_t n, char *out)
@@ -199,7 +211,9 @@ const char *dcs_sign_strerror(int code)
     case DCS_SIGN_ENODATE: return "missing X-Sdk-Date header";
     case DCS_SIGN_ENOHOST: return "missing Host header";
     case DCS_SIGN_EDUPHEADER: return "duplicate header name (names are case-insensitive)";
-    case DCS_SIGN_EBADHEADER: return "invalid header name or value (empty name, or CR, LF, NUL)";
+    case DCS_SIGN_EBADHEADER:
+        return "invalid header (the name must be an HTTP token; the value must not hold CR, LF or NUL)";
+    case DCS_SIGN_EBADMETHOD: return "invalid method (must be an HTTP token such as GET)";
     case DCS_SIGN_ECRYPTO: return "mbedTLS hash failure";
     default: return "unknown signing error";
     }
@@ -263,16 +277,26 @@ static void sort_headers(signed_header *h, size_t n, const char *names)
     }
 }
 
+/* RFC 7230 token: what may appear in a method or a header name.  Anything
+ * else could make the canonical request or SignedHeaders ambiguous. */
+static int is_token(dcs_str s)
+{
+    size_t i;
+    if (s.len == 0)
+        return 0;
+    for (i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!(is_unreserved(c) || (c != 0 && strchr("!#$%&'*+^`|", c) != NULL)))
+            return 0;
+    }
+    return 1;
+}
+
 static int header_is_valid(const dcs_pair *h)
 {
     size_t i;
-    if (h->key.len == 0)
+    if (!is_token(h->key))
         return 0;
-    for (i = 0; i < h->key.len; i++) {
-        unsigned char c = (unsigned char)h->key.ptr[i];
-        if (c <= ' ' || c == ':' || c == 0x7f)
-            return 0;
-    }
     for (i = 0; i < h->value.len; i++) {
         unsigned char c = (unsigned char)h->value.ptr[i];
         if (c == '\r' || c == '\n' || c == '\0')
@@ -290,6 +314,8 @@ int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header
     int have_host = 0, rc = DCS_SIGN_ENOMEM;
     char hash[65], signature[65];
 
+    if (!is_token(req->method))
+        return DCS_SIGN_EBADMETHOD;
     for (i = 0; i < req->header_count; i++) {
         const dcs_pair *h = &req->headers[i];
         if (!header_is_valid(h)) {

@@ -44,7 +44,8 @@ enum {
     DCS_SIGN_ENODATE,           /* no X-Sdk-Date header */
     DCS_SIGN_ENOHOST,           /* no Host header */
     DCS_SIGN_EDUPHEADER,        /* two headers with the same name */
-    DCS_SIGN_EBADHEADER,        /* empty name, or CR/LF/NUL/':' where they break HTTP */
+    DCS_SIGN_EBADHEADER,        /* name not an HTTP token, or CR/LF/NUL in a value */
+    DCS_SIGN_EBADMETHOD,        /* method not an HTTP token */
     DCS_SIGN_ECRYPTO
 };
 
@@ -61,7 +62,8 @@ DCS_INTERNAL void dcs_percent_decode(dcs_buf *out, const char *s, size_t n);
 /* Splits "scheme://authority/path"; path may be empty.  Returns 0 when the
  * URL has no "://", an empty authority, or a '?', '#' or whitespace. */
 DCS_INTERNAL int dcs_url_split(dcs_str url, dcs_str *scheme, dcs_str *authority, dcs_str *path);
-DCS_INTERNAL void dcs_sdk_date(time_t t, char out[17]);  /* "YYYYMMDDTHHMMSSZ" */
+/* "YYYYMMDDTHHMMSSZ"; returns 0 (and "") for times outside years 0-9999. */
+DCS_INTERNAL int dcs_sdk_date(time_t t, char out[17]);
 DCS_INTERNAL int dcs_sha256_hex(const void *p, size_t n, char out[65]);
 DCS_INTERNAL int dcs_hmac_sha256_hex(const void *key, size_t klen, const void *msg, size_t mlen,
                                      char out[65]);

@@ -224,7 +224,8 @@ static int l_sign(lua_State *L)
     if (!have_date) {
         char date[17];
         dcs_pair *h = &headers[nheaders++];
-        dcs_sdk_date(time(NULL), date);
+        if (!dcs_sdk_date(time(NULL), date))
+            luaL_error(L, "dcs.sign: the system clock is out of range");
         lua_pushstring(L, date);
         h->key.ptr = "X-Sdk-Date";
         h->key.len = 10;
@@ -325,11 +326,21 @@ static int l_hmac_sha256_hex(lua_State *L)
     return 1;
 }
 
+/* sdk_date([unix_seconds]) -> "YYYYMMDDTHHMMSSZ" */
 static int l_sdk_date(lua_State *L)
 {
     char date[17];
-    time_t t = lua_isnoneornil(L, 1) ? time(NULL) : (time_t)luaL_checknumber(L, 1);
-    dcs_sdk_date(t, date);
+    time_t t;
+    if (lua_isnoneornil(L, 1)) {
+        t = time(NULL);
+    } else {
+        lua_Number n = luaL_checknumber(L, 1);
+        /* Checked before the cast: NaN, inf or 1e300 would be undefined. */
+        luaL_argcheck(L, n >= 0 && n < 253402300800.0, 1, "time out of range (years 1970-9999)");
+        t = (time_t)n;
+    }
+    if (!dcs_sdk_date(t, date))
+        return luaL_error(L, "dcs.core.sdk_date: time out of range");
     lua_pushstring(L, date);
     return 1;
 }

@@ -114,6 +114,9 @@ describe("dcs.sign contract", function()
       "duplicate header")
     assert.error_matches(function() sign { query = { a = { {} } } } end, "query array values")
     assert.error_matches(function() dcs.sign() end, "table expected")
+    assert.error_matches(function() sign { method = "GET\n" } end, "invalid method")
+    assert.error_matches(function() sign { headers = { ["X-Sdk-Date"] = "d", ["a;b"] = "1" } } end,
+      "invalid header")
   end)
 end)
 
@@ -129,5 +132,8 @@ describe("dcs.core helpers", function()
     assert.are.equal("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
       core.hmac_sha256_hex("Jefe", "what do ya want for nothing?"))
     assert.are.equal("20210416T120000Z", core.sdk_date(1618574400))
+    assert.are.equal("99991231T235959Z", core.sdk_date(253402300799))
+    assert.error_matches(function() core.sdk_date(253402300800) end, "out of range")
+    assert.error_matches(function() core.sdk_date(0 / 0) end, "out of range")
   end)
 end)

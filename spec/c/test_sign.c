@@ -418,8 +418,17 @@ static void test_sdk_date(void)
     check_date(1591583940, "20200608T023900Z");
     check_date(1618574400, "20210416T120000Z");
     check_date(2147483647, "20380119T031407Z");
-    if (sizeof(time_t) >= 8)
+    if (sizeof(time_t) >= 8) {
+        char out[17];
         check_date((time_t)4102444800LL, "21000101T000000Z");
+        check_date((time_t)253402300799LL, "99991231T235959Z");
+        check_date((time_t)-62135596800LL, "00010101T000000Z");
+        memset(out, 'x', sizeof out);
+        ok(dcs_sdk_date((time_t)253402300800LL, out) == 0 && out[0] == '\0',
+           "sdk_date: year 10000 is refused with an empty string");
+        ok(dcs_sdk_date((time_t)(1LL << 62), out) == 0 && out[0] == '\0',
+           "sdk_date: 2^62 (gmtime fails) is refused");
+    }
 }
 
 /* ---- sha256 / hmac ---- */
@@ -884,11 +893,18 @@ static void test_canonical_uri(void)
               EMPTY_SHA256);
     check_buf("minimal request: authorization prefix and signed headers", &r.signed_headers,
               "host;x-sdk-date");
-    ok(r.authorization.len == strlen("SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, "
-                                     "Signature=") + 64 &&
-           memcmp(r.authorization.data,
-                  "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=", 69) == 0,
-       "minimal request: Authorization layout");
+    {
+        static const char prefix[] =
+            "SDK-HMAC-SHA256 Access=AK, SignedHeaders=host;x-sdk-date, Signature=";
+        size_t i, plen = sizeof prefix - 1;
+        int hex = r.authorization.len == plen + 64 &&
+                  memcmp(r.authorization.data, prefix, plen) == 0;
+        for (i = plen; hex && i < r.authorization.len; i++)
+            hex = r.authorization.data[i] != '\0' &&
+                  strchr("0123456789abcdef", r.authorization.data[i]) != NULL;
+        if (!ok(hex, "minimal request: Authorization layout (64 lower-case hex digits)"))
+            diag_bytes("authorization", r.authorization.data, r.authorization.len);
+    }
     dcs_sign_result_free(&r);
 }
 
@@ -1004,6 +1020,43 @@ static void check_error(const char *name, const dcs_pair *h, size_t n, int exp_r
     dcs_sign_result_init(&r);
     check_rc("  ...same with bad_header == NULL", dcs_sign(&req, &r, NULL), exp_rc);
     dcs_sign_result_free(&r);
+}
+
+static void test_method_and_token_errors(void)
+{
+    static const dcs_pair good[] = {PAIR("Host", "h"), PAIR("X-Sdk-Date", "20210416T120000Z")};
+    static const dcs_pair semicolon[] = {PAIR("Host", "h"), PAIR("X-Sdk-Date", "d"), PAIR("a;b", "1")};
+    static const dcs_pair comma[] = {PAIR("Host", "h"), PAIR("a,b", "1"), PAIR("X-Sdk-Date", "d")};
+    static const dcs_pair slash[] = {PAIR("a/b", "1"), PAIR("Host", "h"), PAIR("X-Sdk-Date", "d")};
+    static const dcs_pair high[] = {PAIR("Host", "h"), PAIR("X-Sdk-Date", "d"), PAIR("caf\xc3\xa9", "1")};
+    static const dcs_pair tchars[] = {PAIR("Host", "h"), PAIR("X-Sdk-Date", "d"),
+                                      PAIR("!#$%&'*+-.^_`|~Az09", "1")};
+    const char *bad_methods[] = {"", "GE T", "GET\n", "P(ST", "G\xc3\xa9T"};
+    size_t i;
+
+    check_error("token: ';' in a name -> EBADHEADER", semicolon, COUNT(semicolon),
+                DCS_SIGN_EBADHEADER, 2);
+    check_error("token: ',' in a name -> EBADHEADER", comma, COUNT(comma), DCS_SIGN_EBADHEADER, 1);
+    check_error("token: '/' in a name -> EBADHEADER", slash, COUNT(slash), DCS_SIGN_EBADHEADER, 0);
+    check_error("token: non-ASCII name -> EBADHEADER", high, COUNT(high), DCS_SIGN_EBADHEADER, 2);
+    check_error("token: every tchar is accepted", tchars, COUNT(tchars), DCS_SIGN_OK, NOT_SET);
+    for (i = 0; i < COUNT(bad_methods); i++) {
+        dcs_sign_request req;
+        dcs_sign_result r;
+        char name[80];
+        memset(&req, 0, sizeof req);
+        req.method = mkstr(bad_methods[i]);
+        req.path = mkstr("/");
+        req.headers = good;
+        req.header_count = COUNT(good);
+        req.ak = mkstr("AK");
+        req.sk = mkstr("SK");
+        dcs_sign_result_init(&r);
+        snprintf(name, sizeof name, "method #%u is not a token -> EBADMETHOD", (unsigned)i);
+        check_rc(name, dcs_sign(&req, &r, NULL), DCS_SIGN_EBADMETHOD);
+        dcs_sign_result_free(&r);
+    }
+    ok(strstr(dcs_sign_strerror(DCS_SIGN_EBADMETHOD), "method") != NULL, "strerror: EBADMETHOD");
 }
 
 static void test_errors(void)
@@ -1234,6 +1287,7 @@ int main(void)
     test_percent_decode();
     test_url_split();
     test_sdk_date();
+    test_method_and_token_errors();
     test_hashes();
     test_vectors();
     test_vector_details();

@@ -15,16 +15,27 @@ SHARED     := -shared -fPIC -fvisibility=hidden
 LIBS       := -lcurl -lmbedcrypto
 BUILD      := build/$(LUA)
 SO         := $(BUILD)/dcs/core.so
-SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/dcs_sign.c csrc/dcs_http.c csrc/dcs_buf.c
+SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lutil.c csrc/dcs_sign.c csrc/dcs_http.c csrc/dcs_buf.c
 HDR        := $(wildcard csrc/*.h)
 
-.PHONY: all deps demo check clean
+ASAN_SO    := build/asan/dcs/core.so
+ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame-pointer \
+              -fno-sanitize-recover=all
+
+.PHONY: all asan deps demo check clean
 
 all: $(SO)
 
 $(SO): $(SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(SHARED) -I$(LUA_INCDIR) -o $@ $(SRC) $(LIBS)
+
+# dcs/core.so for Lua 5.4 built by clang with ASan+UBSan (tools/check loads
+# it with the ASan runtime preloaded).
+asan: $(ASAN_SO)
+$(ASAN_SO): $(SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	clang $(ASAN_FLAGS) $(WARN) $(SHARED) -I/usr/include/lua5.4 -o $@ $(SRC) $(LIBS)
 
 deps:
 	@tools/install-deps

@@ -28,7 +28,7 @@ build = {
   modules = {
     ["dcs.core"] = {
       sources = {
-        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c",
+        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lutil.c",
         "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c",
       },
       defines = {},
@@ -40,6 +40,10 @@ build = {
     ["dcs.client"] = "lua/dcs/client.lua",
     ["dcs.errors"] = "lua/dcs/errors.lua",
     ["dcs.operations"] = "lua/dcs/operations.lua",
+    ["dcs.runlogs"] = "lua/dcs/runlogs.lua",
+  },
+  install = {
+    bin = { ["dcs-logs"] = "bin/dcs-logs" },
   },
   copy_directories = { "examples" },
 }

@@ -1,6 +1,7 @@
 /* dcs.core: the C half of lua-dcs.
  *   sign, encode, decode, sha256_hex, hmac_sha256_hex, sdk_date  (lsign.c)
  *   http, curl_version                                            (lhttp.c)
+ *   sleep, monotime, sha256_file, isatty                          (lutil.c)
  * Everything here is static or hidden except luaopen_dcs_core. */
 #include <mbedtls/version.h>
 
@@ -21,6 +22,7 @@ DCS_EXPORT int luaopen_dcs_core(lua_State *L)
     lua_newtable(L);
     dcs_open_sign(L);
     dcs_open_http(L);
+    dcs_open_util(L);
     lua_pushliteral(L, DCS_CORE_VERSION);
     lua_setfield(L, -2, "_VERSION");
     mbedtls_version_get_string(mbedtls);

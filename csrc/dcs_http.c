@@ -151,7 +151,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     long status = 0;
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
     if (t->req->sink != NULL && status >= 200 && status < 300) {
-        if (!t->req->sink(t->req->sink_ud, data, n)) {
+        curl_off_t length = -1;
+        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+        if (!t->req->sink(t->req->sink_ud, status, (long long)length, data, n)) {
             t->aborted = 1;
             return 0;
         }
@@ -203,7 +205,7 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
 {
     CURL *e = h->easy;
     const dcs_http_config *c = &h->cfg;
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : c->timeout_ms;
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : (req->timeout_ms < 0 ? 0 : c->timeout_ms);
     CURLcode rc = CURLE_OK;
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
@@ -218,6 +220,10 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TIMEOUT_MS, timeout);
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    if (req->stall_seconds > 0) {
+        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SET(CURLOPT_LOW_SPEED_TIME, req->stall_seconds);
+    }
     SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
     SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
     if (c->ca_file)

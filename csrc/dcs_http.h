@@ -22,7 +22,8 @@ typedef struct dcs_http_config {
 
 /* Streaming body consumer for 2xx responses (other statuses are buffered so
  * their error body can be read); returns 0 to abort the transfer. */
-typedef int (*dcs_http_sink)(void *ud, const char *data, size_t n);
+typedef int (*dcs_http_sink)(void *ud, long status, long long content_length, const char *data,
+                             size_t n);
 
 typedef struct dcs_http_request {
     const char *method;         /* "GET", "POST", ... */
@@ -31,7 +32,8 @@ typedef struct dcs_http_request {
     size_t header_count;
     const char *body;
     size_t body_len;
-    long timeout_ms;            /* > 0 overrides the config for this request */
+    long timeout_ms;            /* > 0 overrides the config; < 0 means no total timeout */
+    long stall_seconds;         /* > 0: fail when under 1 byte/s for this long */
     dcs_http_sink sink;         /* NULL = buffer the body */
     void *sink_ud;
 } dcs_http_request;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "compat.h"
 #include "dcs_http.h"
@@ -27,7 +28,9 @@ typedef struct file_sink {
     FILE *fp;
     lua_State *L;
     int progress;               /* stack index of the function, 0 = none */
-    long long bytes;
+    int appending;              /* opened with "ab" to resume */
+    int restarted;              /* asked for a range, got the whole body: file truncated */
+    long long bytes;            /* body bytes written by this request */
     int write_errno;
     int cancelled;
     char lua_error[256];
@@ -171,13 +174,15 @@ static void push_headers(lua_State *L, const dcs_buf *raw)
     }
 }
 
-static int progress_call(file_sink *s)
+static int progress_call(file_sink *s, long status, long long content_length)
 {
     lua_State *L = s->L;
     int ok;
     lua_pushvalue(L, s->progress);
     lua_pushnumber(L, (lua_Number)s->bytes);
-    if (lua_pcall(L, 1, 1, 0) != 0) {
+    lua_pushnumber(L, (lua_Number)content_length);
+    lua_pushinteger(L, (lua_Integer)status);
+    if (lua_pcall(L, 3, 1, 0) != 0) {
         const char *msg = lua_tostring(L, -1);
         snprintf(s->lua_error, sizeof s->lua_error, "progress callback failed: %s",
                  msg ? msg : "(error object is not a string)");
@@ -191,20 +196,31 @@ static int progress_call(file_sink *s)
     return ok;
 }
 
-static int file_sink_write(void *ud, const char *data, size_t n)
+static int file_sink_write(void *ud, long status, long long content_length, const char *data,
+                           size_t n)
 {
     file_sink *s = ud;
+    /* A server may answer a Range request with the whole file (200): start
+     * the file over instead of appending a second copy. */
+    if (s->appending && s->bytes == 0 && status == 200 && !s->restarted) {
+        s->restarted = 1;
+        if (fflush(s->fp) != 0 || ftruncate(fileno(s->fp), 0) != 0 || fseek(s->fp, 0, SEEK_SET) != 0) {
+            s->write_errno = errno ? errno : EIO;
+            return 0;
+        }
+    }
     if (fwrite(data, 1, n, s->fp) != n) {
         s->write_errno = errno ? errno : EIO;
         return 0;
     }
     s->bytes += (long long)n;
-    return s->progress ? progress_call(s) : 1;
+    return s->progress ? progress_call(s, status, content_length) : 1;
 }
 
-/* Failure table: { kind =, reason =, message =, status =, headers =, bytes = } */
+/* Failure table: { kind =, reason =, message =, status =, headers =, bytes =,
+ * restarted = }; status and headers when a response had started. */
 static int push_failure(lua_State *L, const char *kind, const char *reason, const char *message,
-                        const dcs_http_response *res, long long bytes)
+                        const dcs_http_response *res, const file_sink *sink)
 {
     lua_pushnil(L);
     lua_createtable(L, 0, 6);
@@ -220,15 +236,34 @@ static int push_failure(lua_State *L, const char *kind, const char *reason, cons
         push_headers(L, &res->headers);
         lua_setfield(L, -2, "headers");
     }
-    lua_pushnumber(L, (lua_Number)bytes);
+    lua_pushnumber(L, sink ? (lua_Number)sink->bytes : 0);
     lua_setfield(L, -2, "bytes");
+    lua_pushboolean(L, sink && sink->restarted);
+    lua_setfield(L, -2, "restarted");
     return 2;
 }
 
+/* timeout = seconds | false (no total timeout) | nil (the handle's) */
+static long request_timeout_ms(lua_State *L, int t)
+{
+    long ms = 0;
+    lua_getfield(L, t, "timeout");
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+        ms = -1;
+    else if (!lua_isnil(L, -1))
+        ms = (long)(opt_number(L, t, "timeout", 0) * 1000);
+    lua_pop(L, 1);
+    return ms;
+}
+
 /* handle:request{ method =, url =, headers = {name = value}, body =,
- *                 timeout =, file =, file_mode = "wb"|"ab", progress = fn }
- * -> { status, headers, body, new_connections, elapsed, bytes }
- *  | nil, failure */
+ *                 timeout = s|false, stall_timeout = s,
+ *                 file = path, file_mode = "wb"|"ab",
+ *                 progress = function(bytes, content_length, status) }
+ * -> { status, headers, body, new_connections, elapsed, bytes, restarted }
+ *  | nil, failure
+ * With file, a 2xx body goes to the file (other bodies are buffered so the
+ * error can be read); progress may return false to cancel. */
 static int http_request(lua_State *L)
 {
     lhttp *u = check_http(L);
@@ -246,7 +281,7 @@ static int http_request(lua_State *L)
         return luaL_error(L, "dcs.core.http: request called while a request is running "
                              "(from a progress callback?)");
     if (u->h == NULL)
-        return push_failure(L, "closed", "closed", "the transport is closed", NULL, 0);
+        return push_failure(L, "closed", "closed", "the transport is closed", NULL, NULL);
 
     memset(&req, 0, sizeof req);
     memset(&sink, 0, sizeof sink);
@@ -258,7 +293,8 @@ static int http_request(lua_State *L)
     if (!lua_isnil(L, 5)) {
         req.body = luaL_checklstring(L, 5, &req.body_len);
     }
-    req.timeout_ms = (long)(opt_number(L, 2, "timeout", 0) * 1000);
+    req.timeout_ms = request_timeout_ms(L, 2);
+    req.stall_seconds = (long)opt_number(L, 2, "stall_timeout", 0);
 
     lua_getfield(L, 2, "headers");                       /* 6 */
     if (!lua_isnil(L, 6)) {
@@ -311,11 +347,12 @@ static int http_request(lua_State *L)
             luaL_checktype(L, -1, LUA_TFUNCTION);
             sink.progress = lua_gettop(L);
         }
+        sink.appending = mode[0] == 'a';
         sink.fp = fopen(file, mode);
         if (sink.fp == NULL) {
             char msg[300];
             snprintf(msg, sizeof msg, "cannot open %s: %s", file, strerror(errno));
-            return push_failure(L, "io", "open", msg, NULL, 0);
+            return push_failure(L, "io", "open", msg, NULL, NULL);
         }
         sink.L = L;
         req.sink = file_sink_write;
@@ -336,15 +373,15 @@ static int http_request(lua_State *L)
     if (sink.write_errno != 0) {
         char msg[300];
         snprintf(msg, sizeof msg, "cannot write %s: %s", file, strerror(sink.write_errno));
-        push_failure(L, "io", "write", msg, &res, sink.bytes);
+        push_failure(L, "io", "write", msg, &res, &sink);
     } else if (sink.lua_error[0] != '\0') {
-        push_failure(L, "callback", "callback", sink.lua_error, &res, sink.bytes);
+        push_failure(L, "callback", "callback", sink.lua_error, &res, &sink);
     } else if (sink.cancelled) {
         push_failure(L, "cancelled", "cancelled", "cancelled by the progress callback", &res,
-                     sink.bytes);
+                     &sink);
     } else if (rc != DCS_HTTP_OK) {
         push_failure(L, rc == DCS_HTTP_TIMEOUT ? "timeout" : "network",
-                     dcs_http_failure_name((dcs_http_failure)rc), res.message, &res, sink.bytes);
+                     dcs_http_failure_name((dcs_http_failure)rc), res.message, &res, &sink);
     } else {
         lua_createtable(L, 0, 6);
         lua_pushinteger(L, (lua_Integer)res.status);
@@ -359,6 +396,8 @@ static int http_request(lua_State *L)
         lua_setfield(L, -2, "elapsed");
         lua_pushnumber(L, (lua_Number)sink.bytes);
         lua_setfield(L, -2, "bytes");
+        lua_pushboolean(L, sink.restarted);
+        lua_setfield(L, -2, "restarted");
         dcs_http_response_free(&res);
         return 1;
     }

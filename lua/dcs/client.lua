@@ -265,5 +265,6 @@ end
 for name, op in pairs(operations) do
   Client[name] = function(self, ...) return call(self, name, op, ...) end
 end
+require("dcs.runlogs").install(Client)
 
 return { new = new, Client = Client, VERSION = VERSION, user_agent = user_agent }

@@ -95,6 +95,14 @@ end
 -- decoded: the JSON body as a table, or nil when it was not JSON.
 function M.from_response(operation, res, decoded, secrets)
   local code, msg = find_code_message(decoded, 0)
+  if not code and not msg and res.body then
+    -- OBS (the download links) answers in XML: <Error><Code>..</Code><Message>..</Message>
+    code = res.body:match("<Code>([^<]*)</Code>")
+    msg = res.body:match("<Message>([^<]*)</Message>")
+    if not decoded then
+      decoded = { request_id = res.body:match("<RequestId>([^<]*)</RequestId>") }
+    end
+  end
   if not msg then
     local text = res.body and res.body:gsub("^%s+", ""):gsub("%s+$", "") or ""
     if #text > 512 then text = text:sub(1, 512) .. "..." end

@@ -9,8 +9,6 @@
 --   success        HTTP statuses that mean success
 --   result         function(status, decoded_body) -> value returned to the caller
 --   api            the official SDK operation name, for docs and errors
-local empty_list_mt = { __jsontype = "array" }
-
 local M = {
   create_redislog_download_link = {
     api = "CreateRedislogDownloadLink",
@@ -48,10 +46,10 @@ local M = {
     -- 204 means "no logs" (dcs-api.md 1.2): give the same shape as a 200.
     result = function(status, body)
       if status == 204 or type(body) ~= "table" then
-        return { total_num = 0, file_list = setmetatable({}, empty_list_mt) }
+        return { total_num = 0, file_list = {} }
       end
       body.total_num = body.total_num or 0
-      body.file_list = body.file_list or setmetatable({}, empty_list_mt)
+      body.file_list = body.file_list or {}
       return body
     end,
   },

@@ -1,0 +1,91 @@
+/* Small OS helpers the Lua layer needs and plain Lua lacks: a sleep, a
+ * monotonic clock, streaming SHA-256 of a file, isatty.  (Under OpenResty
+ * the Lua layer uses ngx.sleep and ngx.now instead of the first two.) */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/md.h>
+
+#include "compat.h"
+#include "lcore.h"
+
+static int l_sleep(lua_State *L)
+{
+    lua_Number s = luaL_checknumber(L, 1);
+    struct timespec ts, rem;
+    luaL_argcheck(L, s >= 0 && s <= 86400.0 * 365, 1, "seconds out of range");
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (lua_Number)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &rem) != 0 && errno == EINTR)
+        ts = rem;
+    return 0;
+}
+
+static int l_monotime(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* sha256_file(path) -> hex | nil, message; constant memory. */
+static int l_sha256_file(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    static const char hex[] = "0123456789abcdef";
+    unsigned char chunk[16384], md[32];
+    char out[65];
+    mbedtls_md_context_t ctx;
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    FILE *fp;
+    size_t n, i;
+    int ok;
+
+    fp = fopen(path, "rb");
+    if (fp == NULL) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
+        return 2;
+    }
+    mbedtls_md_init(&ctx);
+    ok = info != NULL && mbedtls_md_setup(&ctx, info, 0) == 0 && mbedtls_md_starts(&ctx) == 0;
+    while (ok && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        ok = mbedtls_md_update(&ctx, chunk, n) == 0;
+    ok = ok && !ferror(fp) && mbedtls_md_finish(&ctx, md) == 0;
+    mbedtls_md_free(&ctx);
+    fclose(fp);
+    if (!ok) {
+        lua_pushnil(L);
+        lua_pushfstring(L, "cannot hash %s", path);
+        return 2;
+    }
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[md[i] >> 4];
+        out[2 * i + 1] = hex[md[i] & 15];
+    }
+    lua_pushlstring(L, out, 64);
+    return 1;
+}
+
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    return 1;
+}
+
+static const luaL_Reg util_functions[] = {
+    {"sleep", l_sleep},
+    {"monotime", l_monotime},
+    {"sha256_file", l_sha256_file},
+    {"isatty", l_isatty},
+    {NULL, NULL}
+};
+
+void dcs_open_util(lua_State *L)
+{
+    dcs_setfuncs(L, util_functions, 0);
+}

@@ -41,6 +41,9 @@ build = {
     ["dcs.errors"] = "lua/dcs/errors.lua",
     ["dcs.operations"] = "lua/dcs/operations.lua",
     ["dcs.runlogs"] = "lua/dcs/runlogs.lua",
+    ["dcs.regions"] = "lua/dcs/regions.lua",
+    ["dcs.credentials"] = "lua/dcs/credentials.lua",
+    ["dcs.retry"] = "lua/dcs/retry.lua",
   },
   install = {
     bin = { ["dcs-logs"] = "bin/dcs-logs" },

@@ -59,8 +59,9 @@ static void free_config_strings(dcs_http_config *cfg)
 {
     free((char *)cfg->ca_file);
     free((char *)cfg->proxy);
+    free((char *)cfg->no_proxy);
     free((char *)cfg->user_agent);
-    cfg->ca_file = cfg->proxy = cfg->user_agent = NULL;
+    cfg->ca_file = cfg->proxy = cfg->no_proxy = cfg->user_agent = NULL;
 }
 
 dcs_http *dcs_http_new(void)
@@ -81,9 +82,10 @@ int dcs_http_configure(dcs_http *h, const dcs_http_config *cfg)
     dcs_http_config c = *cfg;
     c.ca_file = dup_or_null(cfg->ca_file);
     c.proxy = dup_or_null(cfg->proxy);
+    c.no_proxy = dup_or_null(cfg->no_proxy);
     c.user_agent = dup_or_null(cfg->user_agent);
     if ((cfg->ca_file && !c.ca_file) || (cfg->proxy && !c.proxy) ||
-        (cfg->user_agent && !c.user_agent)) {
+        (cfg->no_proxy && !c.no_proxy) || (cfg->user_agent && !c.user_agent)) {
         free_config_strings(&c);
         return 0;
     }
@@ -230,6 +232,8 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
         SET(CURLOPT_CAINFO, c->ca_file);
     if (c->proxy)
         SET(CURLOPT_PROXY, c->proxy);
+    if (c->no_proxy)
+        SET(CURLOPT_NOPROXY, c->no_proxy);
     if (c->user_agent)
         SET(CURLOPT_USERAGENT, c->user_agent);
     SET(CURLOPT_HTTPHEADER, headers);

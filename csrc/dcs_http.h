@@ -15,7 +15,8 @@ typedef struct dcs_http_config {
     long connect_timeout_ms;
     int insecure;               /* 1 = skip TLS peer and host verification */
     const char *ca_file;        /* NULL = system store */
-    const char *proxy;          /* NULL = libcurl's default (the *_proxy env vars) */
+    const char *proxy;          /* NULL = libcurl's default (the *_proxy env vars); "" = none */
+    const char *no_proxy;       /* hosts that bypass the proxy; NULL = libcurl's default */
     const char *user_agent;
     size_t max_body;            /* buffered bodies above this fail; 0 = no limit */
 } dcs_http_config;

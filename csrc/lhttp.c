@@ -101,7 +101,7 @@ static const char *opt_string(lua_State *L, int t, const char *name)
 }
 
 /* dcs.core.http{ timeout =, connect_timeout =, insecure =, ca_file =,
- *                proxy =, user_agent =, max_body = } (seconds, bytes) */
+ *                proxy =, no_proxy =, user_agent =, max_body = } (seconds, bytes) */
 static int http_new(lua_State *L)
 {
     dcs_http_config cfg;
@@ -118,6 +118,7 @@ static int http_new(lua_State *L)
     cfg.max_body = (size_t)opt_number(L, 1, "max_body", 64.0 * 1024 * 1024);
     cfg.ca_file = opt_string(L, 1, "ca_file");
     cfg.proxy = opt_string(L, 1, "proxy");
+    cfg.no_proxy = opt_string(L, 1, "no_proxy");
     cfg.user_agent = opt_string(L, 1, "user_agent");
     lua_getfield(L, 1, "insecure");
     cfg.insecure = lua_toboolean(L, -1);

@@ -33,12 +33,18 @@ describe("dcs.client options", function()
   end)
 
   it("raises an error naming each missing or bad option", function()
-    for _, name in ipairs { "ak", "sk", "project" } do
+    -- with one of ak and sk given, the other is required (without both, the
+    -- credentials chain applies: see credentials_spec)
+    for _, name in ipairs { "ak", "sk" } do
       assert.error_matches(function() dcs.client(with { [name] = "nil" }) end,
         "option '" .. name .. "' is required")
       assert.error_matches(function() dcs.client(with { [name] = "" }) end,
         "option '" .. name .. "' is required")
     end
+    -- without a region there is nothing to look the project up by
+    assert.error_matches(function() dcs.client(with { project = "nil", region = "nil", endpoint = "http://h" }) end,
+      "option 'project' is required")
+    assert.error_matches(function() dcs.client(with { project = "" }) end, "option 'project' is empty")
     assert.error_matches(function() dcs.client(with { region = "nil" }) end,
       "option 'region' or 'endpoint' is required")
     assert.error_matches(function() dcs.client(with { timout = 3 }) end, "unknown option 'timout'")
@@ -157,7 +163,8 @@ describe("create_redislog_download_link over loopback", function()
   it("honours a per-call timeout", function()
     emu:fault { match = { path_contains = "/links" }, action = { delay = 1.5 } }
     local t0 = os.time()
-    local res, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID, { timeout = 0.3 })
+    local res, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID,
+      { timeout = 0.3, retries = false })
     assert.is_nil(res)
     assert.are.equal("timeout", err.kind)
     assert.is_true(err.retryable)

@@ -7,7 +7,7 @@ describe("error objects", function()
   local emu, client
   lazy_setup(function()
     emu = E.start()
-    client = emu:client()
+    client = emu:client { retries = false }    -- retries have their own spec
   end)
   lazy_teardown(function()
     client:close()

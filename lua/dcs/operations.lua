@@ -9,6 +9,9 @@
 --   success        HTTP statuses that mean success
 --   result         function(status, decoded_body) -> value returned to the caller
 --   api            the official SDK operation name, for docs and errors
+--   service        "dcs" (default) or "iam": which endpoint it goes to
+--   project        false: no project in the path or X-Project-Id header
+--   internal       true: used by the SDK itself, not a client method
 local M = {
   create_redislog_download_link = {
     api = "CreateRedislogDownloadLink",
@@ -53,6 +56,19 @@ local M = {
       return body
     end,
   },
+}
+
+-- IAM KeystoneListProjects, for the project id lookup (dcs-api.md 4.4).
+M.iam_list_projects = {
+  api = "KeystoneListProjects",
+  service = "iam",
+  project = false,
+  internal = true,
+  method = "GET",
+  path = "/v3/projects",
+  args = {},
+  query = { name = { type = "string" } },
+  success = { [200] = true },
 }
 
 return M

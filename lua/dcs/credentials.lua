@@ -1,0 +1,194 @@
+--- Where AK/SK come from when dcs.client is not given them: the environment,
+-- then the profile file, then the ECS metadata service (dcs-api.md 4.3),
+-- like the official Go and Python SDKs.  A provider is an object with
+-- :get() -> creds | nil, why, where creds = { ak, sk, security_token,
+-- project, expires_at (epoch seconds, temporary credentials only) }.
+local cjson = require "cjson"
+
+local M = {}
+
+M.METADATA_ENDPOINT = "http://169.254.169.254"
+M.REFRESH_WINDOW = 40 * 60         -- refresh temporary credentials this long before expiry
+M.METADATA_TIMEOUT = 3             -- seconds, as the official SDKs
+local TOKEN_TTL = 21600
+local TOKEN_RETRY = 24 * 3600      -- after a 404/405/503 token answer, try again after a day
+
+local function static(creds, name)
+  return { name = name, get = function() return creds end }
+end
+M.static = static
+
+function M.from_env(getenv)
+  getenv = getenv or os.getenv
+  local ak, sk = getenv("HUAWEICLOUD_SDK_AK"), getenv("HUAWEICLOUD_SDK_SK")
+  if not ak or ak == "" or not sk or sk == "" then
+    return nil, "environment: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK are not both set"
+  end
+  local project, token = getenv("HUAWEICLOUD_SDK_PROJECT_ID"), getenv("HUAWEICLOUD_SDK_SECURITY_TOKEN")
+  return { ak = ak, sk = sk, project = project ~= "" and project or nil,
+           security_token = token ~= "" and token or nil, source = "environment" }
+end
+
+--- Minimal INI: [section], key = value, ';' and '#' comments.
+local function parse_ini(text)
+  local sections, current = {}, nil
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    line = line:gsub("\r$", ""):gsub("^%s+", ""):gsub("%s+$", "")
+    local section = line:match("^%[%s*([^%]]-)%s*%]$")
+    if section then
+      current = {}
+      sections[section:lower()] = current
+    elseif current and line ~= "" and not line:find("^[;#]") then
+      local k, v = line:match("^([^=]-)%s*=%s*(.*)$")
+      if k then current[k:lower()] = v end
+    end
+  end
+  return sections
+end
+M.parse_ini = parse_ini
+
+function M.profile_path(explicit)
+  if explicit then return explicit end
+  local env = os.getenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE")
+  if env and env ~= "" then return env end
+  local home = os.getenv("HOME")
+  return home and (home .. "/.huaweicloud/credentials") or nil
+end
+
+function M.from_profile(path)
+  if not path then return nil, "profile: no HOME and no HUAWEICLOUD_SDK_CREDENTIALS_FILE" end
+  local f = io.open(path, "r")
+  if not f then return nil, "profile: no file " .. path end
+  local text = f:read("*a")
+  f:close()
+  local basic = parse_ini(text).basic
+  if not basic then return nil, "profile: " .. path .. " has no [basic] section" end
+  if not basic.ak or basic.ak == "" or not basic.sk or basic.sk == "" then
+    return nil, "profile: [basic] in " .. path .. " lacks ak or sk"
+  end
+  return { ak = basic.ak, sk = basic.sk,
+           project = basic.project_id ~= "" and basic.project_id or nil,
+           security_token = basic.security_token ~= "" and basic.security_token or nil,
+           iam_endpoint = basic.iam_endpoint ~= "" and basic.iam_endpoint or nil,
+           source = "profile " .. path }
+end
+
+-- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC, without os.time's
+-- local-time interpretation).
+local function parse_utc(s)
+  local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)")
+  if not y then return nil end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then y = y - 1 end
+  local floor = math.floor                -- no // : the same code runs on LuaJIT
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local doy = floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+end
+M.parse_utc = parse_utc
+
+--- The ECS metadata provider: token step, then securitykey; cached, and
+-- refreshed REFRESH_WINDOW before expiry.  new_transport() gives the
+-- transport to use (never through a proxy); now() the clock.
+function M.metadata(opts)
+  local self = { name = "metadata", endpoint = opts.endpoint or M.METADATA_ENDPOINT }
+  local creds, token, token_until, token_retry_at = nil, nil, 0, 0
+  local now = opts.now or os.time
+
+  local function request(http, method, path, headers)
+    local res, failure = http:request { method = method, url = self.endpoint .. path, headers = headers,
+      timeout = M.METADATA_TIMEOUT }
+    if not res then return nil, failure.message end
+    return res
+  end
+
+  local function fetch_token(http)
+    if now() < token_retry_at then return true end
+    local res, err = request(http, "PUT", "/meta-data/latest/api/token",
+      { ["X-Metadata-Token-Ttl-Seconds"] = tostring(TOKEN_TTL) })
+    if not res then return nil, err end
+    if res.status == 200 and res.body ~= "" then
+      token, token_until = res.body, now() + TOKEN_TTL - 60
+      return true
+    end
+    if res.status == 404 or res.status == 405 or res.status == 503 then
+      token, token_retry_at = nil, now() + TOKEN_RETRY     -- no IMDSv2 here: go without
+      return true
+    end
+    return nil, ("token request answered HTTP %d"):format(res.status)
+  end
+
+  local function fetch(http)
+    local res, err
+    for try = 1, 2 do
+      if not token or now() >= token_until then
+        local ok
+        ok, err = fetch_token(http)
+        if not ok then return nil, err end
+      end
+      res, err = request(http, "GET", "/openstack/latest/securitykey",
+        { ["X-Metadata-Token"] = token })
+      if not res then return nil, err end
+      -- A 401 means the token went stale: get a new one, once.
+      if res.status ~= 401 or res.body:find("Please configure Cloud Service Agency first", 1, true)
+        or try == 2 then
+        break
+      end
+      token, token_until, token_retry_at = nil, 0, 0
+    end
+    if res.status ~= 200 then
+      return nil, ("securitykey answered HTTP %d: %s"):format(res.status, res.body:sub(1, 200))
+    end
+    local ok, body = pcall(cjson.decode, res.body)
+    local c = ok and type(body) == "table" and body.credential
+    if type(c) ~= "table" or type(c.access) ~= "string" or type(c.secret) ~= "string" then
+      return nil, "securitykey answer has no credential"
+    end
+    return { ak = c.access, sk = c.secret, security_token = c.securitytoken,
+             expires_at = parse_utc(c.expires_at), source = "metadata" }
+  end
+
+  function self.get()
+    if creds and (not creds.expires_at or creds.expires_at - now() > M.REFRESH_WINDOW) then
+      return creds
+    end
+    local http = opts.new_transport()
+    local fresh, err = fetch(http)
+    http:close()
+    if fresh then
+      creds = fresh
+      return creds
+    end
+    -- A failed refresh keeps credentials that are still valid.
+    if creds and creds.expires_at and creds.expires_at > now() then return creds end
+    return nil, "metadata: " .. self.endpoint .. ": " .. tostring(err)
+  end
+  return self
+end
+
+--- The default chain.  Environment and profile are read now (no network);
+-- the metadata service is only asked on the first call that needs it.
+-- Returns a provider.
+function M.chain(opts)
+  local reasons = {}
+  local creds, why = M.from_env()
+  if creds then return static(creds, "environment") end
+  reasons[#reasons + 1] = why
+  creds, why = M.from_profile(M.profile_path(opts.credentials_file))
+  if creds then return static(creds, "profile") end
+  reasons[#reasons + 1] = why
+  local metadata = M.metadata(opts)
+  return {
+    name = "metadata",
+    get = function()
+      local c, err = metadata.get()
+      if c then return c end
+      return nil, "no credentials: " .. table.concat(reasons, "; ") .. "; " .. err
+    end,
+  }
+end
+
+return M

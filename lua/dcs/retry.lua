@@ -1,0 +1,46 @@
+--- Retry policy: exponential backoff with full jitter.  Retries network
+-- errors, timeouts, 429 (waiting Retry-After when the server says), 502,
+-- 503 and 504 (errors.lua marks them retryable); never another 4xx, and
+-- never 401: the gateway locks an AK after five failed signatures.
+local M = {}
+
+M.DEFAULT = { max = 3, base = 0.2, cap = 20 }
+
+--- Validates a `retries` option: a table, false, or nil (= fallback).
+-- Returns the policy (false = no retries) or nil, message.
+function M.policy(value, fallback)
+  if value == nil then return fallback end
+  if value == false then return false end
+  if type(value) ~= "table" then return nil, "must be a table or false" end
+  local p = {}
+  for k, v in pairs(value) do
+    if k ~= "max" and k ~= "base" and k ~= "cap" then
+      return nil, ("unknown field '%s'"):format(tostring(k))
+    end
+    if type(v) ~= "number" or v ~= v then return nil, ("%s must be a number"):format(k) end
+  end
+  p.max = value.max or M.DEFAULT.max
+  p.base = value.base or M.DEFAULT.base
+  p.cap = value.cap or M.DEFAULT.cap
+  if p.max < 0 or p.max > 10 or p.max ~= math.floor(p.max) then
+    return nil, "max must be an integer from 0 to 10"
+  end
+  if p.base <= 0 or p.cap <= 0 then return nil, "base and cap must be > 0" end
+  return p
+end
+
+--- Seconds to wait before attempt number `attempt + 1`, or nil to stop.
+function M.delay(policy, attempt, err, random)
+  if not policy or attempt > policy.max or not err.retryable or err.status == 401 then
+    return nil
+  end
+  if err.retry_after then
+    -- Honour the server; a wait longer than cap is left to the caller.
+    if err.retry_after > policy.cap then return nil end
+    return math.max(0, err.retry_after)
+  end
+  local ceiling = math.min(policy.cap, policy.base * 2 ^ (attempt - 1))
+  return (random or math.random)() * ceiling
+end
+
+return M

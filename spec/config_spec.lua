@@ -1,0 +1,131 @@
+-- Regions, endpoint overrides and the credentials chain (environment and
+-- profile file; the metadata service is in metadata_spec).
+local dcs = require "dcs"
+local regions = require "dcs.regions"
+local credentials = require "dcs.credentials"
+local sub = require "support.subprocess"
+local E = require "support.emulator"
+
+describe("regions", function()
+  it("knows the 30 DCS regions of the official SDKs", function()
+    assert.are.equal(30, #regions.KNOWN)
+    for _, r in ipairs { "cn-north-4", "ap-southeast-1", "eu-west-101", "my-kualalumpur-1", "af-south-1" } do
+      local c = dcs.client { ak = "a", sk = "b", project = "p", region = r }
+      assert.are.equal("https://dcs." .. r .. ".myhuaweicloud.com", c.endpoint)
+      c:close()
+    end
+  end)
+
+  it("rejects an unknown region with the list of known ones", function()
+    local ok, err = pcall(dcs.client, { ak = "a", sk = "b", project = "p", region = "mars-north-1" })
+    assert.is_false(ok)
+    assert.matches("unknown DCS region 'mars%-north%-1'; known regions: af%-south%-1, cn%-north%-2, .*my%-kualalumpur%-1", err)
+  end)
+
+  it("takes HUAWEICLOUD_SDK_REGION_DCS_<REGION> endpoints from the environment, even for other regions", function()
+    local status, out = sub.run([[
+      local dcs = require "dcs"
+      local c = dcs.client { ak = "a", sk = "b", project = "p", region = "cn-north-4" }
+      print(table.concat(c.endpoints, " "))
+      c = dcs.client { ak = "a", sk = "b", project = "p", region = "xx-private-1" }
+      print(table.concat(c.endpoints, " "))
+    ]], { HUAWEICLOUD_SDK_REGION_DCS_CN_NORTH_4 = "http://127.0.0.1:9000, 127.0.0.1:9001/",
+          HUAWEICLOUD_SDK_REGION_DCS_XX_PRIVATE_1 = "https://dcs.private.example" })
+    assert.are.equal(0, status, out)
+    assert.are.equal("http://127.0.0.1:9000 https://127.0.0.1:9001\nhttps://dcs.private.example\n", out)
+  end)
+
+  it("accepts endpoint or endpoints, not both", function()
+    local c = dcs.client { ak = "a", sk = "b", project = "p", endpoints = { "h1", "http://h2:8080/" } }
+    assert.are.same({ "https://h1", "http://h2:8080" }, c.endpoints)
+    c:close()
+    assert.error_matches(function()
+      dcs.client { ak = "a", sk = "b", project = "p", endpoint = "h1", endpoints = { "h2" } }
+    end, "not both")
+    assert.error_matches(function() dcs.client { ak = "a", sk = "b", project = "p", endpoints = {} } end,
+      "'endpoints' is empty")
+    assert.error_matches(function() dcs.client { ak = "a", sk = "b", project = "p", endpoints = { "x y" } } end,
+      "option 'endpoints%[1%]'")
+  end)
+end)
+
+describe("credentials chain", function()
+  local emu, dir
+  lazy_setup(function()
+    emu = E.start()
+    dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. dir .. "/home/.huaweicloud")
+  end)
+  lazy_teardown(function()
+    emu:stop()
+    os.execute("rm -rf " .. dir)
+  end)
+  before_each(function() emu:reset() end)
+
+  local CALL = [[
+    local dcs = require "dcs"
+    local c = dcs.client { endpoint = os.getenv("EMU"), metadata_endpoint = "http://127.0.0.1:1",
+      retries = false }
+    local res, err = c:create_redislog_download_link("%s", "%s")
+    print(res and ("ok " .. res.id) or tostring(err))
+  ]]
+  local function call_code() return CALL:format(E.INSTANCE, E.LOG_ID) end
+
+  it("reads HUAWEICLOUD_SDK_AK, _SK, _PROJECT_ID and _SECURITY_TOKEN", function()
+    local status, out = sub.run(call_code(), { EMU = emu.url, HUAWEICLOUD_SDK_AK = E.AK,
+      HUAWEICLOUD_SDK_SK = E.SK, HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT,
+      HUAWEICLOUD_SDK_SECURITY_TOKEN = "env-token-123" })
+    assert.are.equal(0, status, out)
+    assert.are.equal("ok " .. E.LOG_ID .. "\n", out)
+    local r = emu:last_request()
+    assert.are.equal("env-token-123", r.headers["X-Security-Token"])
+    assert.are.equal(E.PROJECT, r.headers["X-Project-Id"])
+  end)
+
+  it("reads [basic] of the profile file, from HOME or HUAWEICLOUD_SDK_CREDENTIALS_FILE", function()
+    local f = assert(io.open(dir .. "/home/.huaweicloud/credentials", "w"))
+    f:write("; comment\n[global]\nak = nope\n\n[basic]\nak = ", E.AK, "\nsk=", E.SK,
+      "\r\nproject_id = ", E.PROJECT, "\n")
+    f:close()
+    local status, out = sub.run(call_code(), { EMU = emu.url, HOME = dir .. "/home" })
+    assert.are.equal(0, status, out)
+    assert.are.equal("ok " .. E.LOG_ID .. "\n", out)
+    os.rename(dir .. "/home/.huaweicloud/credentials", dir .. "/creds.ini")
+    status, out = sub.run(call_code(), { EMU = emu.url, HOME = dir .. "/home",
+      HUAWEICLOUD_SDK_CREDENTIALS_FILE = dir .. "/creds.ini" })
+    assert.are.equal("ok " .. E.LOG_ID .. "\n", out)
+    -- and the credentials_file option
+    local c = dcs.client { endpoint = emu.url, credentials_file = dir .. "/creds.ini" }
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    c:close()
+  end)
+
+  it("prefers the environment over the profile", function()
+    local f = assert(io.open(dir .. "/creds2.ini", "w"))
+    f:write("[basic]\nak = ", E.AK, "\nsk = wrong-sk\nproject_id = ", E.PROJECT, "\n")
+    f:close()
+    local status, out = sub.run(call_code(), { EMU = emu.url, HUAWEICLOUD_SDK_CREDENTIALS_FILE = dir .. "/creds2.ini",
+      HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = E.SK, HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })
+    assert.are.equal(0, status, out)
+    assert.matches("^ok ", out)
+  end)
+
+  it("explains what every provider said when all fail", function()
+    local status, out = sub.run(call_code(), { EMU = emu.url, HOME = dir .. "/nowhere",
+      HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })
+    assert.are.equal(0, status, out)
+    assert.matches("credentials error: no credentials: environment: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK "
+      .. "are not both set; profile: no file .-/nowhere/%.huaweicloud/credentials; metadata: "
+      .. "http://127%.0%.0%.1:1: ", out)
+    assert.are.equal(0, #emu:requests())
+  end)
+
+  it("parses INI and UTC times", function()
+    local ini = credentials.parse_ini("[Basic]\n ak = A \n#x\nsk= S=1\n[other]\nak=B")
+    assert.are.same({ ak = "A", sk = "S=1" }, ini.basic)
+    assert.are.equal(1618574400, credentials.parse_utc("2021-04-16T12:00:00.000000Z"))
+    assert.are.equal(951782400, credentials.parse_utc("2000-02-29T00:00:00Z"))
+    assert.is_nil(credentials.parse_utc("yesterday"))
+  end)
+end)

@@ -19,7 +19,8 @@ describe("regions", function()
   it("rejects an unknown region with the list of known ones", function()
     local ok, err = pcall(dcs.client, { ak = "a", sk = "b", project = "p", region = "mars-north-1" })
     assert.is_false(ok)
-    assert.matches("unknown DCS region 'mars%-north%-1'; known regions: af%-south%-1, cn%-north%-2, .*my%-kualalumpur%-1", err)
+    assert.matches("unknown DCS region 'mars%-north%-1'; known regions: af%-south%-1, cn%-north%-2, "
+      .. ".*my%-kualalumpur%-1", err)
   end)
 
   it("takes HUAWEICLOUD_SDK_REGION_DCS_<REGION> endpoints from the environment, even for other regions", function()
@@ -94,6 +95,7 @@ describe("credentials chain", function()
     os.rename(dir .. "/home/.huaweicloud/credentials", dir .. "/creds.ini")
     status, out = sub.run(call_code(), { EMU = emu.url, HOME = dir .. "/home",
       HUAWEICLOUD_SDK_CREDENTIALS_FILE = dir .. "/creds.ini" })
+    assert.are.equal(0, status, out)
     assert.are.equal("ok " .. E.LOG_ID .. "\n", out)
     -- and the credentials_file option
     local c = dcs.client { endpoint = emu.url, credentials_file = dir .. "/creds.ini" }

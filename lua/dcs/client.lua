@@ -113,14 +113,14 @@ end
 
 --- dcs.client{ ak =, sk =, project =, region = | endpoint(s) =, ... }
 --- dcs.client(ak, sk, project[, opts])
-local function new(ak_or_opts, sk, project, opts)
+local function new(ak_or_opts, sk, project_id, opts)
   local o
   if type(ak_or_opts) == "table" then
     o = ak_or_opts
   else
     o = {}
     for k, v in pairs(opts or {}) do o[k] = v end
-    o.ak, o.sk, o.project = ak_or_opts, sk, project
+    o.ak, o.sk, o.project = ak_or_opts, sk, project_id
   end
   check_types(o)
   for _, k in ipairs { "timeout", "connect_timeout" } do

@@ -17,18 +17,36 @@ local M = {
 local Emulator = {}
 Emulator.__index = Emulator
 
---- M.start("--collect-delay 0.2") -> emulator
-function M.start(extra_args)
+-- Starts a tools/ server that prints "... listening on URL pid=PID".
+local function launch(tool, extra_args)
   os.execute("mkdir -p build")
   -- env -u: the sanitizer stage preloads ASan into Lua; not into Python.
-  local cmd = "exec env -u LD_PRELOAD python3 tools/dcs-emulator --port 0 --exit-with-parent --quiet "
-    .. (extra_args or "") .. " 2>>build/emulator.log"
+  local cmd = "exec env -u LD_PRELOAD python3 tools/" .. tool .. " --port 0 --exit-with-parent --quiet "
+    .. (extra_args or "") .. " 2>>build/" .. tool .. ".log"
   local proc = assert(io.popen(cmd, "r"))
   local line = proc:read("l") or ""
-  local url, pid = line:match("listening on (http://%S+) pid=(%d+)")
-  assert(url, "emulator did not start: " .. line .. " (see build/emulator.log)")
-  local self = setmetatable({ url = url, pid = pid, proc = proc, http = core.http { timeout = 10 } }, Emulator)
-  return self
+  local url, pid = line:match("listening on (https?://%S+) pid=(%d+)")
+  assert(url, tool .. " did not start: " .. line .. " (see build/" .. tool .. ".log)")
+  return url, pid, proc
+end
+
+--- M.start("--collect-delay 0.2") -> emulator
+function M.start(extra_args)
+  local url, pid, proc = launch("dcs-emulator", extra_args)
+  -- the admin API is reached over plain HTTP or, with --tls-cert, HTTPS
+  local http = core.http { timeout = 10, insecure = url:find("^https") ~= nil }
+  return setmetatable({ url = url, pid = pid, proc = proc, http = http }, Emulator)
+end
+
+--- M.start_proxy("--auth user:pass") -> proxy (tools/http-proxy), with :log() and :stop()
+function M.start_proxy(extra_args)
+  local url, pid, proc = launch("http-proxy", extra_args)
+  return setmetatable({ url = url, pid = pid, proc = proc, http = core.http { timeout = 10, proxy = "" } },
+    Emulator)
+end
+
+function Emulator:log()
+  return self:admin("GET", "/_proxy/log").requests
 end
 
 function Emulator:stop()

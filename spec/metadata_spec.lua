@@ -1,0 +1,158 @@
+-- The ECS metadata provider and the IAM project lookup, against the
+-- emulator (which serves both on loopback).
+local dcs = require "dcs"
+local sub = require "support.subprocess"
+local E = require "support.emulator"
+
+local clean_env = os.getenv("HUAWEICLOUD_SDK_AK") == nil and os.getenv("HUAWEICLOUD_SDK_SK") == nil
+
+local function count(reqs, path)
+  local n = 0
+  for _, r in ipairs(reqs) do if r.path == path then n = n + 1 end end
+  return n
+end
+
+describe("ECS metadata credentials", function()
+  local emu
+  lazy_setup(function() emu = E.start() end)
+  lazy_teardown(function() emu:stop() end)
+  before_each(function() emu:reset() end)
+
+  local function metadata_client(opts)
+    local o = { endpoint = emu.url, project = E.PROJECT, metadata_endpoint = emu.url,
+                credentials_file = "/nonexistent/credentials", retries = false }
+    for k, v in pairs(opts or {}) do o[k] = v end
+    return dcs.client(o)
+  end
+
+  it("gets temporary credentials (token step, then securitykey) and signs with them", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    local c = metadata_client()
+    local res, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.is_nil(err)
+    assert.are.equal(E.LOG_ID, res.id)
+    local reqs = emu:requests()
+    assert.are.equal("PUT", reqs[1].method)
+    assert.are.equal("/meta-data/latest/api/token", reqs[1].path)
+    assert.are.equal("21600", reqs[1].headers["X-Metadata-Token-Ttl-Seconds"])
+    assert.are.equal("/openstack/latest/securitykey", reqs[2].path)
+    assert.is_string(reqs[2].headers["X-Metadata-Token"])
+    local api = reqs[3]
+    assert.matches("/links$", api.path)
+    assert.matches("^SDK%-HMAC%-SHA256 Access=TMP", api.headers.Authorization)
+    assert.is_string(api.headers["X-Security-Token"])
+    assert.matches("x%-security%-token", api.headers.Authorization)
+  end)
+
+  it("reuses the credentials until 40 minutes before they expire", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    emu:config { metadata_ttl = 3600 }
+    local c = metadata_client()
+    for _ = 1, 3 do assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)) end
+    c:close()
+    assert.are.equal(1, count(emu:requests(), "/openstack/latest/securitykey"))
+    emu:reset()
+    emu:config { metadata_ttl = 35 * 60 }     -- inside the refresh window: fetched every time
+    c = metadata_client()
+    for _ = 1, 3 do assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)) end
+    c:close()
+    assert.are.equal(3, count(emu:requests(), "/openstack/latest/securitykey"))
+  end)
+
+  it("goes on without a token where the token step is not supported", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    emu:config { metadata_token = "unsupported" }
+    local c = metadata_client()
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    c:close()
+    local reqs = emu:requests()
+    assert.are.equal(404, reqs[1].status)
+    assert.is_nil(reqs[2].headers["X-Metadata-Token"])
+  end)
+
+  it("reports the metadata answer when it has no credentials for us", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    emu:config { metadata_agency = false }
+    local c = metadata_client()
+    local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.are.equal("credentials", err.kind)
+    assert.matches("environment: .*; profile: no file /nonexistent/credentials; metadata: .*"
+      .. "Please configure Cloud Service Agency first", err.message)
+  end)
+
+  it("is never probed unless the chain reaches it", function()
+    local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = emu.url,
+      metadata_endpoint = emu.url }
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    c:close()
+    local status, out = sub.run(([[
+      local dcs = require "dcs"
+      local c = dcs.client { endpoint = %q, metadata_endpoint = %q }
+      assert(c:create_redislog_download_link(%q, %q))
+    ]]):format(emu.url, emu.url, E.INSTANCE, E.LOG_ID), { HUAWEICLOUD_SDK_AK = E.AK,
+      HUAWEICLOUD_SDK_SK = E.SK, HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })
+    assert.are.equal(0, status, out)
+    local reqs = emu:requests()
+    assert.are.equal(2, #reqs)
+    assert.are.equal(0, count(reqs, "/meta-data/latest/api/token"))
+  end)
+end)
+
+describe("project id lookup", function()
+  local emu
+  lazy_setup(function() emu = E.start() end)
+  lazy_teardown(function() emu:stop() end)
+  before_each(function() emu:reset() end)
+
+  local function client(region)
+    return dcs.client { ak = E.AK, sk = E.SK, region = region, endpoint = emu.url, iam_endpoint = emu.url,
+                        retries = false }
+  end
+
+  it("asks IAM for the project named after the region, once per AK and region", function()
+    emu:admin("POST", "/_emulator/projects", { id = E.PROJECT, name = "xx-lookup-1" })
+    local c = client("xx-lookup-1")
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    assert.are.equal(E.PROJECT, c.project)
+    c:close()
+    local reqs = emu:requests()
+    assert.are.equal(2, #reqs)
+    assert.are.equal("/v3/projects", reqs[1].path)
+    assert.are.equal("name=xx-lookup-1", reqs[1].query)
+    assert.is_nil(reqs[1].headers["X-Project-Id"])
+    assert.matches("SDK%-HMAC%-SHA256 Access=", reqs[1].headers.Authorization)
+    assert.are.equal(E.PROJECT, reqs[2].headers["X-Project-Id"])
+    -- a second client with the same AK and region uses the cache
+    c = client("xx-lookup-1")
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    c:close()
+    assert.are.equal(3, #emu:requests())
+  end)
+
+  it("fails clearly when no project or several have that name", function()
+    local c = client("xx-none-1")
+    local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.matches("no IAM project named 'xx%-none%-1'", err.message)
+    emu:admin("POST", "/_emulator/projects", { id = "11111111111111111111111111111111", name = "xx-two-1" })
+    emu:admin("POST", "/_emulator/projects", { id = "22222222222222222222222222222222", name = "xx-two-1" })
+    c = client("xx-two-1")
+    _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.matches("2 IAM projects named 'xx%-two%-1' %(1111.*, 2222.*%): set 'project'", err.message)
+  end)
+
+  it("takes the IAM endpoint from HUAWEICLOUD_SDK_IAM_ENDPOINT", function()
+    emu:admin("POST", "/_emulator/projects", { id = E.PROJECT, name = "xx-env-1" })
+    local status, out = sub.run(([[
+      local dcs = require "dcs"
+      local c = dcs.client { ak = %q, sk = %q, region = "xx-env-1", endpoint = %q }
+      assert(c:create_redislog_download_link(%q, %q))
+      print(c.project)
+    ]]):format(E.AK, E.SK, emu.url, E.INSTANCE, E.LOG_ID), { HUAWEICLOUD_SDK_IAM_ENDPOINT = emu.url })
+    assert.are.equal(0, status, out)
+    assert.are.equal(E.PROJECT .. "\n", out)
+  end)
+end)

@@ -129,7 +129,22 @@ describe("network", function()
     assert.are.equal(1, #emu:requests())
   end)
 
-  it("applies connect and total timeouts", function()
+  it("applies the connect timeout", function()
+    local p = io.popen("exec env -u LD_PRELOAD python3 spec/support/full_backlog.py 2")
+    local port = p:read("l")
+    local started = os.time()
+    local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, retries = false,
+      endpoint = "http://127.0.0.1:" .. port, connect_timeout = 0.5 }
+    local res, err = link(c)
+    local elapsed = os.time() - started
+    p:close()
+    assert.is_nil(res)
+    assert.are.equal("timeout", err.kind)
+    assert.matches("[Cc]onnect", err.message)
+    assert.is_true(elapsed <= 2, "took " .. elapsed .. " s")
+  end)
+
+  it("applies the total timeout", function()
     emu:config { latency = 1.5 }
     local t0 = os.time()
     local res, err = link(client(emu, { timeout = 0.5 }))

@@ -1,16 +1,22 @@
 # lua-dcs developer Makefile.  The rockspec builds the same sources for
 # LuaRocks users; this file is for working on the project.
 #
-#   make            build build/<LUA>/dcs/core.so        (LUA=lua5.4 by default)
+#   make            build build/<LUA>/dcs/core.so  (LUA=lua5.4 by default; lua5.3, luajit)
 #   make demo       install what is missing, start the emulator, run the main job
 #   make check      install what is missing, build, run every test
 #   make deps       install the Debian packages the project needs (apt-get)
 
+# LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
+# OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
 LUA        ?= lua5.4
-LUA_INCDIR ?= $(firstword $(wildcard /usr/include/$(LUA) /usr/include/luajit-2.1 /usr/include/lua))
+ifeq ($(LUA),luajit)
+LUA_INCDIR ?= /usr/include/luajit-2.1
+else
+LUA_INCDIR ?= /usr/include/$(LUA)
+endif
 CC         ?= cc
 CFLAGS     ?= -O2 -g
-WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-function
+WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SHARED     := -shared -fPIC -fvisibility=hidden
 LIBS       := -lcurl -lmbedcrypto
 BUILD      := build/$(LUA)

@@ -9,8 +9,9 @@
 #if LUA_VERSION_NUM < 502
 #define lua_rawlen(L, i) lua_objlen((L), (i))
 
-/* LuaJIT has luaL_setfuncs but PUC 5.1 does not: use our own everywhere. */
-static void dcs_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
+/* LuaJIT has luaL_setfuncs but PUC 5.1 does not: use our own everywhere.
+ * static inline: not every file uses every shim. */
+static inline void dcs_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 {
     luaL_checkstack(L, nup + 1, "too many upvalues");
     for (; l->name != NULL; l++) {
@@ -22,25 +23,12 @@ static void dcs_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     }
     lua_pop(L, nup);
 }
-
-static void *dcs_testudata(lua_State *L, int i, const char *tname)
-{
-    void *p = lua_touserdata(L, i);
-    if (p == NULL || !lua_getmetatable(L, i))
-        return NULL;
-    lua_getfield(L, LUA_REGISTRYINDEX, tname);
-    if (!lua_rawequal(L, -1, -2))
-        p = NULL;
-    lua_pop(L, 2);
-    return p;
-}
 #else
 #define dcs_setfuncs luaL_setfuncs
-#define dcs_testudata luaL_testudata
 #endif
 
 #if LUA_VERSION_NUM < 503
-static int dcs_isinteger(lua_State *L, int i)
+static inline int dcs_isinteger(lua_State *L, int i)
 {
     lua_Number n = lua_tonumber(L, i);
     return lua_type(L, i) == LUA_TNUMBER && n == (lua_Number)(long long)n;

@@ -2,10 +2,10 @@
 local cjson = require "cjson"
 local core = require "dcs.core"
 local E = require "support.emulator"
+local sub = require "support.subprocess"
 
-local ROOT = io.popen("pwd"):read("l")
-
-local function sh_quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local ROOT, sh_quote = sub.ROOT, sub.quote
+local unpack = table.unpack or unpack
 
 describe("dcs-logs", function()
   local emu, dir
@@ -15,12 +15,10 @@ describe("dcs-logs", function()
     local args = {}
     for i, a in ipairs { ... } do args[i] = sh_quote(a) end
     local err_file = os.tmpname()
-    local cmd = ("cd %s && env -u LD_PRELOAD %s LUA_PATH=%s LUA_CPATH=%s lua5.4 %s/bin/dcs-logs %s 2>%s"):format(
-      sh_quote(dir), env, sh_quote(ROOT .. "/lua/?.lua;" .. ROOT .. "/lua/?/init.lua;;"),
-      sh_quote(ROOT .. "/build/lua5.4/?.so;;"), ROOT, table.concat(args, " "), err_file)
-    local p = io.popen(cmd)
-    local out = p:read("*a")
-    local _, _, status = p:close()
+    local cmd = ("cd %s && env -u LD_PRELOAD %s LUA_PATH=%s LUA_CPATH=%s %s %s/bin/dcs-logs %s 2>%s"):format(
+      sh_quote(dir), env, sh_quote(sub.LUA_PATH), sh_quote(sub.LUA_CPATH), sub.LUA, ROOT,
+      table.concat(args, " "), err_file)
+    local status, out = sub.shell(cmd)
     local f = io.open(err_file)
     local err = f:read("*a")
     f:close()
@@ -146,7 +144,7 @@ describe("dcs-logs", function()
       { env(), {}, "usage: dcs%-logs" },
     }
     for _, c in ipairs(cases) do
-      local status, _, err = run_with(c[1], table.unpack(c[2]))
+      local status, _, err = run_with(c[1], unpack(c[2]))
       assert.are.equal(2, status)
       assert.matches(c[3], err)
     end
@@ -156,8 +154,8 @@ describe("dcs-logs", function()
     local _, out = run("download", E.INSTANCE, E.LOG_ID, "--output", "plain.log")
     assert.not_matches("%[#", out)
     -- script(1) gives the command a pseudo-terminal
-    local inner = ("env %s LUA_PATH=%s LUA_CPATH=%s lua5.4 %s/bin/dcs-logs download %s %s --output %s/tty.log")
-      :format(env(), ROOT .. "/lua/?.lua\\;" .. ROOT .. "/lua/?/init.lua\\;\\;", ROOT .. "/build/lua5.4/?.so\\;\\;",
+    local inner = ("env %s LUA_PATH=%s LUA_CPATH=%s %s %s/bin/dcs-logs download %s %s --output %s/tty.log")
+      :format(env(), sub.LUA_PATH:gsub(";", "\\;"), sub.LUA_CPATH:gsub(";", "\\;"), sub.LUA,
         ROOT, E.INSTANCE, E.LOG_ID, dir)
     local p = io.popen("script -qec " .. sh_quote(inner) .. " /dev/null")
     local tty = p:read("*a")

@@ -167,13 +167,10 @@ describe("error objects", function()
     assert.matches("^dcs: create_redislog_download_link: HTTP 404 DCS%.3022: This DCS instance does not exist%.", text)
     assert.not_matches("\n", text, 1, true)
     -- and the stand-alone interpreter prints the same line
-    local p = io.popen([[lua5.4 -e 'package.path="lua/?.lua;lua/?/init.lua;"..package.path
-      package.cpath="build/lua5.4/?.so;"..package.cpath
+    local _, out = require("support.subprocess").run([[
       local dcs = require "dcs"
       local c = dcs.client{ak="a", sk="b", project="p", endpoint="http://127.0.0.1:1"}
-      assert(c:create_redislog_download_link("i", ""))' 2>&1]])
-    local out = p:read("*a")
-    p:close()
+      assert(c:create_redislog_download_link("i", ""))]])
     assert.matches("dcs: create_redislog_download_link: invalid argument: id must be a non%-empty string", out)
   end)
 end)

@@ -131,7 +131,7 @@ describe("network", function()
 
   it("applies the connect timeout", function()
     local p = io.popen("exec env -u LD_PRELOAD python3 spec/support/full_backlog.py 2")
-    local port = p:read("l")
+    local port = p:read("*l")
     local started = os.time()
     local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, retries = false,
       endpoint = "http://127.0.0.1:" .. port, connect_timeout = 0.5 }

@@ -24,7 +24,7 @@ local function launch(tool, extra_args)
   local cmd = "exec env -u LD_PRELOAD python3 tools/" .. tool .. " --port 0 --exit-with-parent --quiet "
     .. (extra_args or "") .. " 2>>build/" .. tool .. ".log"
   local proc = assert(io.popen(cmd, "r"))
-  local line = proc:read("l") or ""
+  local line = proc:read("*l") or ""
   local url, pid = line:match("listening on (https?://%S+) pid=(%d+)")
   assert(url, tool .. " did not start: " .. line .. " (see build/" .. tool .. ".log)")
   return url, pid, proc

@@ -2,9 +2,25 @@
 -- behaviour that depends on environment variables or HOME.
 local M = {}
 
-M.ROOT = io.popen("pwd"):read("l")
+M.ROOT = io.popen("pwd"):read("*l")
+
+-- The interpreter running the specs, so subprocesses use the same ABI.
+M.ABI = type(jit) == "table" and "luajit" or _VERSION:gsub("Lua ", "lua")
+M.LUA = M.ABI
+M.LUA_PATH = M.ROOT .. "/lua/?.lua;" .. M.ROOT .. "/lua/?/init.lua;" .. M.ROOT .. "/spec/?.lua;;"
+M.LUA_CPATH = M.ROOT .. "/build/" .. M.ABI .. "/?.so;;"
 
 function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+--- shell(command) -> exit status, stdout.  The status comes from the shell
+-- itself: on Lua 5.1/LuaJIT, pipe:close() does not return it.
+function M.shell(cmd)
+  local p = io.popen("{ " .. cmd .. "\n}; echo \"__exit_status:$?\"")
+  local out = p:read("*a")
+  p:close()
+  local body, status = out:match("^(.-)__exit_status:(%d+)\n?$")
+  return tonumber(status), body
+end
 
 --- run(code, { NAME = value, ... }[, cwd]) -> status, combined output
 -- The environment is cleared except PATH and what is given.
@@ -15,13 +31,10 @@ function M.run(code, env, cwd)
   local f = assert(io.open(path, "w"))
   f:write(code)
   f:close()
-  local cmd = ("cd %s && env -i PATH=%s LUA_PATH=%s LUA_CPATH=%s %s lua5.4 %s 2>&1"):format(
-    M.quote(cwd or M.ROOT), M.quote(os.getenv("PATH")),
-    M.quote(M.ROOT .. "/lua/?.lua;" .. M.ROOT .. "/lua/?/init.lua;" .. M.ROOT .. "/spec/?.lua;;"),
-    M.quote(M.ROOT .. "/build/lua5.4/?.so;;"), table.concat(vars, " "), M.quote(path))
-  local p = io.popen(cmd)
-  local out = p:read("*a")
-  local _, _, status = p:close()
+  local cmd = ("cd %s && env -i PATH=%s LUA_PATH=%s LUA_CPATH=%s %s %s %s 2>&1"):format(
+    M.quote(cwd or M.ROOT), M.quote(os.getenv("PATH")), M.quote(M.LUA_PATH), M.quote(M.LUA_CPATH),
+    table.concat(vars, " "), M.LUA, M.quote(path))
+  local status, out = M.shell(cmd)
   os.remove(path)
   return status, out
 end

@@ -44,6 +44,8 @@ build = {
     ["dcs.regions"] = "lua/dcs/regions.lua",
     ["dcs.credentials"] = "lua/dcs/credentials.lua",
     ["dcs.retry"] = "lua/dcs/retry.lua",
+    ["dcs.transport"] = "lua/dcs/transport/init.lua",
+    ["dcs.transport.ngx"] = "lua/dcs/transport/ngx.lua",
   },
   install = {
     bin = { ["dcs-logs"] = "bin/dcs-logs" },

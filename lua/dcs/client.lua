@@ -11,6 +11,7 @@ local operations = require "dcs.operations"
 local regions = require "dcs.regions"
 local credentials = require "dcs.credentials"
 local retry = require "dcs.retry"
+local transports = require "dcs.transport"
 
 local VERSION = "0.1.0"
 
@@ -47,7 +48,7 @@ local OPTIONS = {
   credentials_file = "string", security_token = "string", retries = "table|false",
   timeout = "number", connect_timeout = "number", ca_file = "string", insecure = "boolean",
   proxy = "string", no_proxy = "string", user_agent = "string",
-  on_request = "function", on_response = "function",
+  on_request = "function", on_response = "function", transport = "string|function",
 }
 
 local function user_agent(extra)
@@ -62,8 +63,10 @@ local function check_types(o)
   for k, v in pairs(o) do
     local want = OPTIONS[k]
     if not want then error(("dcs.client: unknown option '%s'"):format(tostring(k)), 3) end
-    if not (want == "table|false" and (v == false or type(v) == "table")) and type(v) ~= want then
-      error(("dcs.client: option '%s' must be a %s"):format(k, want:gsub("|", " or ")), 3)
+    local a, b = want:match("^(%a+)|(%a+)$")
+    local ok = type(v) == want or (a and (type(v) == a or type(v) == b or (b == "false" and v == false)))
+    if not ok then
+      error(("dcs.client: option '%s' must be a %s"):format(k, (want:gsub("|", " or "))), 3)
     end
   end
 end
@@ -105,8 +108,13 @@ local function resolve_provider(o)
     endpoint = o.metadata_endpoint or os.getenv("HUAWEICLOUD_SDK_METADATA_ENDPOINT"),
     -- never through a proxy: the metadata service is link-local
     new_transport = function()
-      return core.http { timeout = credentials.METADATA_TIMEOUT,
+      local opts = { timeout = credentials.METADATA_TIMEOUT,
         connect_timeout = credentials.METADATA_TIMEOUT, proxy = "" }
+      if transports.cosockets() and o.transport ~= "curl" then
+        opts.proxy = nil
+        return require("dcs.transport.ngx").new(opts)
+      end
+      return core.http(opts)
     end,
   }
 end
@@ -123,6 +131,9 @@ local function new(ak_or_opts, sk, project_id, opts)
     o.ak, o.sk, o.project = ak_or_opts, sk, project_id
   end
   check_types(o)
+  if type(o.transport) == "string" and o.transport ~= "curl" and o.transport ~= "ngx" then
+    error("dcs.client: option 'transport' must be \"curl\", \"ngx\" or a function", 2)
+  end
   for _, k in ipairs { "timeout", "connect_timeout" } do
     if o[k] and (o[k] ~= o[k] or o[k] <= 0) then  -- NaN too
       error(("dcs.client: option '%s' must be > 0"):format(k), 2)
@@ -169,22 +180,34 @@ local function new(ak_or_opts, sk, project_id, opts)
     on_response = o.on_response,
   }, Client)
   secrets[self] = { provider = provider }
-  self.transport = core.http {
+  -- The libcurl handle is made on first use, so a client built inside nginx
+  -- that only ever uses cosockets never holds one.
+  self.choose_transport, self.transports = transports.chooser(o.transport, {
     timeout = self.timeout,
     connect_timeout = self.connect_timeout,
     ca_file = o.ca_file,
     insecure = o.insecure,
     proxy = o.proxy,
     no_proxy = o.no_proxy,
-  }
+  })
   return self
+end
+
+--- The transport for this call, or nil and an error object.
+function Client:transport(operation)
+  local t, why = self.choose_transport()
+  if not t then
+    return nil, errors.new { kind = "unsupported_phase", operation = operation, message = why,
+                             retryable = false }
+  end
+  return t
 end
 
 --- Idempotent; also __close and __gc.
 function Client:close()
   if not self.closed then
     self.closed = true
-    if self.transport and self.transport.close then self.transport:close() end
+    self.transports:close()
   end
   return true
 end
@@ -353,6 +376,8 @@ local function attempt(self, name, op, req, number)
     project, err = project_for(self, creds)
     if not project then return nil, err end
   end
+  local transport, terr = self:transport(name)
+  if not transport then return nil, terr end
   local secret_values = { creds.sk, creds.security_token }
   local path = project and req.path:gsub("{project_id}", function() return core.encode(project) end)
     or req.path
@@ -377,7 +402,7 @@ local function attempt(self, name, op, req, number)
     if query ~= "" then url = url .. "?" .. query end
     run_hook(self.on_request, { operation = name, method = req.method, url = url, attempt = number }, headers)
     local started = self.monotime()
-    local res, failure = self.transport:request { method = req.method, url = url, headers = headers,
+    local res, failure = transport:request { method = req.method, url = url, headers = headers,
       body = req.body, timeout = req.timeout }
     run_hook(self.on_response, { operation = name, method = req.method, url = url, attempt = number,
       status = res and res.status, duration = self.monotime() - started,

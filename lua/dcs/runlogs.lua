@@ -3,6 +3,7 @@
 -- Adds methods to the client class; see README "Run-log workflow".
 local core = require "dcs.core"
 local errors = require "dcs.errors"
+local transports = require "dcs.transport"
 
 local M = {}
 
@@ -86,6 +87,8 @@ local function download(self, link, path, opts)
   local resume = opts.resume ~= false
   local max_resumes = resume and (opts.max_resumes or 5) or 0
 
+  local transport, terr = self:transport(op)
+  if not transport then return nil, terr end
   local tmp = temp_path(path)
   local offset, total, etag, resumes = 0, nil, nil, 0
   local user_progress = opts.progress
@@ -106,7 +109,7 @@ local function download(self, link, path, opts)
       headers.Range = "bytes=" .. ("%d"):format(offset) .. "-"
       headers["If-Range"] = etag                    -- changed file: whole body, restart
     end
-    local res, failure = self.transport:request {
+    local res, failure = transport:request {
       method = "GET", url = link, headers = headers,
       file = tmp, file_mode = offset > 0 and "ab" or "wb",
       progress = user_progress and progress or nil,
@@ -257,9 +260,9 @@ function M.install(Client)
   Client.each_redislog = each_redislog
   Client.download = download
   Client.fetch_run_logs = fetch_run_logs
-  -- Overridable per client (OpenResty uses ngx.sleep / ngx.now).
-  Client.sleep = core.sleep
-  Client.monotime = core.monotime
+  -- ngx.sleep / ngx.now inside nginx, where they exist; overridable per client.
+  Client.sleep = transports.sleep
+  Client.monotime = transports.monotime
 end
 
 return M

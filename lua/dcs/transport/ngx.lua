@@ -172,7 +172,7 @@ local function read_body(sock, res, sink, method)
 end
 
 -- One exchange on a connected socket; `reused` says it came from the pool.
-local function exchange(self, sock, req, target, authority)
+local function exchange(sock, req, target, authority)
   local method = req.method or "GET"
   local body = req.body or ""
   local out = { method, " ", target, " HTTP/1.1\r\n" }
@@ -223,7 +223,9 @@ function Transport:request(req)
     local pool = scheme .. "://" .. authority .. (self.verify and "" or "#insecure")
     local ok, err = sock:connect(host, port, { pool = pool })
     if not ok then
-      if err == "timeout" then return nil, failure("timeout", "timeout", "connect to " .. authority .. ": timed out") end
+      if err == "timeout" then
+        return nil, failure("timeout", "timeout", "connect to " .. authority .. ": timed out")
+      end
       local reason = tostring(err):find("resolve", 1, true) and "dns" or "connect"
       return nil, failure("network", reason, "connect to " .. authority .. ": " .. tostring(err))
     end
@@ -235,7 +237,7 @@ function Transport:request(req)
         return nil, failure("network", "tls", "TLS handshake with " .. authority .. ": " .. tostring(herr))
       end
     end
-    local res, ferr, before_answer = exchange(self, sock, req, target, authority)
+    local res, ferr, before_answer = exchange(sock, req, target, authority)
     if res then
       if res.keepalive then sock:setkeepalive(self.keepalive_timeout, self.pool_size) else sock:close() end
       ngx.update_time()
@@ -250,6 +252,6 @@ function Transport:request(req)
   end
 end
 
-function Transport:close() return true end
+function Transport.close() return true end
 
 return M

@@ -1,0 +1,210 @@
+-- The SDK inside Debian's nginx (LuaJIT, lua-nginx-module): cosockets in
+-- content, access and timer phases, a clear error in init, and a worker
+-- that stays free while a call waits.
+local core = require "dcs.core"
+local E = require "support.emulator"
+local N = require "support.nginx"
+
+local function has_nginx()
+  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
+  if f then f:close() end
+  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
+end
+
+local HTTP = [[
+  init_by_lua_block {
+    local dcs = require "dcs"
+    local client = dcs.client { endpoint = os.getenv("DCS_ENDPOINT"), retries = false }
+    local res, err = client:create_redislog_download_link("%s", "%s")
+    INIT_RESULT = res and "unexpected success" or (err.kind .. ": " .. err.message)
+    client:close()
+  }
+  init_worker_by_lua_block {
+    ngx.timer.at(0, function(premature)
+      if premature then return end
+      local dcs = require "dcs"
+      local client = dcs.client { endpoint = os.getenv("DCS_ENDPOINT") }
+      local res, err = client:create_redislog_download_link("%s", "%s")
+      TIMER_RESULT = res and ("link " .. res.link) or tostring(err)
+      client:close()
+    end)
+  }
+]]
+
+local SERVER = [[
+    location = /link {
+      content_by_lua_block {
+        local dcs = require "dcs"
+        local client = dcs.client { endpoint = os.getenv("DCS_ENDPOINT"),
+          transport = ngx.var.arg_transport, retries = { max = 2, base = 0.05 } }
+        local res, err = client:create_redislog_download_link(ngx.var.arg_instance, ngx.var.arg_log)
+        client:close()
+        if not res then
+          ngx.status = 502
+          return ngx.say(tostring(err))
+        end
+        ngx.say(res.link)
+      }
+    }
+    location = /fast {
+      content_by_lua_block { ngx.say("fast") }
+    }
+    location = /init {
+      content_by_lua_block { ngx.say(INIT_RESULT) }
+    }
+    location = /timer {
+      content_by_lua_block { ngx.say(TIMER_RESULT or "pending") }
+    }
+    location = /protected {
+      access_by_lua_block {
+        local dcs = require "dcs"
+        local client = dcs.client { endpoint = os.getenv("DCS_ENDPOINT") }
+        local list, err = client:list_redislogs(ngx.var.arg_instance)
+        client:close()
+        if not list then
+          ngx.log(ngx.ERR, tostring(err))
+          return ngx.exit(503)
+        end
+        if list.total_num == 0 then return ngx.exit(404) end
+        ngx.req.set_header("X-Run-Logs", list.total_num)
+      }
+      content_by_lua_block { ngx.say("run logs: ", ngx.req.get_headers()["X-Run-Logs"]) }
+    }
+    location = /fetch {
+      content_by_lua_block {
+        local dcs = require "dcs"
+        local client = dcs.client { endpoint = os.getenv("DCS_ENDPOINT") }
+        local written, failed = client:fetch_run_logs(ngx.var.arg_instance, { days = 3,
+          dest = ngx.var.arg_dest, poll_interval = 0.1 })
+        client:close()
+        if not written then return ngx.say("error ", tostring(failed)) end
+        for _, w in ipairs(written) do ngx.say(w.path, " ", w.bytes, " ", w.sha256) end
+        ngx.say("failed ", #failed)
+      }
+    }
+]]
+
+describe("inside nginx", function()
+  if not has_nginx() then
+    it("needs nginx-light and libnginx-mod-http-lua", function() pending("nginx is not installed") end)
+    return
+  end
+
+  local emu, nginx
+  lazy_setup(function()
+    assert(os.execute("make -s LUA=luajit >/dev/null"))
+    emu = E.start("--collect-delay 0.2")
+    nginx = N.start {
+      env = { DCS_ENDPOINT = emu.url, HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = E.SK,
+              HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT },
+      http = HTTP:format(E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID),
+      server = SERVER,
+    }
+  end)
+  lazy_teardown(function()
+    if nginx then nginx:stop() end
+    if emu then emu:stop() end
+  end)
+  before_each(function() emu:reset() end)
+
+  local function link_path(extra)
+    return ("/link?instance=%s&log=%s%s"):format(E.INSTANCE, E.LOG_ID, extra or "")
+  end
+
+  it("gets a download link from content_by_lua, through cosockets", function()
+    local res = assert(nginx:get(link_path()))
+    assert.are.equal(200, res.status, res.body)
+    assert.matches("^" .. emu.url:gsub("%p", "%%%0") .. "/_obs/", res.body)
+    local r = emu:last_request()
+    assert.matches("^lua%-dcs/[%d.]+ %(LuaJIT", r.headers["User-Agent"])
+    assert.matches("SignedHeaders=content%-type;host;x%-project%-id;x%-sdk%-date", r.headers.Authorization)
+  end)
+
+  it("maps API errors the same way", function()
+    local res = assert(nginx:get("/link?instance=5560df16-cebf-4473-95c4-d1b573c16e70&log=" .. E.LOG_ID))
+    assert.are.equal(502, res.status)
+    assert.matches("^dcs: create_redislog_download_link: HTTP 404 DCS%.3022", res.body)
+  end)
+
+  it("retries with ngx.sleep", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1,
+      action = { respond = { status = 503, json = { error_code = "APIGW.0613", error_msg = "busy" } } } }
+    local res = assert(nginx:get(link_path()))
+    assert.are.equal(200, res.status, res.body)
+    assert.are.equal(2, #emu:requests())
+  end)
+
+  it("keeps connections alive in nginx's pool across requests", function()
+    for _ = 1, 3 do assert.are.equal(200, assert(nginx:get(link_path())).status) end
+    local reqs = emu:requests()
+    assert.are.equal(3, #reqs)
+    assert.are.equal(reqs[1].conn, reqs[3].conn)
+  end)
+
+  it("runs in an access_by_lua hook", function()
+    local res = assert(nginx:get("/protected?instance=" .. E.INSTANCE))
+    assert.are.equal(200, res.status)
+    assert.are.equal("run logs: 3\n", res.body)
+    res = assert(nginx:get("/protected?instance=" .. E.EMPTY_INSTANCE))
+    assert.are.equal(404, res.status)
+  end)
+
+  it("runs in an ngx.timer.at job started from init_worker", function()
+    local res
+    for _ = 1, 50 do
+      res = assert(nginx:get("/timer"))
+      if res.body ~= "pending\n" then break end
+      core.sleep(0.1)
+    end
+    assert.matches("^link http://", res.body)
+  end)
+
+  it("says what to do when called in the init phase", function()
+    local res = assert(nginx:get("/init"))
+    assert.matches("^unsupported_phase: nginx cosockets are not available in the 'init' phase: "
+      .. "call from a timer %(ngx%.timer%.at%(0, function%(%) %.%.%. end%)%)", res.body)
+  end)
+
+  it("collects, polls and streams the files to disk through cosockets", function()
+    local dest = nginx.dir .. "/logs"
+    os.execute("mkdir -p " .. dest)
+    local res = assert(nginx:get(("/fetch?instance=%s&dest=%s"):format(E.INSTANCE, dest), 30))
+    assert.are.equal(200, res.status)
+    local n = 0
+    for path, bytes, sha in res.body:gmatch("(%S+) (%d+) (%x+)\n") do
+      n = n + 1
+      assert.are.equal(core.sha256_file(path), sha)
+      assert.are.equal("98304", bytes)
+    end
+    assert.are.equal(3, n, res.body)
+    assert.matches("failed 0\n$", res.body)
+  end)
+
+  it("does not block the worker while a call waits", function()
+    -- worker_processes 1: the slow call and the fast request share a worker
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { delay = 2 } }
+    local out = nginx.dir .. "/slow.out"
+    os.execute(("curl -s -o %s '%s%s' &"):format(out, nginx.url, link_path()))
+    core.sleep(0.3)                              -- the slow call is now waiting on the emulator
+    local fast = assert(nginx:get("/fast"))
+    assert.are.equal("fast\n", fast.body)
+    assert.is_true(fast.elapsed < 0.2, ("the fast request took %.3f s"):format(fast.elapsed))
+    for _ = 1, 50 do
+      local f = io.open(out)
+      local body = f and f:read("*a") or ""
+      if f then f:close() end
+      if body:find("^http://") then return end
+      core.sleep(0.1)
+    end
+    error("the slow request did not finish")
+  end)
+
+  it("blocks the worker when the blocking transport is chosen on purpose", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { delay = 1.5 } }
+    local out = nginx.dir .. "/slow-curl.out"
+    os.execute(("curl -s -o %s '%s%s' &"):format(out, nginx.url, link_path("&transport=curl")))
+    core.sleep(0.3)
+    local fast = assert(nginx:get("/fast"))
+    assert.is_true(fast.elapsed > 0.8, ("the fast request took %.3f s"):format(fast.elapsed))
+  end)
+end)

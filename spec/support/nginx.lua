@@ -1,0 +1,98 @@
+--- Starts Debian's nginx with libnginx-mod-http-lua on a free loopback port,
+-- with a generated nginx.conf, for the OpenResty specs.  The Lua side loads
+-- build/luajit/dcs/core.so (nginx embeds LuaJIT).
+local core = require "dcs.core"
+local sub = require "support.subprocess"
+
+local M = {}
+
+local Nginx = {}
+Nginx.__index = Nginx
+
+local function free_port()
+  local p = io.popen([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
+  local port = p:read("*l")
+  p:close()
+  return assert(tonumber(port), "no free port")
+end
+
+local TEMPLATE = [[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+%s
+worker_processes 1;
+error_log %s/error.log info;
+pid %s/nginx.pid;
+%s
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path %s/tmp;
+  proxy_temp_path %s/tmp;
+  fastcgi_temp_path %s/tmp;
+  uwsgi_temp_path %s/tmp;
+  scgi_temp_path %s/tmp;
+  lua_package_path "%s/lua/?.lua;%s/lua/?/init.lua;;";
+  lua_package_cpath "%s/build/luajit/?.so;;";
+%s
+  server {
+    listen 127.0.0.1:%d;
+%s
+  }
+}
+]]
+
+--- M.start{ env = {NAME = value}, http = "directives", server = "locations" }
+function M.start(spec)
+  local dir = sub.ROOT .. "/build/nginx-" .. tostring(os.time()) .. "-" .. math.random(1, 1e6)
+  os.execute("mkdir -p " .. dir .. "/tmp")
+  local port = free_port()
+  local env_lines, env_vars = {}, {}
+  for name, value in pairs(spec.env or {}) do
+    env_lines[#env_lines + 1] = "env " .. name .. ";"
+    env_vars[#env_vars + 1] = name .. "=" .. sub.quote(value)
+  end
+  local root = io.popen("id -u"):read("*l") == "0"
+  local conf = TEMPLATE:format(root and "user root;" or "", dir, dir, table.concat(env_lines, "\n"),
+    dir, dir, dir, dir, dir, sub.ROOT, sub.ROOT, sub.ROOT, spec.http or "", port, spec.server or "")
+  local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(conf)
+  f:close()
+  local cmd = ("exec env -u LD_PRELOAD %s nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
+    :format(table.concat(env_vars, " "), dir, dir, dir)
+  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
+    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" } }, Nginx)
+  for _ = 1, 100 do
+    local res = self.http:request { url = self.url .. "/__nothing__" }
+    if res then return self end
+    core.sleep(0.05)
+  end
+  local log = io.open(dir .. "/stderr.log")
+  error("nginx did not start: " .. (log and log:read("*a") or "?"))
+end
+
+function Nginx:get(path, timeout)
+  return self.http:request { url = self.url .. path, timeout = timeout }
+end
+
+function Nginx:error_log()
+  local f = io.open(self.dir .. "/error.log")
+  local text = f and f:read("*a") or ""
+  if f then f:close() end
+  return text
+end
+
+function Nginx:stop()
+  if self.proc then
+    local f = io.open(self.dir .. "/nginx.pid")
+    local pid = f and f:read("*l")
+    if f then f:close() end
+    if pid then os.execute("kill -QUIT " .. pid .. " 2>/dev/null") end
+    self.proc:close()
+    self.http:close()
+    self.proc = nil
+    os.execute("rm -rf " .. self.dir)
+  end
+end
+
+return M

@@ -144,7 +144,7 @@ describe("create_redislog_download_link over loopback", function()
   it("rejects a bad instance or log id before any network I/O", function()
     local cases = {
       { nil, E.LOG_ID, "instance_id" }, { "", E.LOG_ID, "instance_id" }, { 42, E.LOG_ID, "instance_id" },
-      { E.INSTANCE, nil, "id" }, { E.INSTANCE, "", "id" }, { E.INSTANCE, {}, "id" },
+      { E.INSTANCE, nil, "log_id" }, { E.INSTANCE, "", "log_id" }, { E.INSTANCE, {}, "log_id" },
     }
     for _, case in ipairs(cases) do
       local res, err = client:create_redislog_download_link(case[1], case[2])

@@ -171,6 +171,6 @@ describe("error objects", function()
       local dcs = require "dcs"
       local c = dcs.client{ak="a", sk="b", project="p", endpoint="http://127.0.0.1:1"}
       assert(c:create_redislog_download_link("i", ""))]])
-    assert.matches("dcs: create_redislog_download_link: invalid argument: id must be a non%-empty string", out)
+    assert.matches("dcs: create_redislog_download_link: invalid argument: log_id must be a non%-empty string", out)
   end)
 end)

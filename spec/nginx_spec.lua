@@ -199,6 +199,23 @@ describe("inside nginx", function()
     error("the slow request did not finish")
   end)
 
+  it("runs examples/openresty/nginx.conf as documented", function()
+    local example = N.start_conf("examples/openresty/nginx.conf", { DCS_ENDPOINT = emu.url,
+      HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = E.SK, HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT,
+      OPS_KEY = "letmein" })
+    local path = ("/redis-log?instance=%s&log=%s"):format(E.INSTANCE, E.LOG_ID)
+    local denied = assert(example.http:request { url = example.url .. path })
+    local res = assert(example.http:request { url = example.url .. path, headers = { ["X-Ops-Key"] = "letmein" } })
+    local missing = assert(example.http:request { url = example.url .. "/redis-log?instance=" .. E.INSTANCE,
+      headers = { ["X-Ops-Key"] = "letmein" } })
+    example:stop()
+    assert.are.equal(403, denied.status)
+    assert.are.equal(302, res.status)
+    assert.matches("^" .. emu.url:gsub("%p", "%%%0") .. "/_obs/", res.headers.location)
+    assert.are.equal(400, missing.status)
+    assert.matches("log_id must be a non%-empty string", missing.body)
+  end)
+
   it("blocks the worker when the blocking transport is chosen on purpose", function()
     emu:fault { match = { path_contains = "/links" }, times = 1, action = { delay = 1.5 } }
     local out = nginx.dir .. "/slow-curl.out"

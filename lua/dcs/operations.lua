@@ -16,8 +16,8 @@ local M = {
   create_redislog_download_link = {
     api = "CreateRedislogDownloadLink",
     method = "POST",
-    path = "/v2/{project_id}/instances/{instance_id}/redislog/{id}/links",
-    args = { "instance_id", "id" },
+    path = "/v2/{project_id}/instances/{instance_id}/redislog/{log_id}/links",   -- {id} in the API docs
+    args = { "instance_id", "log_id" },
     success = { [200] = true },
   },
 

@@ -10,7 +10,8 @@ local Nginx = {}
 Nginx.__index = Nginx
 
 local function free_port()
-  local p = io.popen([[python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])']])
+  local p = io.popen("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
+    .. "print(s.getsockname()[1])'")
   local port = p:read("*l")
   p:close()
   return assert(tonumber(port), "no free port")
@@ -61,13 +62,45 @@ function M.start(spec)
   local cmd = ("exec env -u LD_PRELOAD %s nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
     :format(table.concat(env_vars, " "), dir, dir, dir)
   local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
-    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" } }, Nginx)
+    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" }, pid_file = dir .. "/nginx.pid" },
+    Nginx)
+  return self:wait()
+end
+
+--- Runs a whole nginx.conf of ours (examples/openresty/nginx.conf) on a
+-- free port: its listen line, $prefix and logs/ are pointed at a scratch
+-- prefix and this checkout.
+function M.start_conf(path, env)
+  local f = assert(io.open(path))
+  local conf = f:read("*a")
+  f:close()
+  local dir = sub.ROOT .. "/build/nginx-" .. tostring(os.time()) .. "-" .. math.random(1, 1e6)
+  os.execute("mkdir -p " .. dir .. "/logs")
+  local port = free_port()
+  local n
+  conf, n = conf:gsub("listen 127%.0%.0%.1:%d+;", "listen 127.0.0.1:" .. port .. ";")
+  assert(n == 1, "no listen line")
+  conf = conf:gsub("%$prefix/%.%./%.%./", sub.ROOT .. "/")
+  if io.popen("id -u"):read("*l") == "0" then conf = "user root;\n" .. conf end
+  f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(conf)
+  f:close()
+  local vars = {}
+  for name, value in pairs(env or {}) do vars[#vars + 1] = name .. "=" .. sub.quote(value) end
+  local cmd = ("exec env -u LD_PRELOAD %s nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
+    :format(table.concat(vars, " "), dir, dir, dir)
+  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
+    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" }, pid_file = dir .. "/logs/nginx.pid" },
+    Nginx)
+  return self:wait()
+end
+
+function Nginx:wait()
   for _ = 1, 100 do
-    local res = self.http:request { url = self.url .. "/__nothing__" }
-    if res then return self end
+    if self.http:request { url = self.url .. "/__nothing__" } then return self end
     core.sleep(0.05)
   end
-  local log = io.open(dir .. "/stderr.log")
+  local log = io.open(self.dir .. "/stderr.log")
   error("nginx did not start: " .. (log and log:read("*a") or "?"))
 end
 
@@ -84,7 +117,7 @@ end
 
 function Nginx:stop()
   if self.proc then
-    local f = io.open(self.dir .. "/nginx.pid")
+    local f = io.open(self.pid_file)
     local pid = f and f:read("*l")
     if f then f:close() end
     if pid then os.execute("kill -QUIT " .. pid .. " 2>/dev/null") end

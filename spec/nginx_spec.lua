@@ -216,6 +216,28 @@ describe("inside nginx", function()
     assert.matches("log_id must be a non%-empty string", missing.body)
   end)
 
+  it("runs the README's timer job, with the region's endpoint from the environment", function()
+    local f = assert(io.open("README.md"))
+    local readme = f:read("*a")
+    f:close()
+    local block = readme:match("```lua\n(%-%- in init_worker_by_lua_block.-)```")
+    assert.truthy(block, "README timer block not found")
+    local job = N.start {
+      env = { HUAWEICLOUD_SDK_REGION_DCS_CN_NORTH_4 = emu.url, DCS_INSTANCE = E.INSTANCE,
+              HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = E.SK, HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT },
+      http = "init_worker_by_lua_block {\n" .. block .. "\n}",
+      server = "location = /fast { content_by_lua_block { ngx.say('fast') } }",
+    }
+    local log
+    for _ = 1, 50 do
+      log = job:error_log()
+      if log:find("run logs: ", 1, true) then break end
+      core.sleep(0.1)
+    end
+    job:stop()
+    assert.matches("run logs: 3", log)
+  end)
+
   it("blocks the worker when the blocking transport is chosen on purpose", function()
     emu:fault { match = { path_contains = "/links" }, times = 1, action = { delay = 1.5 } }
     local out = nginx.dir .. "/slow-curl.out"

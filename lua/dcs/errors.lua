@@ -7,7 +7,8 @@ local Error = {}
 Error.__index = Error
 M.Error = Error
 
--- Kinds: api, network, timeout, invalid_argument, decode, closed, io, cancelled
+-- Kinds: api, network, timeout, invalid_argument, decode, closed, credentials,
+-- unsupported_phase; for downloads also io, cancelled, callback
 local RETRYABLE_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 
 local REASON_PHRASE = {
@@ -21,6 +22,7 @@ local REASON_PHRASE = {
 local LABEL = {
   network = "network error", timeout = "timeout", invalid_argument = "invalid argument",
   decode = "decode error", closed = "client closed", io = "i/o error", cancelled = "cancelled",
+  credentials = "credentials error", unsupported_phase = "unsupported phase",
 }
 
 function Error.__tostring(e)

@@ -184,7 +184,8 @@ describe("inside nginx", function()
     -- worker_processes 1: the slow call and the fast request share a worker
     emu:fault { match = { path_contains = "/links" }, times = 1, action = { delay = 2 } }
     local out = nginx.dir .. "/slow.out"
-    os.execute(("curl -s -o %s '%s%s' &"):format(out, nginx.url, link_path()))
+    os.execute(("env -u LD_PRELOAD curl -s -o %s '%s%s' </dev/null >/dev/null 2>&1 &"):format(out, nginx.url,
+      link_path()))
     core.sleep(0.3)                              -- the slow call is now waiting on the emulator
     local fast = assert(nginx:get("/fast"))
     assert.are.equal("fast\n", fast.body)
@@ -241,7 +242,8 @@ describe("inside nginx", function()
   it("blocks the worker when the blocking transport is chosen on purpose", function()
     emu:fault { match = { path_contains = "/links" }, times = 1, action = { delay = 1.5 } }
     local out = nginx.dir .. "/slow-curl.out"
-    os.execute(("curl -s -o %s '%s%s' &"):format(out, nginx.url, link_path("&transport=curl")))
+    os.execute(("env -u LD_PRELOAD curl -s -o %s '%s%s' </dev/null >/dev/null 2>&1 &"):format(out, nginx.url,
+      link_path("&transport=curl")))
     core.sleep(0.3)
     local fast = assert(nginx:get("/fast"))
     assert.is_true(fast.elapsed > 0.8, ("the fast request took %.3f s"):format(fast.elapsed))

@@ -35,7 +35,7 @@ local SERVER = [[
     location = /link {
       content_by_lua_block {
         local dcs = require "dcs"
-        local client = dcs.client { endpoint = os.getenv("DCS_ENDPOINT"),
+        local client = dcs.client { endpoint = ngx.var.arg_endpoint or os.getenv("DCS_ENDPOINT"),
           transport = ngx.var.arg_transport, retries = { max = 2, base = 0.05 } }
         local res, err = client:create_redislog_download_link(ngx.var.arg_instance, ngx.var.arg_log)
         client:close()
@@ -90,20 +90,32 @@ describe("inside nginx", function()
     return
   end
 
-  local emu, nginx
+  local emu, tls, untrusted, nginx, certs
   lazy_setup(function()
     assert(os.execute("make -s LUA=luajit >/dev/null"))
+    certs = os.tmpname()
+    os.remove(certs)
+    os.execute("mkdir -p " .. certs)
+    for _, name in ipairs { "trusted", "other" } do
+      assert(os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s/%s.key -out %s/%s.pem 2>/dev/null")
+        :format(certs, name, certs, name)))
+    end
     emu = E.start("--collect-delay 0.2")
+    tls = E.start(("--tls-cert %s/trusted.pem --tls-key %s/trusted.key"):format(certs, certs))
+    untrusted = E.start(("--tls-cert %s/other.pem --tls-key %s/other.key"):format(certs, certs))
     nginx = N.start {
       env = { DCS_ENDPOINT = emu.url, HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = E.SK,
               HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT },
-      http = HTTP:format(E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID),
+      http = HTTP:format(E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID)
+        .. ("  lua_ssl_trusted_certificate %s/trusted.pem;\n  lua_ssl_verify_depth 2;\n"):format(certs),
       server = SERVER,
     }
   end)
   lazy_teardown(function()
     if nginx then nginx:stop() end
-    if emu then emu:stop() end
+    for _, e in ipairs { emu, tls, untrusted } do e:stop() end
+    os.execute("rm -rf " .. certs)
   end)
   before_each(function() emu:reset() end)
 
@@ -118,6 +130,17 @@ describe("inside nginx", function()
     local r = emu:last_request()
     assert.matches("^lua%-dcs/[%d.]+ %(LuaJIT", r.headers["User-Agent"])
     assert.matches("SignedHeaders=content%-type;host;x%-project%-id;x%-sdk%-date", r.headers.Authorization)
+  end)
+
+  it("speaks TLS, verifying the server against lua_ssl_trusted_certificate", function()
+    local res = assert(nginx:get(link_path("&endpoint=" .. tls.url)))
+    assert.are.equal(200, res.status, res.body)
+    assert.matches("^https://127%.0%.0%.1:%d+/_obs/", res.body)
+    res = assert(nginx:get(link_path("&endpoint=" .. untrusted.url)))
+    assert.are.equal(502, res.status)
+    assert.matches("network error %(tls%): TLS handshake with 127%.0%.0%.1:%d+: .*self%-signed certificate",
+      res.body)
+    assert.are.equal(0, #untrusted:requests())
   end)
 
   it("maps API errors the same way", function()

@@ -272,13 +272,13 @@ static int l_sign(lua_State *L)
     return 3;
 }
 
-static int l_encode(lua_State *L)
+/* Runs a percent-coding function over argument 1. */
+static int push_coded(lua_State *L, void (*code)(dcs_buf *, const char *, size_t, int), int flag)
 {
     size_t n;
     const char *s = luaL_checklstring(L, 1, &n);
-    int keep_slash = lua_toboolean(L, 2);
     dcs_buf b = DCS_BUF_INIT;
-    dcs_percent_encode(&b, s, n, keep_slash);
+    code(&b, s, n, flag);
     if (!dcs_buf_ok(&b)) {
         dcs_buf_free(&b);
         return luaL_error(L, "out of memory");
@@ -288,19 +288,21 @@ static int l_encode(lua_State *L)
     return 1;
 }
 
+static void decode_adapter(dcs_buf *out, const char *s, size_t n, int unused)
+{
+    (void)unused;
+    dcs_percent_decode(out, s, n);
+}
+
+/* encode(s [, keep_slash]) */
+static int l_encode(lua_State *L)
+{
+    return push_coded(L, dcs_percent_encode, lua_toboolean(L, 2));
+}
+
 static int l_decode(lua_State *L)
 {
-    size_t n;
-    const char *s = luaL_checklstring(L, 1, &n);
-    dcs_buf b = DCS_BUF_INIT;
-    dcs_percent_decode(&b, s, n);
-    if (!dcs_buf_ok(&b)) {
-        dcs_buf_free(&b);
-        return luaL_error(L, "out of memory");
-    }
-    lua_pushlstring(L, b.data ? b.data : "", b.len);
-    dcs_buf_free(&b);
-    return 1;
+    return push_coded(L, decode_adapter, 0);
 }
 
 static int l_sha256_hex(lua_State *L)

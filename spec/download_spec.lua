@@ -2,28 +2,9 @@
 -- expiry, and nothing left behind on failure.
 local core = require "dcs.core"
 local E = require "support.emulator"
+local files = require "support.files"
 
-local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
-
-local function entries(dir)
-  local names = {}
-  local p = io.popen("ls -A " .. dir)
-  for name in p:lines() do names[#names + 1] = name end
-  p:close()
-  return names
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local data = f:read("*a")
-  f:close()
-  return data
-end
+local tmpdir, entries, read = files.tmpdir, files.entries, files.read
 
 describe("client:download", function()
   local emu, client, dir, expected

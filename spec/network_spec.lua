@@ -13,9 +13,7 @@ end
 describe("network", function()
   local emu, tls, proxy, auth_proxy, dir, cert
   lazy_setup(function()
-    dir = os.tmpname()
-    os.remove(dir)
-    os.execute("mkdir -p " .. dir)
+    dir = require("support.files").tmpdir()
     local key
     cert, key = make_cert(dir)
     emu = E.start()

@@ -93,9 +93,7 @@ describe("inside nginx", function()
   local emu, tls, untrusted, nginx, certs
   lazy_setup(function()
     assert(os.execute("make -s LUA=luajit >/dev/null"))
-    certs = os.tmpname()
-    os.remove(certs)
-    os.execute("mkdir -p " .. certs)
+    certs = require("support.files").tmpdir()
     for _, name in ipairs { "trusted", "other" } do
       assert(os.execute(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
         .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s/%s.key -out %s/%s.pem 2>/dev/null")

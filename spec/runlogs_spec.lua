@@ -1,21 +1,9 @@
 -- collect_redislog, list_redislogs, each_redislog, fetch_run_logs over loopback.
 local core = require "dcs.core"
 local E = require "support.emulator"
+local files = require "support.files"
 
-local function tmpdir()
-  local dir = os.tmpname()
-  os.remove(dir)
-  assert(os.execute("mkdir -p " .. dir))
-  return dir
-end
-
-local function listdir(dir)
-  local names = {}
-  local p = io.popen("ls -A " .. dir)
-  for name in p:lines() do names[#names + 1] = name end
-  p:close()
-  return names
-end
+local tmpdir, listdir = files.tmpdir, files.entries
 
 describe("run-log workflow", function()
   local emu, client

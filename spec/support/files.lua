@@ -1,0 +1,33 @@
+--- Scratch directories and small file helpers for the specs.
+local M = {}
+
+--- A new empty directory under the system's temporary directory.
+function M.tmpdir()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p " .. dir))
+  return dir
+end
+
+--- Names in a directory, hidden ones included.
+function M.entries(dir)
+  local names = {}
+  local p = io.popen("ls -A " .. dir)
+  for name in p:lines() do names[#names + 1] = name end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+function M.read(path)
+  local f = assert(io.open(path, "rb"))
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
+function M.remove_tree(dir)
+  os.execute("rm -rf " .. dir)
+end
+
+return M

@@ -1,4 +1,20 @@
-"""Admin API: /_emulator/..., no auth, JSON in and out."""
+"""Admin API: /_emulator/..., no auth, JSON in and out.
+
+  GET    /_emulator/health                      {"ok": true}
+  POST   /_emulator/reset                       seed state, CLI config; clears faults, log, lockouts
+  GET    /_emulator/requests                    {"requests": [{seq, conn, method, path, query,
+                                                               headers, body, status}]}
+  DELETE /_emulator/requests                    clear the request log
+  GET|POST /_emulator/config                    {collect_delay, link_ttl, clock_skew, latency,
+                                                 metadata_ttl, metadata_token, metadata_agency}
+  GET|POST /_emulator/projects                  {"id", "name"}: add (or rename) a project
+  POST   /_emulator/instances                   {"id", "type", "replications": [{id, ip, group}]}
+  POST   /_emulator/instances/<id>/logs         {"file_name"?, "status"?, "time"?, "size"?} -> {"id"}
+  POST   /_emulator/logs/<id>/status            {"status": "..."}
+  GET|POST|DELETE /_emulator/faults             {"match": {method?, path_contains?, path_prefix?},
+                                                 "times": 1 | N | -1, "action": see faults.py}
+  POST   /_emulator/shutdown                    exit
+"""
 
 import json
 import re

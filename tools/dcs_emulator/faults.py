@@ -1,4 +1,12 @@
-"""Fault injection: canned answers, delays, dropped/reset connections, mid-body cuts."""
+"""Fault injection: canned answers, delays, dropped/reset connections, mid-body cuts.
+
+Actions (POST /_emulator/faults {"match": ..., "times": ..., "action": ...}):
+  {"respond": {"status": 429, "headers": {"Retry-After": "1"}, "body": "..." | "json": {...}}}
+  {"delay": seconds}            then handle normally ("latency" is an alias)
+  {"drop": true}                close without answering
+  {"reset": true}               close with a TCP RST
+  {"drop_after_bytes": N}       send the headers and N body bytes, then close
+"""
 
 import json
 import socket

@@ -122,6 +122,16 @@ describe("dcs-logs", function()
     assert.matches("^dcs%-logs: dcs: collect_redislog: HTTP 400 DCS%.4800: [^\n]+\n$", err)
   end)
 
+  it("says what every credentials provider answered when none has any", function()
+    local status, out, err = run_with("HOME=/nonexistent HUAWEICLOUD_SDK_METADATA_ENDPOINT=http://127.0.0.1:9",
+      "list", E.INSTANCE, "--endpoint", emu.url,
+      "--project", E.PROJECT)
+    assert.are.equal(1, status)
+    assert.are.equal("", out)
+    assert.matches("^dcs%-logs: dcs: list_redislogs: credentials error: no credentials: environment: "
+      .. ".*metadata: http://127%.0%.0%.1:9: ", err)
+  end)
+
   it("takes credentials from flags", function()
     local status = run_with("DCS_ENDPOINT=" .. emu.url, "list", E.INSTANCE, "--ak", E.AK, "--sk", E.SK,
       "--project", E.PROJECT)
@@ -133,7 +143,8 @@ describe("dcs-logs", function()
 
   it("exits 2 on usage errors", function()
     local cases = {
-      { "", { "list", E.INSTANCE }, "missing credentials: %-%-ak or HUAWEICLOUD_SDK_AK" },
+      { "", { "list", E.INSTANCE, "--ak", "A" }, "give both %-%-ak and %-%-sk, or neither" },
+      { "", { "list", E.INSTANCE, "--region", "mars-1" }, "unknown DCS region 'mars%-1'" },
       { env(), { "bogus" }, "unknown command 'bogus'" },
       { env(), { "list" }, "missing INSTANCE" },
       { env(), { "list", E.INSTANCE, "--days", "3" }, "unknown option %-%-days" },

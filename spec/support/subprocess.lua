@@ -26,7 +26,12 @@ end
 -- The environment is cleared except PATH and what is given.
 function M.run(code, env, cwd)
   local vars = {}
-  for k, v in pairs(env or {}) do vars[#vars + 1] = k .. "=" .. M.quote(v) end
+  env = env or {}
+  -- Never let a credentials chain probe the real metadata address from a test.
+  if not env.HUAWEICLOUD_SDK_METADATA_ENDPOINT then
+    vars[1] = "HUAWEICLOUD_SDK_METADATA_ENDPOINT=http://127.0.0.1:9"
+  end
+  for k, v in pairs(env) do vars[#vars + 1] = k .. "=" .. M.quote(v) end
   local path = os.tmpname()
   local f = assert(io.open(path, "w"))
   f:write(code)

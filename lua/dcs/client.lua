@@ -163,7 +163,9 @@ local function new(ak_or_opts, sk, project_id, opts)
     if not norm then error("dcs.client: option 'iam_endpoint' " .. bad, 2) end
     iam_endpoint = norm
   elseif o.region then
-    iam_endpoint = regions.iam_endpoint(o.region)
+    local bad
+    iam_endpoint, bad = regions.iam_endpoint(o.region)
+    if not iam_endpoint then error("dcs.client: HUAWEICLOUD_SDK_IAM_ENDPOINT " .. bad, 2) end
   end
 
   local self = setmetatable({

@@ -5,6 +5,7 @@
 #   make demo       install what is missing, start the emulator, run the main job
 #   make check      install what is missing, build, run every test
 #   make deps       install the Debian packages the project needs (apt-get)
+#   make bench      signing speed against a Python peer, in the same run
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
 # OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
@@ -28,7 +29,7 @@ ASAN_SO    := build/asan/dcs/core.so
 ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
-.PHONY: all asan deps demo check clean
+.PHONY: all asan deps demo check bench clean
 
 all: $(SO)
 
@@ -51,6 +52,10 @@ demo: deps all
 
 check: deps all
 	@tools/check
+
+# Signing speed against a peer in the same run (not a test: numbers vary).
+bench: all
+	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) bench/sign.lua
 
 clean:
 	rm -rf build

@@ -290,6 +290,10 @@ static int http_request(lua_State *L)
     lua_getfield(L, 2, "url");
     req.method = luaL_optstring(L, 3, "GET");
     req.url = luaL_checkstring(L, 4);
+    /* The method goes on the request line verbatim: letters only. */
+    luaL_argcheck(L, req.method[0] != '\0' &&
+                         req.method[strspn(req.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")] == '\0',
+                  2, "method must be upper-case letters");
     lua_getfield(L, 2, "body");
     if (!lua_isnil(L, 5)) {
         req.body = luaL_checklstring(L, 5, &req.body_len);

@@ -64,6 +64,11 @@ describe("lifetime", function()
     getmetatable(t).__close(t)
     assert.has_error(function() t.request(nil, {}) end)
     assert.has_error(function() core.http { timeout = "x" } end)
+    local h = core.http()
+    assert.error_matches(function()
+      h:request { method = "GET /x HTTP/1.1\r\nX-Injected: 1\r\n", url = "http://127.0.0.1:1/" }
+    end, "method must be upper%-case letters")
+    h:close()
   end)
 
   it("defers a close asked for inside a progress callback", function()

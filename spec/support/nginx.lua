@@ -43,28 +43,36 @@ http {
 }
 ]]
 
---- M.start{ env = {NAME = value}, http = "directives", server = "locations" }
-function M.start(spec)
+local function scratch_dir(sub_dir)
   local dir = sub.ROOT .. "/build/nginx-" .. tostring(os.time()) .. "-" .. math.random(1, 1e6)
-  os.execute("mkdir -p " .. dir .. "/tmp")
-  local port = free_port()
-  local env_lines, env_vars = {}, {}
-  for name, value in pairs(spec.env or {}) do
-    env_lines[#env_lines + 1] = "env " .. name .. ";"
-    env_vars[#env_vars + 1] = name .. "=" .. sub.quote(value)
-  end
-  local root = io.popen("id -u"):read("*l") == "0"
-  local conf = TEMPLATE:format(root and "user root;" or "", dir, dir, table.concat(env_lines, "\n"),
-    dir, dir, dir, dir, dir, sub.ROOT, sub.ROOT, sub.ROOT, spec.http or "", port, spec.server or "")
+  os.execute("mkdir -p " .. dir .. "/" .. sub_dir)
+  return dir
+end
+
+local IS_ROOT = io.popen("id -u"):read("*l") == "0"
+
+-- Writes conf into dir and starts nginx in the foreground with env.
+local function launch(dir, port, conf, env, pid_file)
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
   f:write(conf)
   f:close()
+  local vars = {}
+  for name, value in pairs(env or {}) do vars[#vars + 1] = name .. "=" .. sub.quote(value) end
   local cmd = ("exec env -u LD_PRELOAD %s nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
-    :format(table.concat(env_vars, " "), dir, dir, dir)
+    :format(table.concat(vars, " "), dir, dir, dir)
   local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
-    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" }, pid_file = dir .. "/nginx.pid" },
-    Nginx)
+    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" }, pid_file = pid_file }, Nginx)
   return self:wait()
+end
+
+--- M.start{ env = {NAME = value}, http = "directives", server = "locations" }
+function M.start(spec)
+  local dir, port = scratch_dir("tmp"), free_port()
+  local env_lines = {}
+  for name in pairs(spec.env or {}) do env_lines[#env_lines + 1] = "env " .. name .. ";" end
+  local conf = TEMPLATE:format(IS_ROOT and "user root;" or "", dir, dir, table.concat(env_lines, "\n"),
+    dir, dir, dir, dir, dir, sub.ROOT, sub.ROOT, sub.ROOT, spec.http or "", port, spec.server or "")
+  return launch(dir, port, conf, spec.env, dir .. "/nginx.pid")
 end
 
 --- Runs a whole nginx.conf of ours (examples/openresty/nginx.conf) on a
@@ -74,25 +82,13 @@ function M.start_conf(path, env)
   local f = assert(io.open(path))
   local conf = f:read("*a")
   f:close()
-  local dir = sub.ROOT .. "/build/nginx-" .. tostring(os.time()) .. "-" .. math.random(1, 1e6)
-  os.execute("mkdir -p " .. dir .. "/logs")
-  local port = free_port()
+  local dir, port = scratch_dir("logs"), free_port()
   local n
   conf, n = conf:gsub("listen 127%.0%.0%.1:%d+;", "listen 127.0.0.1:" .. port .. ";")
   assert(n == 1, "no listen line")
   conf = conf:gsub("%$prefix/%.%./%.%./", sub.ROOT .. "/")
-  if io.popen("id -u"):read("*l") == "0" then conf = "user root;\n" .. conf end
-  f = assert(io.open(dir .. "/nginx.conf", "w"))
-  f:write(conf)
-  f:close()
-  local vars = {}
-  for name, value in pairs(env or {}) do vars[#vars + 1] = name .. "=" .. sub.quote(value) end
-  local cmd = ("exec env -u LD_PRELOAD %s nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
-    :format(table.concat(vars, " "), dir, dir, dir)
-  local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
-    proc = io.popen(cmd), http = core.http { timeout = 30, proxy = "" }, pid_file = dir .. "/logs/nginx.pid" },
-    Nginx)
-  return self:wait()
+  if IS_ROOT then conf = "user root;\n" .. conf end
+  return launch(dir, port, conf, env, dir .. "/logs/nginx.pid")
 end
 
 function Nginx:wait()

@@ -36,7 +36,8 @@ local SERVER = [[
       content_by_lua_block {
         local dcs = require "dcs"
         local client = dcs.client { endpoint = ngx.var.arg_endpoint or os.getenv("DCS_ENDPOINT"),
-          transport = ngx.var.arg_transport, retries = { max = 2, base = 0.05 } }
+          transport = ngx.var.arg_transport, retries = { max = 2, base = 0.05 },
+          proxy = ngx.var.arg_proxy and ngx.unescape_uri(ngx.var.arg_proxy) }
         local res, err = client:create_redislog_download_link(ngx.var.arg_instance, ngx.var.arg_log)
         client:close()
         if not res then
@@ -90,7 +91,7 @@ describe("inside nginx", function()
     return
   end
 
-  local emu, tls, untrusted, nginx, certs
+  local emu, tls, untrusted, nginx, certs, proxy
   lazy_setup(function()
     assert(os.execute("make -s LUA=luajit >/dev/null"))
     certs = require("support.files").tmpdir()
@@ -102,6 +103,7 @@ describe("inside nginx", function()
     emu = E.start("--collect-delay 0.2")
     tls = E.start(("--tls-cert %s/trusted.pem --tls-key %s/trusted.key"):format(certs, certs))
     untrusted = E.start(("--tls-cert %s/other.pem --tls-key %s/other.key"):format(certs, certs))
+    proxy = E.start_proxy("--auth ops:s3cr3t")
     nginx = N.start {
       env = { DCS_ENDPOINT = emu.url, HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = E.SK,
               HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT },
@@ -112,7 +114,7 @@ describe("inside nginx", function()
   end)
   lazy_teardown(function()
     if nginx then nginx:stop() end
-    for _, e in ipairs { emu, tls, untrusted } do e:stop() end
+    for _, e in ipairs { emu, tls, untrusted, proxy } do e:stop() end
     os.execute("rm -rf " .. certs)
   end)
   before_each(function() emu:reset() end)
@@ -139,6 +141,26 @@ describe("inside nginx", function()
     assert.matches("network error %(tls%): TLS handshake with 127%.0%.0%.1:%d+: .*self%-signed certificate",
       res.body)
     assert.are.equal(0, #untrusted:requests())
+  end)
+
+  it("goes through an HTTP proxy with credentials, and tunnels HTTPS with CONNECT", function()
+    proxy:admin("DELETE", "/_proxy/log")
+    local with_auth = proxy.url:gsub("^http://", "http://ops:s3cr3t@")
+    local function escape(s) return (s:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)) end
+    local res = assert(nginx:get(link_path("&proxy=" .. escape(with_auth))))
+    assert.are.equal(200, res.status, res.body)
+    assert.are.equal("1.1 lua-dcs-test-proxy", emu:last_request().headers.Via)
+    assert.is_nil(emu:last_request().headers["Proxy-Authorization"])
+    res = assert(nginx:get(link_path("&endpoint=" .. tls.url .. "&proxy=" .. escape(with_auth))))
+    assert.are.equal(200, res.status, res.body)
+    local log = proxy:log()
+    assert.are.equal(2, #log)
+    assert.is_true(log[1].authorized)
+    assert.are.equal("CONNECT", log[2].method)
+    assert.is_true(log[2].authorized)
+    res = assert(nginx:get(link_path("&endpoint=" .. tls.url .. "&proxy=" .. escape(proxy.url))))
+    assert.are.equal(502, res.status)
+    assert.matches("answered 407 to CONNECT", res.body)
   end)
 
   it("maps API errors the same way", function()

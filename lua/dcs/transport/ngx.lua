@@ -1,9 +1,10 @@
 --- HTTP/1.1 over nginx cosockets (ngx.socket.tcp), for OpenResty: network
 -- I/O yields to nginx's event loop instead of blocking the worker.  Same
 -- contract as the libcurl handle: transport:request(req) -> res | nil, failure
--- (see csrc/lhttp.c), including file downloads with progress and resume.
+-- (see csrc/lhttp.c), including file downloads with progress and resume, and
+-- an HTTP proxy (absolute-form requests; CONNECT tunnels for https).
 -- Connections go back to nginx's keep-alive pool (setkeepalive), one pool
--- per scheme, host, port and TLS verification setting.
+-- per scheme, host, port, TLS verification setting and proxy.
 local M = {}
 
 local Transport = {}
@@ -18,7 +19,8 @@ function M.new(opts)
     timeout = (opts.timeout or 120) * 1000,
     connect_timeout = (opts.connect_timeout or 60) * 1000,
     verify = not opts.insecure,
-    proxy = opts.proxy,
+    proxy = opts.proxy ~= "" and opts.proxy or nil,
+    no_proxy = opts.no_proxy,
     keepalive_timeout = (opts.keepalive_timeout or 60) * 1000,
     pool_size = opts.pool_size or 32,
   }, Transport)
@@ -171,6 +173,50 @@ local function read_body(sock, res, sink, method)
   end
 end
 
+-- proxy URL -> { host, port, authority, authorization } or nil, why
+local function parse_proxy(url)
+  local scheme, userinfo, hostport = url:match("^(%a[%w+.-]*)://([^@/]*)@([^/]+)/?$")
+  if not scheme then
+    scheme, hostport = url:match("^(%a[%w+.-]*)://([^/]+)/?$")
+  end
+  if not scheme or scheme:lower() ~= "http" then
+    return nil, "proxy must be an http:// URL (got " .. tostring(url) .. ")"
+  end
+  local host, port = hostport:match("^(.-):(%d+)$")
+  local p = { host = host or hostport, port = tonumber(port) or 80, authority = hostport }
+  if userinfo then
+    p.authorization = "Basic " .. ngx.encode_base64(ngx.unescape_uri(userinfo))
+  end
+  return p
+end
+
+-- no_proxy: comma-separated host names or suffixes; "*" matches all.
+local function bypass(no_proxy, host)
+  for item in (no_proxy or ""):gmatch("[^,%s]+") do
+    if item == "*" then return true end
+    item = item:gsub("^%.", ""):lower()
+    local h = host:lower()
+    if h == item or h:sub(-#item - 1) == "." .. item then return true end
+  end
+  return false
+end
+
+-- CONNECT through the proxy, for an https target.
+local function tunnel(sock, proxy, authority)
+  local out = { "CONNECT ", authority, " HTTP/1.1\r\nHost: ", authority, "\r\n" }
+  if proxy.authorization then out[#out + 1] = "Proxy-Authorization: " .. proxy.authorization .. "\r\n" end
+  out[#out + 1] = "\r\n"
+  local sent, err = sock:send(out)
+  if not sent then return nil, io_failure(err, "send") end
+  local status, headers = read_head(sock)
+  if not status then return nil, io_failure(headers, "recv") end
+  if status ~= 200 then
+    return nil, failure("network", "proxy", ("proxy %s answered %d to CONNECT %s"):format(proxy.authority,
+      status, authority))
+  end
+  return true
+end
+
 -- One exchange on a connected socket; `reused` says it came from the pool.
 local function exchange(sock, req, target, authority)
   local method = req.method or "GET"
@@ -203,13 +249,15 @@ local function exchange(sock, req, target, authority)
 end
 
 function Transport:request(req)
-  if self.proxy and self.proxy ~= "" then
-    return nil, failure("network", "proxy", "the ngx transport does not go through proxies; "
-      .. "use transport = \"curl\" (blocking) or reach the endpoint directly")
-  end
   local scheme, host, port, authority, target = split_url(req.url or "")
   if scheme ~= "http" and scheme ~= "https" then
     return nil, failure("network", "bad_request", "unsupported URL: " .. tostring(req.url))
+  end
+  local proxy
+  if self.proxy and not bypass(self.no_proxy, host) then
+    local why
+    proxy, why = parse_proxy(self.proxy)
+    if not proxy then return nil, failure("network", "proxy", why) end
   end
   local total = self.timeout
   if req.timeout == false then total = 24 * 3600 * 1000 elseif req.timeout then total = req.timeout * 1000 end
@@ -220,24 +268,45 @@ function Transport:request(req)
   for _ = 1, 2 do
     local sock = ngx.socket.tcp()
     sock:settimeouts(self.connect_timeout, total, read_timeout)
+    -- one pool per destination, TLS setting and proxy: never mix them up
     local pool = scheme .. "://" .. authority .. (self.verify and "" or "#insecure")
-    local ok, err = sock:connect(host, port, { pool = pool })
+      .. (proxy and ("@" .. self.proxy) or "")
+    local peer_host, peer_port, peer = host, port, authority
+    if proxy then peer_host, peer_port, peer = proxy.host, proxy.port, "proxy " .. proxy.authority end
+    local ok, err = sock:connect(peer_host, peer_port, { pool = pool })
     if not ok then
       if err == "timeout" then
-        return nil, failure("timeout", "timeout", "connect to " .. authority .. ": timed out")
+        return nil, failure("timeout", "timeout", "connect to " .. peer .. ": timed out")
       end
       local reason = tostring(err):find("resolve", 1, true) and "dns" or "connect"
-      return nil, failure("network", reason, "connect to " .. authority .. ": " .. tostring(err))
+      return nil, failure("network", reason, "connect to " .. peer .. ": " .. tostring(err))
     end
     local reused = sock:getreusedtimes()
     if scheme == "https" and reused == 0 then
+      if proxy then
+        local tunnelled, terr = tunnel(sock, proxy, authority)
+        if not tunnelled then
+          sock:close()
+          return nil, terr
+        end
+      end
       local session, herr = sock:sslhandshake(nil, host, self.verify)
       if not session then
         sock:close()
         return nil, failure("network", "tls", "TLS handshake with " .. authority .. ": " .. tostring(herr))
       end
     end
-    local res, ferr, before_answer = exchange(sock, req, target, authority)
+    local request_target, request = target, req
+    if proxy and scheme == "http" then
+      -- absolute form, and the proxy's credentials, for a plain-HTTP proxy hop
+      request_target = "http://" .. authority .. target
+      if proxy.authorization then
+        local headers = { ["Proxy-Authorization"] = proxy.authorization }
+        for k, v in pairs(req.headers or {}) do headers[k] = v end
+        request = setmetatable({ headers = headers }, { __index = req })
+      end
+    end
+    local res, ferr, before_answer = exchange(sock, request, request_target, authority)
     if res then
       if res.keepalive then sock:setkeepalive(self.keepalive_timeout, self.pool_size) else sock:close() end
       ngx.update_time()

@@ -262,15 +262,17 @@ function Transport:request(req)
   local total = self.timeout
   if req.timeout == false then total = 24 * 3600 * 1000 elseif req.timeout then total = req.timeout * 1000 end
   local read_timeout = req.stall_timeout and req.stall_timeout * 1000 or total
+  ngx.update_time()
   local started = ngx.now()
   -- A pooled connection the server already closed fails before any answer:
   -- try once more on a fresh one, as libcurl does.
   for _ = 1, 2 do
     local sock = ngx.socket.tcp()
     sock:settimeouts(self.connect_timeout, total, read_timeout)
-    -- one pool per destination, TLS setting and proxy: never mix them up
+    -- one pool per destination, TLS setting and proxy (its credentials by
+    -- digest only: pool names can show up in nginx's debug log)
     local pool = scheme .. "://" .. authority .. (self.verify and "" or "#insecure")
-      .. (proxy and ("@" .. self.proxy) or "")
+      .. (proxy and ("@" .. proxy.authority .. "#" .. ngx.md5(proxy.authorization or "")) or "")
     local peer_host, peer_port, peer = host, port, authority
     if proxy then peer_host, peer_port, peer = proxy.host, proxy.port, "proxy " .. proxy.authority end
     local ok, err = sock:connect(peer_host, peer_port, { pool = pool })

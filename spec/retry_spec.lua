@@ -78,6 +78,19 @@ describe("retries", function()
     assert.are_not.equal(reqs[1].headers.Authorization, reqs[2].headers.Authorization)
   end)
 
+  it("waits through client.sleep, which a host program can replace", function()
+    emu:fault { match = { path_contains = "/links" }, times = 2,
+      action = json_fault(429, "APIGW.0308", "slow down", { ["Retry-After"] = "2" }) }
+    local c = client { retries = { max = 3, base = 0.01, cap = 5 } }
+    local waits = {}
+    c.sleep = function(seconds) waits[#waits + 1] = seconds end
+    local t0 = c.monotime()
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    c:close()
+    assert.are.same({ 2, 2 }, waits)
+    assert.is_true(c.monotime() - t0 < 1)
+  end)
+
   it("does not wait a Retry-After longer than cap", function()
     emu:fault { match = { path_contains = "/links" }, times = -1,
       action = json_fault(429, "APIGW.0308", "slow down", { ["Retry-After"] = "30" }) }

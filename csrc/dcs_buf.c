@@ -80,3 +80,25 @@ int dcs_buf_ok(const dcs_buf *b)
 {
     return !b->failed;
 }
+
+int dcs_str_ieq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t i;
+    if (alen != blen)
+        return 0;
+    for (i = 0; i < alen; i++)
+        if (dcs_ascii_lower((unsigned char)a[i]) != dcs_ascii_lower((unsigned char)b[i]))
+            return 0;
+    return 1;
+}
+
+void dcs_hex_encode(const unsigned char *in, size_t n, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        out[2 * i] = hex[in[i] >> 4];
+        out[2 * i + 1] = hex[in[i] & 15];
+    }
+    out[2 * n] = '\0';
+}

@@ -6,11 +6,7 @@
 
 #include <stddef.h>
 
-#if defined(__GNUC__)
-#define DCS_INTERNAL __attribute__((visibility("hidden")))
-#else
-#define DCS_INTERNAL
-#endif
+#include "dcs_internal.h"
 
 typedef struct dcs_buf {
     char *data;

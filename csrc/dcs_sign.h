@@ -9,11 +9,6 @@
 
 #include "dcs_buf.h"
 
-typedef struct dcs_str {
-    const char *ptr;
-    size_t len;
-} dcs_str;
-
 typedef struct dcs_pair {
     dcs_str key;
     dcs_str value;

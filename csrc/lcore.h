@@ -4,11 +4,24 @@
 
 #include <lua.h>
 
-#include "dcs_buf.h"
+#include "dcs_internal.h"
 
 /* Each adds its functions to the module table on top of the stack. */
 DCS_INTERNAL void dcs_open_sign(lua_State *L);
 DCS_INTERNAL void dcs_open_http(lua_State *L);
 DCS_INTERNAL void dcs_open_util(lua_State *L);
+
+/* Option fields of a table argument at index t.  `who` names the function
+ * in error messages; a wrong type is a programmer error and raises.
+ *
+ * dcs_field_string pushes the field and leaves it on the stack, so the
+ * pointer stays valid until the caller pops it: a pointer into a table that
+ * Lua code (a finalizer, say) may change is never kept.  It returns NULL
+ * (with nil pushed) when the field is nil. */
+DCS_INTERNAL const char *dcs_field_string(lua_State *L, int t, const char *name, size_t *len,
+                                          const char *who);
+/* A finite number within [min, max], or dflt when nil; pops what it read. */
+DCS_INTERNAL double dcs_field_number(lua_State *L, int t, const char *name, double dflt,
+                                     double min, double max, const char *who);
 
 #endif

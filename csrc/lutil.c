@@ -12,6 +12,36 @@
 #include "compat.h"
 #include "lcore.h"
 
+const char *dcs_field_string(lua_State *L, int t, const char *name, size_t *len,
+                             const char *who)
+{
+    lua_getfield(L, t, name);
+    if (lua_isnil(L, -1))
+        return NULL;
+    if (lua_type(L, -1) != LUA_TSTRING)
+        luaL_error(L, "%s: '%s' must be a string", who, name);
+    return lua_tolstring(L, -1, len);
+}
+
+double dcs_field_number(lua_State *L, int t, const char *name, double dflt, double min,
+                        double max, const char *who)
+{
+    double v;
+    lua_getfield(L, t, name);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return dflt;
+    }
+    if (lua_type(L, -1) != LUA_TNUMBER)
+        luaL_error(L, "%s: '%s' must be a number", who, name);
+    v = (double)lua_tonumber(L, -1);
+    lua_pop(L, 1);
+    /* The comparison is false for NaN too; checked before any cast. */
+    if (!(v >= min && v <= max))
+        luaL_error(L, "%s: '%s' must be from %f to %f", who, name, min, max);
+    return v;
+}
+
 static int l_sleep(lua_State *L)
 {
     lua_Number s = luaL_checknumber(L, 1);

@@ -81,6 +81,143 @@ function Emulator:last_request()
   return all[#all]
 end
 
+-- Hostile server (tools/hostile-server): misbehaves on demand, see
+-- tools/hostile_server/__init__.py for its control API under /_hostile/.
+local Hostile = { admin = Emulator.admin, stop = Emulator.stop }
+Hostile.__index = Hostile
+
+--- M.start_hostile("--tls-cert F --tls-key F") -> hostile server
+function M.start_hostile(extra_args)
+  local url, pid, proc = launch("hostile-server", extra_args)
+  local http = core.http { timeout = 10, proxy = "", insecure = url:find("^https") ~= nil }
+  return setmetatable({ url = url, pid = pid, proc = proc, http = http }, Hostile)
+end
+
+-- A control call that must succeed: its decoded answer.
+function Hostile:call(method, path, body)
+  local res, status = self:admin(method, path, body)
+  assert(status == 200, ("%s %s -> %s %s"):format(method, path, tostring(status),
+    res and tostring(res.error) or ""))
+  return res
+end
+
+function Hostile:reset() return self:call("POST", "/_hostile/reset") end
+--- hs:script{ match = {...}, times = n, steps = {...} } -> script id
+function Hostile:script(spec) return self:call("POST", "/_hostile/script", spec).id end
+--- hs:file{ path =, size =, ... } -> { path, size, seed, requests, sha256 }
+function Hostile:file(spec) return self:call("POST", "/_hostile/file", spec) end
+function Hostile:stats() return self:call("GET", "/_hostile/stats") end
+function Hostile:clear_log() return self:call("DELETE", "/_hostile/log") end
+--- hs:listener("silent" | "close" | "tls_silent") -> its URL
+function Hostile:listener(kind) return self:call("POST", "/_hostile/listener", { kind = kind }).url end
+function Hostile:file_sha256(path)
+  local q = path:gsub("[^%w%-%._~/]", function(c) return ("%%%02X"):format(c:byte()) end)
+  return self:call("GET", "/_hostile/file-sha256?path=" .. q)
+end
+
+local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+local B64_VALUE = {}
+for i = 1, #B64 do B64_VALUE[B64:byte(i)] = i - 1 end
+
+--- Decodes standard base64 (padding optional).
+function M.b64decode(s)
+  s = s:gsub("[^%w%+/]", "")
+  local out = {}
+  for i = 1, #s, 4 do
+    local n, k = 0, 0
+    for j = i, math.min(i + 3, #s) do
+      n, k = n * 64 + B64_VALUE[s:byte(j)], k + 1
+    end
+    for _ = k + 1, 4 do n = n * 64 end
+    local bytes = string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
+    out[#out + 1] = bytes:sub(1, k - 1)
+  end
+  return table.concat(out)
+end
+
+-- Log entries also have .raw and .body (decoded on first use) and
+-- :header(name) -> the first value of that header (case-insensitive).
+local Entry = {}
+function Entry.__index(e, k)
+  if k == "raw" or k == "body" then
+    local v = M.b64decode(rawget(e, k .. "_b64"))
+    rawset(e, k, v)
+    return v
+  end
+  return Entry[k]
+end
+function Entry:header(name)
+  for _, h in ipairs(self.headers) do
+    if h[1]:lower() == name:lower() and type(h[2]) == "string" then return h[2] end
+  end
+end
+
+--- hs:log() -> { entry, ... }: every non-control request received, in order
+function Hostile:log()
+  local all = self:call("GET", "/_hostile/log").requests
+  for _, e in ipairs(all) do setmetatable(e, Entry) end
+  return all
+end
+
+-- A raw TCP client (python3): sends bytes, reads until EOF, RST or `wait` seconds of silence.
+local RAW_CLIENT = [[
+import socket, sys
+host, port, path, wait, half = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4]), sys.argv[5]
+data, out, end = open(path, "rb").read(), b"", "timeout"
+s = socket.create_connection((host, port), timeout=wait)
+try:
+    s.sendall(data)
+    if half == "1":
+        s.shutdown(socket.SHUT_WR)
+    while True:
+        d = s.recv(65536)
+        if not d:
+            end = "eof"
+            break
+        out += d
+except socket.timeout:
+    pass
+except ConnectionResetError:
+    end = "reset"
+sys.stdout.write(end + " " + out.hex() + "\n")
+]]
+local raw_client_path
+
+--- M.raw_start(url, data, { wait = seconds, half_close = bool }) -> handle; handle:wait()
+-- -> received bytes, "eof" | "reset" | "timeout". The client runs while the spec goes on.
+function M.raw_start(url, data, opts)
+  opts = opts or {}
+  if not raw_client_path then
+    raw_client_path = os.tmpname()
+    local f = assert(io.open(raw_client_path, "w"))
+    f:write(RAW_CLIENT)
+    f:close()
+  end
+  local host, port = url:match("^%a+://([^:/]+):(%d+)")
+  local data_path = os.tmpname()
+  local f = assert(io.open(data_path, "wb"))
+  f:write(data)
+  f:close()
+  local proc = assert(io.popen(("exec env -u LD_PRELOAD python3 %s %s %s %s %s %s"):format(
+    raw_client_path, host, port, data_path, tostring(opts.wait or 1), opts.half_close and "1" or "0")))
+  return {
+    wait = function()
+      local line = proc:read("*l") or ""
+      proc:close()
+      os.remove(data_path)
+      local how, hex = line:match("^(%a+) (%x*)$")
+      assert(how, "raw client failed: " .. line)
+      return (hex:gsub("%x%x", function(b) return string.char(tonumber(b, 16)) end)), how
+    end,
+  }
+end
+
+--- M.raw(url, data, opts) -> received bytes, how the connection ended
+function M.raw(url, data, opts) return M.raw_start(url, data, opts).wait() end
+
+--- hs:raw(data, opts): M.raw to this server's main listener
+function Hostile:raw(data, opts) return M.raw(self.url, data, opts) end
+
 --- A client for this emulator; opts override the defaults.
 function Emulator:client(opts)
   local o = { ak = M.AK, sk = M.SK, project = M.PROJECT, endpoint = self.url }

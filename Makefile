@@ -22,7 +22,8 @@ SHARED     := -shared -fPIC -fvisibility=hidden
 LIBS       := -lcurl -lmbedcrypto
 BUILD      := build/$(LUA)
 SO         := $(BUILD)/dcs/core.so
-SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lutil.c csrc/dcs_sign.c csrc/dcs_http.c csrc/dcs_buf.c
+SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lutil.c csrc/lfile.c csrc/dcs_sign.c \
+              csrc/dcs_http.c csrc/dcs_buf.c csrc/dcs_file.c csrc/dcs_headers.c
 HDR        := $(wildcard csrc/*.h)
 
 ASAN_SO    := build/asan/dcs/core.so

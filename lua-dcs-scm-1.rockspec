@@ -28,8 +28,9 @@ build = {
   modules = {
     ["dcs.core"] = {
       sources = {
-        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lutil.c",
-        "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c",
+        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lutil.c", "csrc/lfile.c",
+        "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c", "csrc/dcs_file.c",
+        "csrc/dcs_headers.c",
       },
       defines = {},
       incdirs = { "csrc", "$(CURL_INCDIR)", "$(MBEDTLS_INCDIR)" },

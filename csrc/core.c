@@ -2,6 +2,7 @@
  *   sign, encode, decode, sha256_hex, hmac_sha256_hex, sdk_date  (lsign.c)
  *   http, curl_version                                            (lhttp.c)
  *   sleep, monotime, sha256_file, isatty                          (lutil.c)
+ *   open_file, read_file                                          (lfile.c)
  * Everything here is static or hidden except luaopen_dcs_core. */
 #include <mbedtls/version.h>
 
@@ -23,6 +24,7 @@ DCS_EXPORT int luaopen_dcs_core(lua_State *L)
     dcs_open_sign(L);
     dcs_open_http(L);
     dcs_open_util(L);
+    dcs_open_file(L);
     lua_pushliteral(L, DCS_CORE_VERSION);
     lua_setfield(L, -2, "_VERSION");
     mbedtls_version_get_string(mbedtls);

@@ -2,10 +2,16 @@
  * the status line, the header lines, and the blank line that ends them.
  * Pure C, no Lua types; fuzzed on its own (tools/fuzz/fuzz_headers.c).
  *
- * Nothing in the block is trusted: a NUL, a bare CR, a line without a
- * colon, a name that is not an HTTP token, an obsolete folded line, more
- * than DCS_HEADERS_MAX_FIELDS fields or more than DCS_HEADERS_MAX_BYTES
- * bytes make the whole block malformed. */
+ * Lines end with CRLF or a bare LF (RFC 9112 2.2 lets a recipient accept
+ * both; libcurl does).  Nothing in the block is trusted: a NUL or another
+ * control byte (HTAB aside), a bare CR, a line without a colon, a name that
+ * is not an HTTP token or has blanks before its colon, an obsolete folded
+ * line, a missing blank line or bytes after it, more than
+ * DCS_HEADERS_MAX_FIELDS fields or more than DCS_HEADERS_MAX_BYTES bytes
+ * make the whole block malformed.
+ *
+ * The status line is "HTTP/" DIGIT ["." DIGIT] SP 3DIGIT [SP reason], the
+ * status from 100 to 999 (libcurl writes "HTTP/2 200" for HTTP/2). */
 #ifndef DCS_HEADERS_H
 #define DCS_HEADERS_H
 
@@ -18,8 +24,12 @@
  * leading and trailing blanks; return 0 to stop (the parse then fails). */
 typedef int (*dcs_header_fn)(void *ud, dcs_str name, dcs_str value);
 
-/* Returns the HTTP status (100..999) and calls fn for each field, or -1 when
- * the block is malformed (fn may have been called for earlier fields). */
+/* Returns the HTTP status (100..999) and calls fn (unless NULL: then the
+ * block is only checked) for each field, or -1 when the block is malformed
+ * (fn may have been called for earlier fields). */
 DCS_INTERNAL int dcs_headers_parse(const char *block, size_t len, dcs_header_fn fn, void *ud);
+
+/* 1 when c may appear in an HTTP token (RFC 9110 5.6.2), a field name. */
+DCS_INTERNAL int dcs_http_tchar(unsigned char c);
 
 #endif

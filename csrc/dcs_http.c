@@ -1,11 +1,12 @@
-/* libcurl transport.  Nothing here knows about Lua: the bindings in core.c
- * translate tables to dcs_http_request and dcs_http_response back. */
+/* libcurl transport.  Nothing here knows about Lua: the binding in lhttp.c
+ * translates tables to dcs_http_request and dcs_http_response back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
 
+#include "dcs_headers.h"
 #include "dcs_http.h"
 
 struct dcs_http {
@@ -20,7 +21,8 @@ typedef struct transfer {
     dcs_http_response *res;
     size_t max_body;
     int too_large;
-    int aborted;
+    int bad_head;               /* malformed or oversized header block */
+    int aborted;                /* on_head refused or on_progress said stop */
 } transfer;
 
 int dcs_http_global_init(void)
@@ -122,58 +124,136 @@ const char *dcs_http_failure_name(dcs_http_failure f)
     switch (f) {
     case DCS_HTTP_OK: return "ok";
     case DCS_HTTP_TIMEOUT: return "timeout";
+    case DCS_HTTP_STALL: return "stall";
     case DCS_HTTP_DNS: return "dns";
     case DCS_HTTP_CONNECT: return "connect";
     case DCS_HTTP_TLS: return "tls";
     case DCS_HTTP_SEND: return "send";
     case DCS_HTTP_RECV: return "recv";
+    case DCS_HTTP_BAD_RESPONSE: return "bad_response";
     case DCS_HTTP_TOO_LARGE: return "too_large";
+    case DCS_HTTP_WRITE: return "write";
     case DCS_HTTP_ABORTED: return "aborted";
     case DCS_HTTP_BAD_REQUEST: return "bad_request";
     default: return "other";
     }
 }
 
+static int is_blank_line(const char *data, size_t n)
+{
+    return (n == 1 && data[0] == '\n') || (n == 2 && data[0] == '\r' && data[1] == '\n');
+}
+
+/* The header block is complete: check it, skip an interim (1xx) response,
+ * and let on_head say where the body goes. */
+static int head_complete(transfer *t)
+{
+    const dcs_http_request *req = t->req;
+    dcs_http_response *res = t->res;
+    int status = dcs_headers_parse(res->headers.data, res->headers.len, NULL, NULL);
+
+    if (status < 0) {
+        t->bad_head = 1;
+        return 0;
+    }
+    if (status < 200) {
+        dcs_buf_reset(&res->headers);
+        return 1;
+    }
+    res->status = status;
+    res->head_done = 1;
+    res->body_to = req->on_head ? req->on_head(req->ud, status, res->headers.data,
+                                               res->headers.len)
+                                : DCS_HTTP_BODY_BUFFER;
+    if (res->body_to == DCS_HTTP_BODY_FILE && req->file == NULL)
+        res->body_to = DCS_HTTP_BODY_BUFFER;
+    if (res->body_to == DCS_HTTP_BODY_REFUSE) {
+        t->aborted = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* libcurl hands over one header line at a time, the final blank one
+ * included; the proxy's CONNECT answer never comes here
+ * (CURLOPT_SUPPRESS_CONNECT_HEADERS). */
 static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     transfer *t = ud;
     size_t n = size * nmemb;
-    /* A new status line starts a new response (100 Continue, proxy CONNECT):
-     * keep only the headers of the final one. */
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
-        dcs_buf_reset(&t->res->headers);
+
+    if (t->res->head_done)
+        return n;               /* trailers after a chunked body: not part of the head */
+    if (n > DCS_HEADERS_MAX_BYTES - t->res->headers.len) {
+        t->bad_head = 1;
+        return 0;
+    }
     dcs_buf_add(&t->res->headers, data, n);
-    return dcs_buf_ok(&t->res->headers) ? n : 0;
+    if (!dcs_buf_ok(&t->res->headers))
+        return 0;
+    if (is_blank_line(data, n) && !head_complete(t))
+        return 0;
+    return n;
+}
+
+static int report_progress(transfer *t)
+{
+    dcs_http_response *res = t->res;
+    res->reported = res->streamed;
+    if (!t->req->on_progress(t->req->ud, res->streamed)) {
+        t->aborted = 1;
+        return 0;
+    }
+    return 1;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     transfer *t = ud;
+    dcs_http_response *res = t->res;
     size_t n = size * nmemb;
-    long status = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-    if (t->req->sink != NULL && status >= 200 && status < 300) {
-        curl_off_t length = -1;
-        curl_easy_getinfo(t->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-        if (!t->req->sink(t->req->sink_ud, status, (long long)length, data, n)) {
-            t->aborted = 1;
+
+    if (res->body_to == DCS_HTTP_BODY_FILE) {
+        int rc = dcs_file_write(t->req->file, data, n);
+        if (rc != 0) {
+            res->file_error = rc;
             return 0;
         }
+        res->streamed += (long long)n;
+        if (t->req->on_progress != NULL &&
+            res->streamed - (res->reported < 0 ? 0 : res->reported) >= t->req->progress_step &&
+            !report_progress(t))
+            return 0;
         return n;
     }
-    if (t->max_body > 0 && t->res->body.len + n > t->max_body) {
+    if (t->max_body > 0 && res->body.len + n > t->max_body) {
         t->too_large = 1;
         return 0;
     }
-    dcs_buf_add(&t->res->body, data, n);
-    return dcs_buf_ok(&t->res->body) ? n : 0;
+    dcs_buf_add(&res->body, data, n);
+    return dcs_buf_ok(&res->body) ? n : 0;
 }
 
-static dcs_http_failure classify(CURLcode rc, const transfer *t)
+/* What went wrong: the flags our callbacks set first (libcurl only sees a
+ * write error), then libcurl's own code. */
+static dcs_http_failure classify(CURLcode rc, const transfer *t, const char *errbuf)
 {
+    if (t->bad_head)
+        return DCS_HTTP_BAD_RESPONSE;
+    if (t->res->file_error != 0)
+        return DCS_HTTP_WRITE;
+    if (t->aborted)
+        return DCS_HTTP_ABORTED;
+    if (t->too_large)
+        return DCS_HTTP_TOO_LARGE;
     switch (rc) {
-    case CURLE_OK: return DCS_HTTP_OK;
-    case CURLE_OPERATION_TIMEDOUT: return DCS_HTTP_TIMEOUT;
+    case CURLE_OK: return t->res->head_done ? DCS_HTTP_OK : DCS_HTTP_BAD_RESPONSE;
+    case CURLE_OPERATION_TIMEDOUT:
+        /* The low-speed check and the total timeout share this code; the
+         * message libcurl has written since 2000 tells them apart. */
+        if (t->req->stall_seconds > 0 && strncmp(errbuf, "Operation too slow", 18) == 0)
+            return DCS_HTTP_STALL;
+        return DCS_HTTP_TIMEOUT;
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY: return DCS_HTTP_DNS;
     case CURLE_COULDNT_CONNECT: return DCS_HTTP_CONNECT;
@@ -190,10 +270,7 @@ static dcs_http_failure classify(CURLcode rc, const transfer *t)
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE: return DCS_HTTP_RECV;
-    case CURLE_WRITE_ERROR:
-        if (t->too_large) return DCS_HTTP_TOO_LARGE;
-        if (t->aborted) return DCS_HTTP_ABORTED;
-        return DCS_HTTP_OTHER;
+    case CURLE_WEIRD_SERVER_REPLY: return DCS_HTTP_BAD_RESPONSE;
     case CURLE_URL_MALFORMAT:
     case CURLE_UNSUPPORTED_PROTOCOL: return DCS_HTTP_BAD_REQUEST;
     default: return DCS_HTTP_OTHER;
@@ -223,7 +300,7 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
     SET(CURLOPT_TIMEOUT_MS, timeout);
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     if (req->stall_seconds > 0) {
-        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SET(CURLOPT_LOW_SPEED_LIMIT, req->min_speed > 0 ? req->min_speed : 1L);
         SET(CURLOPT_LOW_SPEED_TIME, req->stall_seconds);
     }
     SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
@@ -238,6 +315,7 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
         SET(CURLOPT_USERAGENT, c->user_agent);
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, t);
     SET(CURLOPT_WRITEFUNCTION, on_body);
@@ -262,13 +340,50 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
     return rc;
 }
 
+/* "Expect:" first: libcurl would otherwise send "Expect: 100-continue" for
+ * large bodies.  NULL when out of memory. */
+static struct curl_slist *header_list(const dcs_http_request *req)
+{
+    struct curl_slist *list = curl_slist_append(NULL, "Expect:"), *grown;
+    size_t i;
+
+    for (i = 0; list != NULL && i < req->header_count; i++) {
+        grown = curl_slist_append(list, req->headers[i]);
+        if (grown == NULL)
+            curl_slist_free_all(list);
+        list = grown;
+    }
+    return list;
+}
+
+static void set_message(dcs_http_response *res, CURLcode rc, const transfer *t,
+                        const char *errbuf)
+{
+    if (res->failure == DCS_HTTP_TOO_LARGE)
+        snprintf(res->message, sizeof res->message, "response body larger than %lu bytes",
+                 (unsigned long)t->max_body);
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE && (t->bad_head || rc == CURLE_OK))
+        snprintf(res->message, sizeof res->message, "malformed response header block");
+    else if (res->failure == DCS_HTTP_WRITE)
+        snprintf(res->message, sizeof res->message, "cannot write the body to the file: %s",
+                 dcs_file_strerror(res->file_error));
+    else if (res->failure == DCS_HTTP_ABORTED)
+        snprintf(res->message, sizeof res->message, "transfer stopped by a callback");
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE)  /* libcurl's own parser refused it */
+        snprintf(res->message, sizeof res->message, "malformed response: %s",
+                 errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    else if (errbuf[0] != '\0')
+        snprintf(res->message, sizeof res->message, "%s: %s", curl_easy_strerror(rc), errbuf);
+    else
+        snprintf(res->message, sizeof res->message, "%s", curl_easy_strerror(rc));
+}
+
 dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
                                   dcs_http_response *res)
 {
-    struct curl_slist *headers = NULL, *tmp;
+    struct curl_slist *headers;
     transfer t;
     CURLcode rc;
-    size_t i;
     long connects = 0;
 
     memset(&t, 0, sizeof t);
@@ -277,26 +392,21 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     t.res = res;
     t.max_body = h->cfg.max_body;
     h->errbuf[0] = '\0';
+    res->status = 0;
+    res->head_done = 0;
+    res->body_to = DCS_HTTP_BODY_BUFFER;
+    res->streamed = 0;
+    res->reported = -1;
+    res->file_error = 0;
     res->failure = DCS_HTTP_OK;
     res->message[0] = '\0';
 
-    /* libcurl would otherwise send "Expect: 100-continue" for large bodies. */
-    headers = curl_slist_append(NULL, "Expect:");
-    for (i = 0; headers != NULL && i < req->header_count; i++) {
-        tmp = curl_slist_append(headers, req->headers[i]);
-        if (tmp == NULL) {
-            curl_slist_free_all(headers);
-            headers = NULL;
-        } else {
-            headers = tmp;
-        }
-    }
+    headers = header_list(req);
     if (headers == NULL) {
         res->failure = DCS_HTTP_OTHER;
         snprintf(res->message, sizeof res->message, "out of memory");
         return res->failure;
     }
-
     curl_easy_reset(h->easy);
     rc = apply_options(h, req, &t, headers);
     if (rc == CURLE_OK)
@@ -308,22 +418,18 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, NULL);
     curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, NULL);
 
-    curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &res->status);
     curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
     curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME, &res->total_seconds);
     res->new_connections = connects;
 
-    res->failure = classify(rc, &t);
-    if (res->failure != DCS_HTTP_OK) {
-        if (res->failure == DCS_HTTP_TOO_LARGE)
-            snprintf(res->message, sizeof res->message,
-                     "response body larger than %lu bytes", (unsigned long)t.max_body);
-        else if (h->errbuf[0] != '\0')
-            snprintf(res->message, sizeof res->message, "%s: %s", curl_easy_strerror(rc),
-                     h->errbuf);
-        else
-            snprintf(res->message, sizeof res->message, "%s", curl_easy_strerror(rc));
-    } else if (!dcs_buf_ok(&res->body) || !dcs_buf_ok(&res->headers)) {
+    /* The last progress report: the whole streamed body. */
+    if (rc == CURLE_OK && res->body_to == DCS_HTTP_BODY_FILE && req->on_progress != NULL &&
+        res->reported != res->streamed)
+        report_progress(&t);
+    res->failure = classify(rc, &t, h->errbuf);
+    if (res->failure != DCS_HTTP_OK)
+        set_message(res, rc, &t, h->errbuf);
+    else if (!dcs_buf_ok(&res->body) || !dcs_buf_ok(&res->headers)) {
         res->failure = DCS_HTTP_OTHER;
         snprintf(res->message, sizeof res->message, "out of memory");
     }

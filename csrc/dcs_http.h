@@ -1,12 +1,14 @@
 /* Blocking HTTP transport over one libcurl easy handle.  The handle is kept
  * for the life of the object so libcurl's connection cache gives keep-alive
- * across requests.  Pure C: callers pass plain strings and get plain buffers. */
+ * across requests.  Pure C: callers pass plain strings and get plain
+ * buffers, or have the body written to a dcs_file. */
 #ifndef DCS_HTTP_H
 #define DCS_HTTP_H
 
 #include <stddef.h>
 
 #include "dcs_buf.h"
+#include "dcs_file.h"
 
 typedef struct dcs_http dcs_http;
 
@@ -21,10 +23,12 @@ typedef struct dcs_http_config {
     size_t max_body;            /* buffered bodies above this fail; 0 = no limit */
 } dcs_http_config;
 
-/* Streaming body consumer for 2xx responses (other statuses are buffered so
- * their error body can be read); returns 0 to abort the transfer. */
-typedef int (*dcs_http_sink)(void *ud, long status, long long content_length, const char *data,
-                             size_t n);
+/* Where the body of the final response goes, decided by on_head. */
+typedef enum dcs_http_body_to {
+    DCS_HTTP_BODY_BUFFER = 0,   /* res->body, capped by max_body */
+    DCS_HTTP_BODY_FILE,         /* req->file, straight from libcurl's write callback */
+    DCS_HTTP_BODY_REFUSE        /* stop the transfer (DCS_HTTP_ABORTED) */
+} dcs_http_body_to;
 
 typedef struct dcs_http_request {
     const char *method;         /* "GET", "POST", ... */
@@ -34,9 +38,17 @@ typedef struct dcs_http_request {
     const char *body;
     size_t body_len;
     long timeout_ms;            /* > 0 overrides the config; < 0 means no total timeout */
-    long stall_seconds;         /* > 0: fail when under 1 byte/s for this long */
-    dcs_http_sink sink;         /* NULL = buffer the body */
-    void *sink_ud;
+    long stall_seconds;         /* > 0: fail when under min_speed bytes/s for this long */
+    long min_speed;             /* bytes/s; used with stall_seconds */
+    /* Called once, when the final response's header block is complete and
+     * valid (never for 1xx or a proxy's CONNECT answer); NULL = buffer. */
+    dcs_http_body_to (*on_head)(void *ud, long status, const char *block, size_t len);
+    dcs_file *file;             /* the body's target when on_head says FILE */
+    /* Body bytes streamed so far: at most once per progress_step bytes and
+     * once when the transfer completed; returns 0 to stop (DCS_HTTP_ABORTED). */
+    int (*on_progress)(void *ud, long long bytes);
+    long long progress_step;
+    void *ud;                   /* for on_head and on_progress */
 } dcs_http_request;
 
 /* Why a transfer failed; lets callers tell DNS/connect/TLS failures (safe to
@@ -44,21 +56,29 @@ typedef struct dcs_http_request {
 typedef enum dcs_http_failure {
     DCS_HTTP_OK = 0,
     DCS_HTTP_TIMEOUT,
+    DCS_HTTP_STALL,             /* under min_speed for stall_seconds */
     DCS_HTTP_DNS,
     DCS_HTTP_CONNECT,
     DCS_HTTP_TLS,
     DCS_HTTP_SEND,
     DCS_HTTP_RECV,
+    DCS_HTTP_BAD_RESPONSE,      /* malformed header block */
     DCS_HTTP_TOO_LARGE,
-    DCS_HTTP_ABORTED,           /* the sink asked to stop */
+    DCS_HTTP_WRITE,             /* the body file refused bytes: res->file_error */
+    DCS_HTTP_ABORTED,           /* on_head refused or on_progress asked to stop */
     DCS_HTTP_BAD_REQUEST,       /* bad URL or option */
     DCS_HTTP_OTHER
 } dcs_http_failure;
 
 typedef struct dcs_http_response {
-    long status;
+    long status;                /* of the final response; 0 until its head is complete */
+    int head_done;              /* headers holds the final response's whole block */
+    dcs_http_body_to body_to;
     dcs_buf headers;            /* raw header block of the final response */
-    dcs_buf body;               /* empty when a sink took a 2xx body */
+    dcs_buf body;               /* empty when the body went to the file */
+    long long streamed;         /* body bytes written to the file by this request */
+    long long reported;         /* streamed at the last on_progress call */
+    int file_error;             /* dcs_file code when failure == DCS_HTTP_WRITE */
     long new_connections;       /* 0 when an existing connection was reused */
     double total_seconds;
     dcs_http_failure failure;

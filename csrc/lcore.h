@@ -4,12 +4,18 @@
 
 #include <lua.h>
 
+#include "dcs_file.h"
 #include "dcs_internal.h"
 
 /* Each adds its functions to the module table on top of the stack. */
 DCS_INTERNAL void dcs_open_sign(lua_State *L);
 DCS_INTERNAL void dcs_open_http(lua_State *L);
 DCS_INTERNAL void dcs_open_util(lua_State *L);
+DCS_INTERNAL void dcs_open_file(lua_State *L);
+
+/* The dcs_file inside a dcs.core.file userdata at idx (open or closed),
+ * else NULL.  Valid while that userdata stays referenced (on the stack). */
+DCS_INTERNAL dcs_file *dcs_to_file(lua_State *L, int idx);
 
 /* Option fields of a table argument at index t.  `who` names the function
  * in error messages; a wrong type is a programmer error and raises.

@@ -3,17 +3,30 @@
  *
  * Lifetime: the userdata is NULL-safe before libcurl exists, and close,
  * __gc and __close share one idempotent destroy.  A close requested from
- * inside a progress callback is deferred until the transfer unwinds. */
-#include <errno.h>
-#include <stdio.h>
+ * inside a callback is deferred until the transfer unwinds.
+ *
+ * One request runs in named steps over fixed stack slots (enum below):
+ * read the request table, anchor the headers, read the sink, perform, push
+ * the result.  Every string pointer handed to C lives in a slot or in the
+ * anchor table that only this call references; Lua code run by a callback
+ * or a finalizer can change the user's tables, never what C reads. */
+#include <math.h>
+#include <stdint.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "compat.h"
+#include "dcs_headers.h"
 #include "dcs_http.h"
 #include "lcore.h"
 
 #define HTTP_MT "dcs.core.http"
+#define CALL_MT "dcs.core.http.call"
+#define WHO "dcs.core.http"
+
+#define MAX_HEADERS 1000
+#define PROGRESS_STEP (256 * 1024)
+#define MIN_SECONDS 0.001       /* below this a timeout would round to "none" */
+#define MAX_SECONDS 1e6
 
 typedef struct lhttp {
     dcs_http *h;
@@ -21,20 +34,32 @@ typedef struct lhttp {
     int close_pending;
 } lhttp;
 
-/* Body sink that writes 2xx bodies to a file and reports progress to an
- * optional Lua function, called under pcall with the calling thread's L
- * (never a stored one). */
-typedef struct file_sink {
-    FILE *fp;
-    lua_State *L;
-    int progress;               /* stack index of the function, 0 = none */
-    int appending;              /* opened with "ab" to resume */
-    int restarted;              /* asked for a range, got the whole body: file truncated */
-    long long bytes;            /* body bytes written by this request */
-    int write_errno;
-    int cancelled;
-    char lua_error[256];
-} file_sink;
+/* Stack slots of handle:request(req), in the order they are filled. */
+enum {
+    S_HANDLE = 1, S_REQ,
+    S_METHOD, S_URL, S_BODY,    /* strings (or nil) whose pointers C keeps */
+    S_HEADERS,                  /* the user's headers table: read once */
+    S_SINK, S_FILE, S_HEAD, S_PROGRESS,
+    S_ANCHOR,                   /* name, value pairs, then the "Name: value" lines */
+    S_LINES,                    /* userdata: const char *[] into S_ANCHOR */
+    S_CALL,                     /* userdata: call (its __gc frees the buffers) */
+    S_HEAD_STEP,                /* head_step, pushed before the transfer */
+    S_RESULT_HEADERS,           /* the response's headers table, once built */
+    S_MESSAGE,                  /* sink.head's refusal message */
+    S_ERROR,                    /* a callback's error object */
+    S_LAST = S_ERROR
+};
+
+/* Why the transfer stopped on our side (dcs_http only sees "aborted"). */
+enum { STOP_NONE, STOP_REFUSED, STOP_HEAD_ERROR, STOP_CANCELLED, STOP_PROGRESS_ERROR };
+
+typedef struct call {
+    lua_State *L;               /* the calling thread, only while perform runs */
+    dcs_http_request req;
+    dcs_http_response res;
+    int stop;
+    dcs_http_body_to body_to;   /* head_step's answer */
+} call;
 
 static void destroy(lhttp *u)
 {
@@ -68,42 +93,34 @@ static int http_tostring(lua_State *L)
     return 1;
 }
 
-static double opt_number(lua_State *L, int t, const char *name, double dflt)
+/* Seconds -> milliseconds, rounded up: 0.0004 s never becomes 0 = none. */
+static long seconds_field_ms(lua_State *L, int t, const char *name, double dflt)
 {
-    double v;
-    lua_getfield(L, t, name);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return dflt;
-    }
-    if (lua_type(L, -1) != LUA_TNUMBER)
-        luaL_error(L, "dcs.core.http: '%s' must be a number", name);
-    v = lua_tonumber(L, -1);
+    double s = dcs_field_number(L, t, name, dflt, MIN_SECONDS, MAX_SECONDS, WHO);
+    return (long)ceil(s * 1000.0);
+}
+
+/* timeout = seconds | false (no total timeout); nil gives `absent`. */
+static long timeout_ms(lua_State *L, int t, long absent, long none)
+{
+    long ms;
+    lua_getfield(L, t, "timeout");
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+        ms = none;
+    else if (lua_isnil(L, -1))
+        ms = absent;
+    else
+        ms = seconds_field_ms(L, t, "timeout", 0);
     lua_pop(L, 1);
-    if (v < 0)
-        luaL_error(L, "dcs.core.http: '%s' must not be negative", name);
-    return v;
+    return ms;
 }
 
-static const char *opt_string(lua_State *L, int t, const char *name)
-{
-    const char *s;
-    lua_getfield(L, t, name);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "dcs.core.http: '%s' must be a string", name);
-    s = lua_tostring(L, -1);
-    lua_pop(L, 1);              /* anchored by the options table */
-    return s;
-}
-
-/* dcs.core.http{ timeout =, connect_timeout =, insecure =, ca_file =,
- *                proxy =, no_proxy =, user_agent =, max_body = } (seconds, bytes) */
+/* dcs.core.http{ timeout = s|false, connect_timeout = s, insecure =, ca_file =,
+ *                proxy =, no_proxy =, user_agent =, max_body = bytes (0 = no limit) } */
 static int http_new(lua_State *L)
 {
+    double max_size = (double)SIZE_MAX < 9007199254740992.0 ? (double)SIZE_MAX : 9007199254740992.0;
+    double max_body;
     dcs_http_config cfg;
     lhttp *u;
 
@@ -112,14 +129,19 @@ static int http_new(lua_State *L)
         lua_newtable(L);
     }
     luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
     memset(&cfg, 0, sizeof cfg);
-    cfg.timeout_ms = (long)(opt_number(L, 1, "timeout", 120) * 1000);
-    cfg.connect_timeout_ms = (long)(opt_number(L, 1, "connect_timeout", 60) * 1000);
-    cfg.max_body = (size_t)opt_number(L, 1, "max_body", 64.0 * 1024 * 1024);
-    cfg.ca_file = opt_string(L, 1, "ca_file");
-    cfg.proxy = opt_string(L, 1, "proxy");
-    cfg.no_proxy = opt_string(L, 1, "no_proxy");
-    cfg.user_agent = opt_string(L, 1, "user_agent");
+    /* The strings stay on the stack (2..5) until dcs_http_configure copies them. */
+    cfg.ca_file = dcs_field_string(L, 1, "ca_file", NULL, WHO);
+    cfg.proxy = dcs_field_string(L, 1, "proxy", NULL, WHO);
+    cfg.no_proxy = dcs_field_string(L, 1, "no_proxy", NULL, WHO);
+    cfg.user_agent = dcs_field_string(L, 1, "user_agent", NULL, WHO);
+    cfg.timeout_ms = timeout_ms(L, 1, 120000, 0);
+    cfg.connect_timeout_ms = seconds_field_ms(L, 1, "connect_timeout", 60);
+    max_body = dcs_field_number(L, 1, "max_body", 64.0 * 1024 * 1024, 0, max_size, WHO);
+    /* 0.5 would truncate to 0, which means "no limit". */
+    luaL_argcheck(L, max_body == floor(max_body), 1, "'max_body' must be a whole number of bytes");
+    cfg.max_body = (size_t)max_body;
     lua_getfield(L, 1, "insecure");
     cfg.insecure = lua_toboolean(L, -1);
     lua_pop(L, 1);
@@ -130,284 +152,445 @@ static int http_new(lua_State *L)
     lua_setmetatable(L, -2);
     u->h = dcs_http_new();
     if (u->h == NULL)
-        return luaL_error(L, "dcs.core.http: cannot create a libcurl handle");
+        return luaL_error(L, WHO ": cannot create a libcurl handle");
     if (!dcs_http_configure(u->h, &cfg))
-        return luaL_error(L, "dcs.core.http: out of memory");
+        return luaL_error(L, WHO ": out of memory");
     return 1;
 }
 
-static void push_headers(lua_State *L, const dcs_buf *raw)
-{
-    const char *p = raw->data, *end = raw->data + raw->len;
-    int first = 1;
+/* ---- the response's headers table ---- */
 
-    lua_newtable(L);
-    while (p != NULL && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *line_end = eol ? eol : end, *colon, *v, *ve;
-        if (line_end > p && line_end[-1] == '\r')
-            line_end--;
-        if (!first && line_end > p && (colon = memchr(p, ':', (size_t)(line_end - p))) != NULL) {
-            luaL_Buffer b;
-            const char *k;
-            for (v = colon + 1; v < line_end && (*v == ' ' || *v == '\t'); v++)
-                ;
-            for (ve = line_end; ve > v && (ve[-1] == ' ' || ve[-1] == '\t'); ve--)
-                ;
-            luaL_buffinit(L, &b);
-            for (k = p; k < colon; k++)
-                luaL_addchar(&b, (*k >= 'A' && *k <= 'Z') ? (char)(*k + 32) : *k);
-            luaL_pushresult(&b);
-            lua_pushvalue(L, -1);
-            lua_rawget(L, -3);
-            if (lua_isstring(L, -1)) {  /* repeated header: join like HTTP does */
-                lua_pushliteral(L, ", ");
-                lua_pushlstring(L, v, (size_t)(ve - v));
-                lua_concat(L, 3);
-            } else {
-                lua_pop(L, 1);
-                lua_pushlstring(L, v, (size_t)(ve - v));
-            }
-            lua_rawset(L, -3);
-        }
-        first = 0;
-        p = eol ? eol + 1 : end;
-    }
-}
-
-static int progress_call(file_sink *s, long status, long long content_length)
+/* dcs_headers_parse callback: headers[lower(name)] = value, repeated
+ * names joined with ", " as HTTP allows.  Runs protected (head_step). */
+static int add_header(void *ud, dcs_str name, dcs_str value)
 {
-    lua_State *L = s->L;
-    int ok;
-    lua_pushvalue(L, s->progress);
-    lua_pushnumber(L, (lua_Number)s->bytes);
-    lua_pushnumber(L, (lua_Number)content_length);
-    lua_pushinteger(L, (lua_Integer)status);
-    if (lua_pcall(L, 3, 1, 0) != 0) {
-        const char *msg = lua_tostring(L, -1);
-        snprintf(s->lua_error, sizeof s->lua_error, "progress callback failed: %s",
-                 msg ? msg : "(error object is not a string)");
+    lua_State *L = ud;
+    luaL_Buffer b;
+    size_t i;
+
+    luaL_buffinit(L, &b);
+    for (i = 0; i < name.len; i++)
+        luaL_addchar(&b, (char)dcs_ascii_lower((unsigned char)name.ptr[i]));
+    luaL_pushresult(&b);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, value.ptr, value.len);
+        lua_concat(L, 3);
+    } else {
         lua_pop(L, 1);
-        return 0;
+        lua_pushlstring(L, value.ptr, value.len);
     }
-    ok = !(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1));
-    lua_pop(L, 1);
-    if (!ok)
-        s->cancelled = 1;
-    return ok;
+    lua_rawset(L, -3);
+    return 1;
 }
 
-static int file_sink_write(void *ud, long status, long long content_length, const char *data,
-                           size_t n)
+/* Pushes the headers table of a complete (already validated) block. */
+static void push_headers(lua_State *L, const dcs_buf *block)
 {
-    file_sink *s = ud;
-    /* A server may answer a Range request with the whole file (200): start
-     * the file over instead of appending a second copy. */
-    if (s->appending && s->bytes == 0 && status == 200 && !s->restarted) {
-        s->restarted = 1;
-        if (fflush(s->fp) != 0 || ftruncate(fileno(s->fp), 0) != 0 || fseek(s->fp, 0, SEEK_SET) != 0) {
-            s->write_errno = errno ? errno : EIO;
-            return 0;
-        }
-    }
-    if (fwrite(data, 1, n, s->fp) != n) {
-        s->write_errno = errno ? errno : EIO;
-        return 0;
-    }
-    s->bytes += (long long)n;
-    return s->progress ? progress_call(s, status, content_length) : 1;
+    lua_newtable(L);
+    if (dcs_headers_parse(block->data, block->len, add_header, L) < 0)
+        luaL_error(L, WHO ": malformed response header block");
 }
 
-/* Failure table: { kind =, reason =, message =, status =, headers =, bytes =,
- * restarted = }; status and headers when a response had started. */
-static int push_failure(lua_State *L, const char *kind, const char *reason, const char *message,
-                        const dcs_http_response *res, const file_sink *sink)
+/* ---- callbacks from the transfer: protected, on the calling thread ---- */
+
+/* head_step(call, head, file) -> headers, message: builds the headers table
+ * and asks sink.head where the body goes.  Raises on any mistake; the
+ * caller's lua_pcall turns that into a "callback" failure. */
+static int head_step(lua_State *L)
 {
-    lua_pushnil(L);
-    lua_createtable(L, 0, 6);
-    lua_pushstring(L, kind);
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, reason);
-    lua_setfield(L, -2, "reason");
-    lua_pushstring(L, message);
-    lua_setfield(L, -2, "message");
-    if (res != NULL && res->status > 0) {
-        lua_pushinteger(L, (lua_Integer)res->status);
-        lua_setfield(L, -2, "status");
-        push_headers(L, &res->headers);
-        lua_setfield(L, -2, "headers");
+    call *c = lua_touserdata(L, 1);
+    int has_file = !lua_isnil(L, 3), answer;
+
+    lua_settop(L, 3);
+    push_headers(L, &c->res.headers);                   /* 4 */
+    if (lua_isnil(L, 2)) {
+        /* No head: a 2xx body goes to the file, any other is buffered. */
+        c->body_to = has_file && c->res.status / 100 == 2 ? DCS_HTTP_BODY_FILE
+                                                         : DCS_HTTP_BODY_BUFFER;
+        lua_pushnil(L);
+        return 2;
     }
-    lua_pushnumber(L, sink ? (lua_Number)sink->bytes : 0);
-    lua_setfield(L, -2, "bytes");
-    lua_pushboolean(L, sink && sink->restarted);
-    lua_setfield(L, -2, "restarted");
+    lua_pushvalue(L, 2);
+    lua_pushinteger(L, (lua_Integer)c->res.status);
+    lua_pushvalue(L, 4);
+    lua_call(L, 2, 2);                                  /* 5, 6 */
+    answer = lua_type(L, 5);
+    if (answer == LUA_TBOOLEAN && lua_toboolean(L, 5)) {
+        if (!has_file)
+            return luaL_error(L, "sink.head returned true but the sink has no file");
+        c->body_to = DCS_HTTP_BODY_FILE;
+    } else if (answer == LUA_TBOOLEAN) {
+        c->body_to = DCS_HTTP_BODY_BUFFER;
+    } else if (answer == LUA_TNIL) {
+        c->body_to = DCS_HTTP_BODY_REFUSE;
+    } else {
+        return luaL_error(L, "sink.head must return true, false or nil, message (got a %s)",
+                          luaL_typename(L, 5));
+    }
+    lua_pushvalue(L, 4);
+    if (lua_type(L, 6) == LUA_TSTRING)
+        lua_pushvalue(L, 6);
+    else
+        lua_pushnil(L);
     return 2;
 }
 
-/* timeout = seconds | false (no total timeout) | nil (the handle's) */
-static long request_timeout_ms(lua_State *L, int t)
+/* dcs_http's on_head.  Only stack operations that cannot raise happen
+ * outside lua_pcall: the slots were made and the stack grown beforehand. */
+static dcs_http_body_to on_head(void *ud, long status, const char *block, size_t len)
 {
-    long ms = 0;
-    lua_getfield(L, t, "timeout");
-    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
-        ms = -1;
-    else if (!lua_isnil(L, -1))
-        ms = (long)(opt_number(L, t, "timeout", 0) * 1000);
-    lua_pop(L, 1);
-    return ms;
+    call *c = ud;
+    lua_State *L = c->L;
+    (void)status, (void)block, (void)len;              /* head_step reads c->res */
+
+    lua_pushvalue(L, S_HEAD_STEP);
+    lua_pushlightuserdata(L, c);
+    lua_pushvalue(L, S_HEAD);
+    lua_pushvalue(L, S_FILE);
+    if (lua_pcall(L, 3, 2, 0) != 0) {
+        lua_replace(L, S_ERROR);
+        c->stop = STOP_HEAD_ERROR;
+        return DCS_HTTP_BODY_REFUSE;
+    }
+    lua_replace(L, S_MESSAGE);
+    lua_replace(L, S_RESULT_HEADERS);
+    if (c->body_to == DCS_HTTP_BODY_REFUSE)
+        c->stop = STOP_REFUSED;
+    return c->body_to;
 }
 
-/* handle:request{ method =, url =, headers = {name = value}, body =,
- *                 timeout = s|false, stall_timeout = s,
- *                 file = path, file_mode = "wb"|"ab",
- *                 progress = function(bytes, content_length, status) }
- * -> { status, headers, body, new_connections, elapsed, bytes, restarted }
- *  | nil, failure
- * With file, a 2xx body goes to the file (other bodies are buffered so the
- * error can be read); progress may return false to cancel. */
-static int http_request(lua_State *L)
+/* dcs_http's on_progress: sink.progress(bytes); false cancels. */
+static int on_progress(void *ud, long long bytes)
 {
-    lhttp *u = check_http(L);
-    dcs_http_request req;
-    dcs_http_response res;
-    file_sink sink;
-    const char **lines;
-    size_t nlines = 0, cap = 0;
-    int lines_anchor, rc;
-    const char *file, *mode;
+    call *c = ud;
+    lua_State *L = c->L;
+    int stop;
 
-    luaL_checktype(L, 2, LUA_TTABLE);
-    lua_settop(L, 2);
-    if (u->busy)
-        return luaL_error(L, "dcs.core.http: request called while a request is running "
-                             "(from a progress callback?)");
-    if (u->h == NULL)
-        return push_failure(L, "closed", "closed", "the transport is closed", NULL, NULL);
+    lua_pushvalue(L, S_PROGRESS);
+    lua_pushinteger(L, (lua_Integer)bytes);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        lua_replace(L, S_ERROR);
+        c->stop = STOP_PROGRESS_ERROR;
+        return 0;
+    }
+    stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    if (stop)
+        c->stop = STOP_CANCELLED;
+    return !stop;
+}
 
-    memset(&req, 0, sizeof req);
-    memset(&sink, 0, sizeof sink);
-    lua_getfield(L, 2, "method");
-    lua_getfield(L, 2, "url");
-    req.method = luaL_optstring(L, 3, "GET");
-    req.url = luaL_checkstring(L, 4);
+/* ---- the steps of a request ---- */
+
+static int call_gc(lua_State *L)
+{
+    call *c = luaL_checkudata(L, 1, CALL_MT);
+    dcs_http_response_free(&c->res);
+    return 0;
+}
+
+/* A string field of the request into its slot; the pointer stays valid
+ * while the slot holds the string, whatever the request table becomes. */
+static const char *slot_string(lua_State *L, int slot, const char *name, size_t *len)
+{
+    const char *s = dcs_field_string(L, S_REQ, name, len, WHO);
+    lua_replace(L, slot);
+    return s;
+}
+
+static void slot_field(lua_State *L, int t, const char *name, int slot)
+{
+    lua_getfield(L, t, name);
+    lua_replace(L, slot);
+}
+
+/* Strings, numbers, S_HEADERS and the sink: every field read once.  A
+ * mistake here is the caller's bug: it raises. */
+static void read_request(lua_State *L, call *c)
+{
+    dcs_http_request *req = &c->req;
+    size_t i, url_len = 0, method_len = 0;
+    const char *url;
+
+    req->method = slot_string(L, S_METHOD, "method", &method_len);
+    url = slot_string(L, S_URL, "url", &url_len);
+    req->body = slot_string(L, S_BODY, "body", &req->body_len);
+    if (req->method == NULL) {
+        req->method = "GET";
+        method_len = 3;
+    }
     /* The method goes on the request line verbatim: letters only. */
-    luaL_argcheck(L, req.method[0] != '\0' &&
-                         req.method[strspn(req.method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")] == '\0',
+    luaL_argcheck(L, method_len > 0 &&
+                         strspn(req->method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == method_len,
                   2, "method must be upper-case letters");
-    lua_getfield(L, 2, "body");
-    if (!lua_isnil(L, 5)) {
-        req.body = luaL_checklstring(L, 5, &req.body_len);
-    }
-    req.timeout_ms = request_timeout_ms(L, 2);
-    req.stall_seconds = (long)opt_number(L, 2, "stall_timeout", 0);
+    luaL_argcheck(L, url != NULL && url_len > 0, 2, "url must be a non-empty string");
+    for (i = 0; i < url_len; i++)
+        luaL_argcheck(L, (unsigned char)url[i] > 0x20 && url[i] != 0x7f, 2,
+                      "url must not contain whitespace or control characters");
+    req->url = url;
+    req->timeout_ms = timeout_ms(L, S_REQ, 0, -1);
+    /* nil: no stall check; libcurl counts whole seconds, so round up. */
+    req->stall_seconds = (long)ceil(dcs_field_number(L, S_REQ, "stall_timeout", 0, MIN_SECONDS,
+                                                     MAX_SECONDS, WHO));
+    req->min_speed = (long)dcs_field_number(L, S_REQ, "min_speed", 1, 1, 1e9, WHO);
 
-    lua_getfield(L, 2, "headers");                       /* 6 */
-    if (!lua_isnil(L, 6)) {
-        luaL_checktype(L, 6, LUA_TTABLE);
-        lua_pushnil(L);
-        while (lua_next(L, 6)) {
-            cap++;
-            lua_pop(L, 1);
-        }
-    }
-    lines = dcs_newuserdata(L, (cap ? cap : 1) * sizeof *lines);   /* 7 */
-    lua_newtable(L);                                     /* 8: anchors the lines */
-    lines_anchor = 8;
-    if (cap > 0) {
-        lua_pushnil(L);
-        while (lua_next(L, 6)) {
-            size_t kl, vl;
-            const char *k, *v;
-            if (lua_type(L, -2) != LUA_TSTRING ||
-                (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
-                return luaL_error(L, "dcs.core.http: headers must map names to strings");
-            k = lua_tolstring(L, -2, &kl);
-            lua_pushvalue(L, -1);
-            v = lua_tolstring(L, -1, &vl);
-            if (kl == 0 || strpbrk(k, "\r\n:") != NULL || strlen(k) != kl ||
-                strpbrk(v, "\r\n") != NULL || strlen(v) != vl)
-                return luaL_error(L, "dcs.core.http: invalid header '%s'", k);
-            /* "Name;" is libcurl's way to send a header with an empty value. */
-            if (vl == 0)
-                lua_pushfstring(L, "%s;", k);
-            else
-                lua_pushfstring(L, "%s: %s", k, v);
-            lines[nlines++] = lua_tostring(L, -1);
-            lua_rawseti(L, lines_anchor, (int)nlines);
-            lua_pop(L, 2);
-        }
-    }
-    req.headers = lines;
-    req.header_count = nlines;
+    slot_field(L, S_REQ, "headers", S_HEADERS);
+    luaL_argcheck(L, lua_isnil(L, S_HEADERS) || lua_istable(L, S_HEADERS), 2,
+                  "headers must be a table");
+    slot_field(L, S_REQ, "sink", S_SINK);
+    if (lua_isnil(L, S_SINK))
+        return;
+    luaL_argcheck(L, lua_istable(L, S_SINK), 2, "sink must be a table");
+    slot_field(L, S_SINK, "file", S_FILE);
+    slot_field(L, S_SINK, "head", S_HEAD);
+    slot_field(L, S_SINK, "progress", S_PROGRESS);
+    luaL_argcheck(L, lua_isnil(L, S_FILE) || dcs_to_file(L, S_FILE) != NULL, 2,
+                  "sink.file must be a dcs.core.file");
+    luaL_argcheck(L, lua_isnil(L, S_HEAD) || lua_isfunction(L, S_HEAD), 2,
+                  "sink.head must be a function");
+    luaL_argcheck(L, lua_isnil(L, S_PROGRESS) || lua_isfunction(L, S_PROGRESS), 2,
+                  "sink.progress must be a function");
+}
 
-    file = opt_string(L, 2, "file");
-    if (file != NULL) {
-        mode = opt_string(L, 2, "file_mode");
-        if (mode == NULL)
-            mode = "wb";
-        if (strcmp(mode, "wb") != 0 && strcmp(mode, "ab") != 0)
-            return luaL_error(L, "dcs.core.http: file_mode must be \"wb\" or \"ab\"");
-        lua_getfield(L, 2, "progress");                  /* 9 */
-        if (!lua_isnil(L, -1)) {
-            luaL_checktype(L, -1, LUA_TFUNCTION);
-            sink.progress = lua_gettop(L);
-        }
-        sink.appending = mode[0] == 'a';
-        sink.fp = fopen(file, mode);
-        if (sink.fp == NULL) {
-            char msg[300];
-            snprintf(msg, sizeof msg, "cannot open %s: %s", file, strerror(errno));
-            return push_failure(L, "io", "open", msg, NULL, NULL);
-        }
-        sink.L = L;
-        req.sink = file_sink_write;
-        req.sink_ud = &sink;
-    }
+/* The user's headers, copied in one pass into S_ANCHOR as name, value
+ * pairs; returns the number of pairs it holds.  The first pass only counts
+ * (no allocation, so no finalizer runs between it and the copy, unless
+ * lua_createtable's own step runs one: then the anchor grows and its own
+ * count, not this estimate, is what the caller uses). */
+static int copy_headers(lua_State *L)
+{
+    int estimate = 0, n = 0;
 
-    dcs_http_response_init(&res);
+    if (lua_isnil(L, S_HEADERS)) {
+        lua_newtable(L);
+        lua_replace(L, S_ANCHOR);
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, S_HEADERS)) {
+        lua_pop(L, 1);
+        luaL_argcheck(L, ++estimate <= MAX_HEADERS, 2, "too many headers");
+    }
+    lua_createtable(L, 3 * estimate, 0);
+    lua_replace(L, S_ANCHOR);
+    lua_pushnil(L);
+    while (lua_next(L, S_HEADERS)) {
+        luaL_argcheck(L, n < 2 * MAX_HEADERS, 2, "too many headers");
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, S_ANCHOR, ++n);                  /* the name */
+        lua_rawseti(L, S_ANCHOR, ++n);                  /* the value; pops it */
+    }
+    return n / 2;
+}
+
+static int header_name_ok(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!dcs_http_tchar((unsigned char)s[i]))
+            return 0;
+    return n > 0;
+}
+
+/* Pushes the "Name: value" line of pair i of the anchor. */
+static const char *push_header_line(lua_State *L, int i)
+{
+    size_t nl, vl;
+    const char *name, *value;
+
+    lua_rawgeti(L, S_ANCHOR, 2 * i - 1);
+    lua_rawgeti(L, S_ANCHOR, 2 * i);
+    if (lua_type(L, -2) != LUA_TSTRING ||
+        (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
+        luaL_error(L, WHO ": headers must map names to strings");
+    name = lua_tolstring(L, -2, &nl);
+    value = lua_tolstring(L, -1, &vl);          /* a number becomes a string on the stack */
+    if (!header_name_ok(name, nl))
+        luaL_error(L, WHO ": header name '%s' is not an HTTP token", name);
+    if (strlen(value) != vl || strpbrk(value, "\r\n") != NULL)
+        luaL_error(L, WHO ": header '%s' has a CR, LF or NUL in its value", name);
+    /* "Name;" is libcurl's way to send a header with an empty value. */
+    if (vl == 0)
+        lua_pushfstring(L, "%s;", name);
+    else
+        lua_pushfstring(L, "%s: %s", name, value);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return lua_tostring(L, -1);
+}
+
+/* S_ANCHOR and S_LINES: the request's header lines, owned by this call. */
+static void anchor_headers(lua_State *L, call *c)
+{
+    int pairs = copy_headers(L), i;
+    const char **lines = dcs_newuserdata(L, (size_t)(pairs > 0 ? pairs : 1) * sizeof *lines);
+
+    lua_replace(L, S_LINES);
+    for (i = 1; i <= pairs; i++) {
+        lines[i - 1] = push_header_line(L, i);
+        lua_rawseti(L, S_ANCHOR, 2 * pairs + i);        /* the line lives as long as the anchor */
+    }
+    c->req.headers = lines;
+    c->req.header_count = (size_t)pairs;
+}
+
+/* S_CALL: the call state, its buffers freed by __gc whatever happens. */
+static call *new_call(lua_State *L)
+{
+    call *c = dcs_newuserdata(L, sizeof *c);
+    memset(c, 0, sizeof *c);
+    dcs_http_response_init(&c->res);
+    luaL_getmetatable(L, CALL_MT);
+    lua_setmetatable(L, -2);
+    lua_replace(L, S_CALL);
+    return c;
+}
+
+static void perform(lua_State *L, lhttp *u, call *c)
+{
+    dcs_file *file = dcs_to_file(L, S_FILE);
+
+    c->req.file = file;
+    c->req.on_head = on_head;
+    c->req.on_progress = lua_isnil(L, S_PROGRESS) || file == NULL ? NULL : on_progress;
+    c->req.progress_step = PROGRESS_STEP;
+    c->req.ud = c;
+    lua_pushcfunction(L, head_step);
+    lua_replace(L, S_HEAD_STEP);
+    /* The callbacks push at most five values; grow the stack now, where an
+     * error can still be raised. */
+    luaL_checkstack(L, 8, WHO);
+    c->L = L;
     u->busy = 1;
-    rc = dcs_http_perform(u->h, &req, &res);
+    dcs_http_perform(u->h, &c->req, &c->res);
     u->busy = 0;
-    if (sink.fp != NULL && fclose(sink.fp) != 0 && sink.write_errno == 0)
-        sink.write_errno = errno ? errno : EIO;
+    c->L = NULL;
     if (u->close_pending) {
         u->close_pending = 0;
         destroy(u);
     }
+}
 
-    if (sink.write_errno != 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "cannot write %s: %s", file, strerror(sink.write_errno));
-        push_failure(L, "io", "write", msg, &res, &sink);
-    } else if (sink.lua_error[0] != '\0') {
-        push_failure(L, "callback", "callback", sink.lua_error, &res, &sink);
-    } else if (sink.cancelled) {
-        push_failure(L, "cancelled", "cancelled", "cancelled by the progress callback", &res,
-                     &sink);
-    } else if (rc != DCS_HTTP_OK) {
-        push_failure(L, rc == DCS_HTTP_TIMEOUT ? "timeout" : "network",
-                     dcs_http_failure_name((dcs_http_failure)rc), res.message, &res, &sink);
-    } else {
-        lua_createtable(L, 0, 6);
-        lua_pushinteger(L, (lua_Integer)res.status);
+/* nil, { kind, reason, message, status?, headers? } with the message at
+ * the top of the stack; status and headers once the response's head came. */
+static int push_failure(lua_State *L, call *c, const char *kind, const char *reason)
+{
+    lua_createtable(L, 0, 5);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+    if (c != NULL && c->res.head_done) {
+        lua_pushinteger(L, (lua_Integer)c->res.status);
         lua_setfield(L, -2, "status");
-        push_headers(L, &res.headers);
+        if (lua_isnil(L, S_RESULT_HEADERS))   /* head_step failed before building it */
+            push_headers(L, &c->res.headers);
+        else
+            lua_pushvalue(L, S_RESULT_HEADERS);
         lua_setfield(L, -2, "headers");
-        lua_pushlstring(L, res.body.data ? res.body.data : "", res.body.len);
-        lua_setfield(L, -2, "body");
-        lua_pushinteger(L, (lua_Integer)res.new_connections);
-        lua_setfield(L, -2, "new_connections");
-        lua_pushnumber(L, res.total_seconds);
-        lua_setfield(L, -2, "elapsed");
-        lua_pushnumber(L, (lua_Number)sink.bytes);
-        lua_setfield(L, -2, "bytes");
-        lua_pushboolean(L, sink.restarted);
-        lua_setfield(L, -2, "restarted");
-        dcs_http_response_free(&res);
-        return 1;
     }
-    dcs_http_response_free(&res);
+    lua_pushnil(L);
+    lua_insert(L, -2);
     return 2;
+}
+
+static void push_callback_error(lua_State *L, const char *who)
+{
+    const char *msg = lua_tostring(L, S_ERROR);
+    lua_pushfstring(L, "%s failed: %s", who, msg ? msg : luaL_typename(L, S_ERROR));
+}
+
+/* Failures we caused (refusal, cancel, a callback's error) before dcs_http's. */
+static int push_outcome(lua_State *L, call *c)
+{
+    dcs_http_response *res = &c->res;
+
+    switch (c->stop) {
+    case STOP_HEAD_ERROR:
+        push_callback_error(L, "sink.head");
+        return push_failure(L, c, "aborted", "callback");
+    case STOP_PROGRESS_ERROR:
+        push_callback_error(L, "sink.progress");
+        return push_failure(L, c, "aborted", "callback");
+    case STOP_REFUSED:
+        if (lua_isnil(L, S_MESSAGE))
+            lua_pushliteral(L, "the response was refused by sink.head");
+        else
+            lua_pushvalue(L, S_MESSAGE);
+        return push_failure(L, c, "aborted", "refused");
+    case STOP_CANCELLED:
+        lua_pushliteral(L, "cancelled by sink.progress");
+        return push_failure(L, c, "aborted", "cancelled");
+    default:
+        break;
+    }
+    switch (res->failure) {
+    case DCS_HTTP_OK:
+        break;
+    case DCS_HTTP_WRITE:
+        lua_pushfstring(L, "%s (%s)", res->message, dcs_file_code_name(res->file_error));
+        return push_failure(L, c, "aborted", "write");
+    case DCS_HTTP_TIMEOUT:
+    case DCS_HTTP_STALL:
+        lua_pushstring(L, res->message);
+        return push_failure(L, c, "timeout", dcs_http_failure_name(res->failure));
+    default:
+        lua_pushstring(L, res->message);
+        return push_failure(L, c, "network", dcs_http_failure_name(res->failure));
+    }
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)res->status);
+    lua_setfield(L, -2, "status");
+    lua_pushvalue(L, S_RESULT_HEADERS);
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, res->body.data ? res->body.data : "", res->body.len);
+    lua_setfield(L, -2, "body");
+    lua_pushinteger(L, (lua_Integer)res->new_connections);
+    lua_setfield(L, -2, "new_connections");
+    lua_pushnumber(L, (lua_Number)res->total_seconds);
+    lua_setfield(L, -2, "elapsed");
+    return 1;
+}
+
+/* handle:request{ method =, url =, headers = { name = value }, body =,
+ *                 timeout = s | false, stall_timeout = s, min_speed = bytes/s,
+ *                 sink = { file =, head = fn(status, headers), progress = fn(bytes) } }
+ * -> { status, headers, body, new_connections, elapsed }
+ *  | nil, { kind, reason, message, status?, headers? }
+ *
+ * The sink: head(status, headers) runs once, when the final response's
+ * header block is complete (never for 1xx or a proxy's CONNECT answer);
+ * true streams the body into file (body is then ""), false buffers it, nil,
+ * message stops the transfer (aborted/refused).  Without head a 2xx body
+ * goes to file and any other is buffered.  progress(bytes) gets the bytes
+ * streamed so far, at most once per 256 KiB and once at the end; false
+ * cancels (aborted/cancelled).  A callback that raises fails the request
+ * (aborted/callback); a refused write fails it with aborted/write. */
+static int http_request(lua_State *L)
+{
+    lhttp *u = check_http(L);
+    call *c;
+
+    luaL_checktype(L, S_REQ, LUA_TTABLE);
+    if (u->busy)
+        return luaL_error(L, WHO ": request called while a request is running "
+                             "(from a sink callback?)");
+    if (u->h == NULL) {
+        lua_pushliteral(L, "the transport is closed");
+        return push_failure(L, NULL, "closed", "closed");
+    }
+    lua_settop(L, S_LAST);
+    luaL_checkstack(L, 10, WHO);    /* the steps push a few values above the slots */
+    c = new_call(L);
+    read_request(L, c);
+    anchor_headers(L, c);
+    perform(L, u, c);
+    return push_outcome(L, c);
 }
 
 static const luaL_Reg http_methods[] = {
@@ -436,8 +619,13 @@ void dcs_open_http(lua_State *L)
         lua_newtable(L);
         dcs_setfuncs(L, http_methods, 0);
         lua_setfield(L, -2, "__index");
-        lua_pushliteral(L, "dcs.core.http");
+        lua_pushliteral(L, HTTP_MT);
         lua_setfield(L, -2, "__name");
+    }
+    lua_pop(L, 1);
+    if (luaL_newmetatable(L, CALL_MT)) {
+        lua_pushcfunction(L, call_gc);
+        lua_setfield(L, -2, "__gc");
     }
     lua_pop(L, 1);
     lua_pushcfunction(L, http_new);

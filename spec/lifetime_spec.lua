@@ -71,39 +71,98 @@ describe("lifetime", function()
     h:close()
   end)
 
-  it("defers a close asked for inside a progress callback", function()
+  -- A log big enough for several progress calls (one per 256 KiB at most).
+  local function big_link()
+    local id = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { size = 1024 * 1024 }).id
     local c = emu:client()
-    local link = assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+    local link = assert(c:create_redislog_download_link(E.INSTANCE, id)).link
     c:close()
-    local t = core.http()
+    return link
+  end
+
+  local function temp_file()
     local path = os.tmpname()
-    local calls = 0
-    local res = assert(t:request { url = link, file = path, progress = function()
-      calls = calls + 1
-      t:close()                      -- must not free libcurl under its own feet
-    end })
+    os.remove(path)
+    return path, assert(core.open_file(path, "new"))
+  end
+
+  it("defers a close asked for inside a sink callback", function()
+    local link = big_link()
+    local t = core.http()
+    local path, file = temp_file()
+    local calls, heads = 0, 0
+    local res = assert(t:request { url = link, sink = { file = file,
+      head = function()
+        heads = heads + 1
+        t:close()                    -- must not free libcurl under its own feet
+        return true
+      end,
+      progress = function()
+        calls = calls + 1
+        t:close()
+      end } })
+    file:close()
     os.remove(path)
     assert.are.equal(200, res.status)
-    assert.is_true(calls > 0)
+    assert.are.equal(1, heads)
+    assert.is_true(calls > 1)        -- during the transfer, not only at its end
+    assert.matches("closed", tostring(t))
     local again, failure = t:request { url = link }
     assert.is_nil(again)
     assert.are.equal("closed", failure.kind)
   end)
 
-  it("refuses a request from inside a progress callback", function()
-    local c = emu:client()
-    local link = assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
-    c:close()
+  it("refuses a request from inside a sink callback", function()
+    local link = big_link()
+    for _, where in ipairs { "head", "progress" } do
+      local t = core.http()
+      local path, file = temp_file()
+      local sink = { file = file, head = function() return true end }
+      sink[where] = function()
+        t:request { url = link }
+        return true
+      end
+      local res, failure = t:request { url = link, sink = sink }
+      file:close()
+      os.remove(path)
+      t:close()
+      assert.is_nil(res)
+      assert.are.equal("aborted", failure.kind)
+      assert.are.equal("callback", failure.reason)
+      assert.matches("while a request is running", failure.message)
+    end
+  end)
+
+  it("fails the next write cleanly when the file is closed inside progress", function()
+    local link = big_link()
     local t = core.http()
-    local path = os.tmpname()
-    local res, failure = t:request { url = link, file = path, progress = function()
-      t:request { url = link }
-    end }
-    os.remove(path)
+    local path, file = temp_file()
+    local res, failure = t:request { url = link, sink = { file = file, head = function() return true end,
+      progress = function() file:close() end } }
     t:close()
+    os.remove(path)
     assert.is_nil(res)
-    assert.are.equal("callback", failure.kind)
-    assert.matches("while a request is running", failure.message)
+    assert.are.equal("aborted", failure.kind)
+    assert.are.equal("write", failure.reason)
+    assert.matches("the file is closed %(ebadf%)", failure.message)
+    assert.are.equal(200, failure.status)
+    assert.is_table(failure.headers)
+  end)
+
+  it("survives garbage collection of files and handles used by a request", function()
+    local link = big_link()
+    for i = 1, 10 do
+      local t = core.http()
+      local path, file = temp_file()
+      assert(t:request { url = link, sink = { file = file, progress = function()
+        collectgarbage()             -- nothing the transfer uses may go away
+      end } })
+      os.remove(path)
+      if i % 2 == 0 then file:close() end
+      if i % 3 == 0 then t:close() end
+    end
+    collectgarbage()
+    collectgarbage()
   end)
 end)
 

@@ -1,6 +1,7 @@
 -- TLS verification, proxies (with credentials and no_proxy, also from the
 -- environment), redirects, against the emulator and tools/http-proxy.
 local dcs = require "dcs"
+local core = require "dcs.core"
 local sub = require "support.subprocess"
 local E = require "support.emulator"
 
@@ -94,6 +95,21 @@ describe("network", function()
     it("tunnel HTTPS with CONNECT", function()
       assert(link(client(tls, { proxy = proxy.url, ca_file = cert })))
       assert.are.equal("CONNECT", proxy:log()[1].method)
+    end)
+
+    it("show sink.head only the target's answer through a CONNECT tunnel", function()
+      local t = core.http { proxy = proxy.url, ca_file = cert }
+      local heads = {}
+      local res = assert(t:request { url = tls.url .. "/_emulator/health", sink = { head = function(status, headers)
+        heads[#heads + 1] = { status = status, headers = headers }
+        return false
+      end } })
+      t:close()
+      assert.are.equal("CONNECT", proxy:log()[1].method)
+      assert.are.equal(1, #heads)
+      assert.are.equal(200, heads[1].status)
+      assert.is_string(heads[1].headers["x-request-id"])     -- the emulator's, not the proxy's
+      assert.are.equal(heads[1].headers, res.headers)
     end)
 
     it("are bypassed for no_proxy hosts", function()

@@ -44,4 +44,13 @@ function M.run(code, env, cwd)
   return status, out
 end
 
+--- run_file_limited(path, blocks) -> status, combined output
+-- Runs a Lua file with the spec's paths under a file size limit (ulimit -f
+-- blocks; SIGXFSZ ignored, so a write past it fails with EFBIG instead of
+-- killing the process): write errors without filling a disk.
+function M.run_file_limited(path, blocks)
+  return M.shell(("trap '' XFSZ; ulimit -f %d; cd %s && env -u LD_PRELOAD LUA_PATH=%s LUA_CPATH=%s %s %s 2>&1")
+    :format(blocks, M.quote(M.ROOT), M.quote(M.LUA_PATH), M.quote(M.LUA_CPATH), M.LUA, M.quote(path)))
+end
+
 return M

@@ -156,7 +156,7 @@ class Admin:
     @staticmethod
     def admin_add_fault(emu, req):
         match, action = req.get("match") or {}, req.get("action")
-        known = {"respond", "delay", "latency", "drop", "drop_after_bytes", "reset"}
+        known = {"respond", "delay", "latency", "drop", "drop_after_bytes", "reset", "raw"}
         if not isinstance(match, dict) or not isinstance(action, dict) or not known & set(action):
             raise AdminError(400, "need match (object) and action with one of %s" % sorted(known))
         try:

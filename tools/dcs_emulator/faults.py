@@ -6,6 +6,8 @@ Actions (POST /_emulator/faults {"match": ..., "times": ..., "action": ...}):
   {"drop": true}                close without answering
   {"reset": true}               close with a TCP RST
   {"drop_after_bytes": N}       send the headers and N body bytes, then close
+  {"raw": "HTTP/1.1 ..."}       send these bytes (latin-1) as the whole answer, then close:
+                                interim 1xx answers, malformed header blocks
 """
 
 import json
@@ -45,6 +47,12 @@ class Faults:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.close_connection = True
             self.connection.close()
+            return True
+        if action.get("raw") is not None:
+            self.headers_sent = True
+            self.close_connection = True
+            self.wfile.write(str(action["raw"]).encode("latin-1"))
+            self.wfile.flush()
             return True
         if action.get("drop_after_bytes") is not None:
             self.drop_after = int(action["drop_after_bytes"])   # enforced in send()

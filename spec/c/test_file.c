@@ -1,0 +1,308 @@
+/* Unit tests for the download file writer (csrc/dcs_file.c).  Prints TAP;
+ * exits 1 when any test fails.  Works in a fresh directory under /tmp.
+ *
+ *   cc -Wall -Wextra -Icsrc -o build/test_file spec/c/test_file.c \
+ *      csrc/dcs_file.c csrc/dcs_buf.c -lmbedcrypto
+ *   build/test_file
+ *
+ * The ownership test needs root (it chowns a file to nobody); it is skipped
+ * otherwise. */
+#define _FILE_OFFSET_BITS 64
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/md.h>
+
+#include "dcs_file.h"
+#include "tap.h"
+
+static char dir[64];
+
+static const char *at(const char *name)
+{
+    static char path[4][128];
+    static int next;
+    char *p = path[next++ % 4];
+    snprintf(p, sizeof path[0], "%s/%s", dir, name);
+    return p;
+}
+
+static void sha256_hex(const void *data, size_t n, char out[65])
+{
+    unsigned char md[32];
+    mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), data, n, md);
+    dcs_hex_encode(md, sizeof md, out);
+}
+
+static int check_rc(const char *name, int got, int exp)
+{
+    if (!ok(got == exp, "%s", name))
+        diag("  got %d (%s), expected %d (%s)", got, dcs_file_strerror(got), exp,
+             dcs_file_strerror(exp));
+    return got == exp;
+}
+
+/* The digest of f equals the SHA-256 of data. */
+static void check_digest(const char *name, dcs_file *f, const char *data, size_t n)
+{
+    char got[65], exp[65];
+    int rc = dcs_file_sha256(f, got);
+    sha256_hex(data, n, exp);
+    if (!ok(rc == 0 && strcmp(got, exp) == 0, "%s", name))
+        diag("  rc %d, got %s, expected %s", rc, rc == 0 ? got : "-", exp);
+}
+
+static void write_plain(const char *path, const char *data)
+{
+    FILE *fp = fopen(path, "wb");
+    fputs(data, fp);
+    fclose(fp);
+}
+
+static size_t read_plain(const char *path, char *buf, size_t cap)
+{
+    FILE *fp = fopen(path, "rb");
+    size_t n;
+    if (fp == NULL)
+        return (size_t)-1;
+    n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    return n;
+}
+
+static void test_new(void)
+{
+    dcs_file f;
+    struct stat st;
+
+    dcs_file_init(&f);
+    check_rc("close of a never-opened file is fine", dcs_file_close(&f), 0);
+    check_rc("new: created", dcs_file_open(&f, at("a"), DCS_FILE_NEW, 1), 0);
+    ok(stat(at("a"), &st) == 0 && (st.st_mode & 0777) == 0600, "new: mode 0600");
+    check_digest("new: empty digest", &f, "", 0);
+    check_rc("write", dcs_file_write(&f, "hello ", 6), 0);
+    check_rc("write again", dcs_file_write(&f, "world", 5), 0);
+    check_rc("write nothing", dcs_file_write(&f, "", 0), 0);
+    check_int("size counts every byte", f.size, 11);
+    check_digest("digest of the content", &f, "hello world", 11);
+    check_rc("the file takes bytes after a digest", dcs_file_write(&f, "!", 1), 0);
+    check_digest("digest after more bytes", &f, "hello world!", 12);
+    check_rc("sync", dcs_file_sync(&f), 0);
+    check_rc("close", dcs_file_close(&f), 0);
+    check_rc("close again", dcs_file_close(&f), 0);
+    check_rc("write after close: EBADF", dcs_file_write(&f, "x", 1), EBADF);
+    check_rc("digest after close: EBADF", dcs_file_sha256(&f, (char[65]){0}), EBADF);
+    check_rc("truncate after close: EBADF", dcs_file_truncate(&f, 0), EBADF);
+    check_rc("sync after close: EBADF", dcs_file_sync(&f), EBADF);
+    check_rc("new over an existing file: EEXIST", dcs_file_open(&f, at("a"), DCS_FILE_NEW, 0),
+             EEXIST);
+    ok(strcmp(dcs_file_code_name(EEXIST), "exists") == 0, "EEXIST is named \"exists\"");
+    check_rc("new in a missing directory: ENOENT",
+             dcs_file_open(&f, at("missing/x"), DCS_FILE_NEW, 0), ENOENT);
+    ok(strcmp(dcs_file_code_name(ENOENT), "not_found") == 0, "ENOENT is named \"not_found\"");
+    ok(strcmp(dcs_file_code_name(ENOSPC), "enospc") == 0, "ENOSPC is named \"enospc\"");
+}
+
+static void test_symlinks(void)
+{
+    dcs_file f;
+    char buf[64];
+
+    dcs_file_init(&f);
+    write_plain(at("target"), "precious");
+    if (symlink(at("target"), at("link")) != 0)
+        diag("symlink: %s", strerror(errno));
+    check_rc("new at a symlink: refused", dcs_file_open(&f, at("link"), DCS_FILE_NEW, 1),
+             DCS_FILE_ESYMLINK);
+    check_rc("existing at a symlink: refused",
+             dcs_file_open(&f, at("link"), DCS_FILE_EXISTING, 1), DCS_FILE_ESYMLINK);
+    ok(read_plain(at("target"), buf, sizeof buf) == 8 && memcmp(buf, "precious", 8) == 0,
+       "the link's target is untouched");
+    if (symlink(at("nowhere"), at("dangling")) != 0)
+        diag("symlink: %s", strerror(errno));
+    check_rc("new at a dangling symlink: refused, nothing created",
+             dcs_file_open(&f, at("dangling"), DCS_FILE_NEW, 0), DCS_FILE_ESYMLINK);
+    ok(access(at("nowhere"), F_OK) != 0, "the dangling link's target was not created");
+    ok(strcmp(dcs_file_code_name(DCS_FILE_ESYMLINK), "symlink") == 0, "named \"symlink\"");
+}
+
+static void test_existing(void)
+{
+    dcs_file f;
+
+    dcs_file_init(&f);
+    write_plain(at("part"), "hello");
+    check_rc("existing: reopened", dcs_file_open(&f, at("part"), DCS_FILE_EXISTING, 1), 0);
+    check_int("existing: size is the content's", f.size, 5);
+    check_digest("existing: the digest is primed from the content", &f, "hello", 5);
+    check_rc("existing: write appends", dcs_file_write(&f, " world", 6), 0);
+    check_digest("existing: digest of old and new bytes", &f, "hello world", 11);
+    dcs_file_close(&f);
+    check_rc("existing without hashing", dcs_file_open(&f, at("part"), DCS_FILE_EXISTING, 0), 0);
+    check_int("size from fstat", f.size, 11);
+    check_rc("sha256 without hashing: EINVAL", dcs_file_sha256(&f, (char[65]){0}), EINVAL);
+    dcs_file_close(&f);
+    check_rc("existing, missing: ENOENT",
+             dcs_file_open(&f, at("absent"), DCS_FILE_EXISTING, 0), ENOENT);
+
+    write_plain(at("linked"), "x");
+    if (link(at("linked"), at("linked2")) != 0)
+        diag("link: %s", strerror(errno));
+    check_rc("a hard-linked file is refused",
+             dcs_file_open(&f, at("linked"), DCS_FILE_EXISTING, 0), DCS_FILE_ELINKS);
+    ok(strcmp(dcs_file_code_name(DCS_FILE_ELINKS), "links") == 0, "named \"links\"");
+
+    mkdir(at("subdir"), 0700);
+    check_rc("a directory is refused",
+             dcs_file_open(&f, at("subdir"), DCS_FILE_EXISTING, 0), DCS_FILE_ENOTREG);
+    mkfifo(at("fifo"), 0600);
+    check_rc("a FIFO is refused (without waiting for a reader)",
+             dcs_file_open(&f, at("fifo"), DCS_FILE_EXISTING, 1), DCS_FILE_ENOTREG);
+    check_rc("/dev/null is refused", dcs_file_open(&f, "/dev/null", DCS_FILE_EXISTING, 0),
+             DCS_FILE_ENOTREG);
+    ok(f.fd == -1, "a refused open leaves the file closed");
+
+    if (geteuid() != 0) {
+        ok(1, "another owner's file # SKIP needs root to chown");
+        return;
+    }
+    write_plain(at("theirs"), "x");
+    if (chown(at("theirs"), 65534, 65534) != 0)
+        diag("chown: %s", strerror(errno));
+    check_rc("another owner's file is refused",
+             dcs_file_open(&f, at("theirs"), DCS_FILE_EXISTING, 0), DCS_FILE_ENOTOWNER);
+    ok(strcmp(dcs_file_code_name(DCS_FILE_ENOTOWNER), "not_owner") == 0, "named \"not_owner\"");
+}
+
+static void test_truncate(void)
+{
+    dcs_file f;
+    char buf[64];
+
+    dcs_file_init(&f);
+    check_rc("open", dcs_file_open(&f, at("t"), DCS_FILE_NEW, 1), 0);
+    dcs_file_write(&f, "0123456789", 10);
+    check_rc("truncate past the end: EINVAL", dcs_file_truncate(&f, 11), EINVAL);
+    check_rc("negative truncate: EINVAL", dcs_file_truncate(&f, -1), EINVAL);
+    check_rc("truncate(4)", dcs_file_truncate(&f, 4), 0);
+    check_int("size 4", f.size, 4);
+    check_digest("digest re-primed from the kept bytes", &f, "0123", 4);
+    dcs_file_write(&f, "ab", 2);
+    check_digest("digest after writing on", &f, "0123ab", 6);
+    ok(read_plain(at("t"), buf, sizeof buf) == 6 && memcmp(buf, "0123ab", 6) == 0,
+       "the bytes on disk follow");
+    check_rc("truncate(0)", dcs_file_truncate(&f, 0), 0);
+    check_digest("digest of nothing", &f, "", 0);
+    dcs_file_write(&f, "new", 3);
+    check_digest("digest of the new content", &f, "new", 3);
+    dcs_file_close(&f);
+}
+
+/* RLIMIT_FSIZE turns the limit into a short write, then EFBIG: the error
+ * path without filling a disk.  SIGXFSZ is ignored so the write just fails;
+ * nothing is printed while the limit holds (stdout may be a file). */
+static void test_write_failure(void)
+{
+    struct rlimit old, lim;
+    char data[100], hex[65];
+    int rc_over, rc_again, rc_digest;
+    long long size;
+    dcs_file f;
+
+    memset(data, 'x', sizeof data);
+    dcs_file_init(&f);
+    check_rc("open", dcs_file_open(&f, at("limited"), DCS_FILE_NEW, 1), 0);
+    fflush(stdout);
+    signal(SIGXFSZ, SIG_IGN);
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 40;
+    setrlimit(RLIMIT_FSIZE, &lim);
+    rc_over = dcs_file_write(&f, data, sizeof data);
+    size = f.size;
+    rc_again = dcs_file_write(&f, "y", 1);
+    rc_digest = dcs_file_sha256(&f, hex);
+    setrlimit(RLIMIT_FSIZE, &old);
+    signal(SIGXFSZ, SIG_DFL);
+    check_rc("a write over the limit fails with EFBIG", rc_over, EFBIG);
+    check_int("the short write is counted", size, 40);
+    check_rc("the error is sticky", rc_again, EFBIG);
+    check_rc("so is the digest's", rc_digest, EFBIG);
+    check_rc("truncate clears it", dcs_file_truncate(&f, 30), 0);
+    check_digest("and re-primes the digest", &f, data, 30);
+    check_rc("writes work again", dcs_file_write(&f, data, 10), 0);
+    check_digest("digest follows", &f, data, 40);
+    dcs_file_close(&f);
+}
+
+static void test_read_small(void)
+{
+    char *out = NULL, big[100000];
+    size_t len = 0;
+    struct timespec t0, t1;
+    FILE *fp;
+
+    write_plain(at("small"), "contents");
+    check_rc("read_small", dcs_file_read_small(at("small"), 100, &out, &len), 0);
+    ok(len == 8 && out && memcmp(out, "contents", 9) == 0, "the bytes, NUL-terminated");
+    free(out);
+    check_rc("exactly max bytes", dcs_file_read_small(at("small"), 8, &out, &len), 0);
+    free(out);
+    check_rc("one byte over max: too large",
+             dcs_file_read_small(at("small"), 7, &out, &len), DCS_FILE_ETOOLARGE);
+    ok(out == NULL && len == 0, "nothing returned on failure");
+    write_plain(at("empty"), "");
+    check_rc("an empty file", dcs_file_read_small(at("empty"), 0, &out, &len), 0);
+    ok(len == 0 && out != NULL && out[0] == '\0', "an empty string");
+    free(out);
+    memset(big, 'b', sizeof big);
+    fp = fopen(at("big"), "wb");
+    fwrite(big, 1, sizeof big, fp);
+    fclose(fp);
+    check_rc("a larger file", dcs_file_read_small(at("big"), sizeof big, &out, &len), 0);
+    ok(len == sizeof big && memcmp(out, big, len) == 0, "all of it");
+    free(out);
+    check_rc("missing: ENOENT", dcs_file_read_small(at("nope"), 10, &out, &len), ENOENT);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    check_rc("a FIFO is refused", dcs_file_read_small(at("fifo"), 10, &out, &len),
+             DCS_FILE_ENOTREG);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ok(t1.tv_sec - t0.tv_sec < 2, "at once (no writer needed)");
+    check_rc("/dev/zero is refused", dcs_file_read_small("/dev/zero", 10, &out, &len),
+             DCS_FILE_ENOTREG);
+    check_rc("a directory is refused", dcs_file_read_small(dir, 10, &out, &len),
+             DCS_FILE_ENOTREG);
+}
+
+static void cleanup(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        diag("cannot remove %s", dir);
+}
+
+int main(void)
+{
+    strcpy(dir, "/tmp/dcs-test-file-XXXXXX");
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_new();
+    test_symlinks();
+    test_existing();
+    test_truncate();
+    test_write_failure();
+    test_read_small();
+    cleanup();
+    return tap_done();
+}

@@ -44,12 +44,14 @@ describe("dcs.client options", function()
     -- without a region there is nothing to look the project up by
     assert.error_matches(function() dcs.client(with { project = "nil", region = "nil", endpoint = "http://h" }) end,
       "option 'project' is required")
-    assert.error_matches(function() dcs.client(with { project = "" }) end, "option 'project' is empty")
+    assert.error_matches(function() dcs.client(with { project = "" }) end,
+      "option 'project' must be a non%-empty string")
     assert.error_matches(function() dcs.client(with { region = "nil" }) end,
       "option 'region' or 'endpoint' is required")
     assert.error_matches(function() dcs.client(with { timout = 3 }) end, "unknown option 'timout'")
     assert.error_matches(function() dcs.client(with { timeout = "3" }) end, "option 'timeout' must be a number")
-    assert.error_matches(function() dcs.client(with { timeout = 0 }) end, "option 'timeout' must be > 0")
+    assert.error_matches(function() dcs.client(with { timeout = 0 }) end,
+      "option 'timeout' must be a number of seconds from 0.001 to 1e%+06 %(got 0%)")
     assert.error_matches(function() dcs.client(with { insecure = 1 }) end, "option 'insecure' must be a boolean")
     assert.error_matches(function() dcs.client(with { region = "CN north" }) end, "option 'region'")
     assert.error_matches(function() dcs.client(with { endpoint = "ftp://x/y?z" }) end, "option 'endpoint'")
@@ -123,13 +125,19 @@ describe("create_redislog_download_link over loopback", function()
     c:close()
   end)
 
-  it("percent-encodes path parameters and the server still verifies the signature", function()
-    local res, err = client:create_redislog_download_link(E.INSTANCE, "log:1@a!(b)*~é/x y")
+  it("sends ids as they are, and refuses any id that would need encoding", function()
+    local res, err = client:create_redislog_download_link(E.INSTANCE, "log_1.a-b")
     assert.is_nil(res)
     assert.are.equal("api", err.kind)
     assert.are.equal(404, err.status)       -- unknown log, but the signature was accepted
-    assert.are.equal("/v2/" .. E.PROJECT .. "/instances/" .. E.INSTANCE
-      .. "/redislog/log%3A1%40a%21%28b%29%2A~%C3%A9%2Fx%20y/links", emu:last_request().path)
+    assert.are.equal("/v2/" .. E.PROJECT .. "/instances/" .. E.INSTANCE .. "/redislog/log_1.a-b/links",
+      emu:last_request().path)
+    emu:admin("DELETE", "/_emulator/requests")
+    res, err = client:create_redislog_download_link(E.INSTANCE, "log:1@a!(b)*~é/x y")
+    assert.is_nil(res)
+    assert.are.equal("invalid_argument", err.kind)
+    assert.matches("^log_id is not a plausible id", err.message)
+    assert.are.same({}, emu:requests())
   end)
 
   it("keeps fields the server adds", function()

@@ -47,7 +47,8 @@ describe("client:download", function()
     assert.are.equal(0, res.resumes)
     assert.are.equal(#expected, last_done)
     assert.are.equal(#expected, last_total)
-    assert.is_true(calls >= 2)                   -- 96 KiB in 16 KiB chunks
+    assert.is_true(calls >= 1)                   -- at most one call per 256 KiB, and one at the end
+    assert.is_true(math.type == nil or math.type(last_done) == "integer")
     assert.are.same({ "a.log" }, entries(dir))
   end)
 
@@ -88,14 +89,23 @@ describe("client:download", function()
     assert.are.equal(200, emu:last_request().status)
   end)
 
-  it("gives up after max_resumes, leaving nothing behind", function()
-    emu:fault { match = { path_prefix = "/_obs/" }, times = -1, action = { drop_after_bytes = 1000 } }
+  it("gives up after max_resumes, keeping only the partial file a later call resumes", function()
+    emu:fault { match = { path_prefix = "/_obs/" }, times = 3, action = { drop_after_bytes = 1000 } }
     local res, err = client:download(link_for(), dir .. "/c.log", { max_resumes = 2 })
     assert.is_nil(res)
     assert.are.equal("network", err.kind)
     assert.are.equal("download", err.operation)
-    assert.matches("of 98304 bytes received", err.message)
-    assert.are.same({}, entries(dir))
+    assert.matches("3000 of 98304 bytes received", err.message)
+    assert.are.same({ "c.log.part", "c.log.part.meta" }, entries(dir))
+    -- the next call (say, the next run of a script) proves the file unchanged and resumes
+    emu:admin("DELETE", "/_emulator/requests")
+    res = assert(client:download(link_for(), dir .. "/c.log"))
+    assert.are.equal(expected, read(res.path))
+    assert.are.equal(core.sha256_hex(expected), res.sha256)
+    assert.are.same({ "c.log" }, entries(dir))
+    local get = emu:requests()[2]
+    assert.are.equal("bytes=3000-", get.headers.Range)
+    assert.truthy(get.headers["If-Range"])
   end)
 
   it("does not resume when resume = false", function()
@@ -175,7 +185,7 @@ describe("client:download", function()
   it("reports a directory that does not exist as an i/o error", function()
     local _, err = client:download(link_for(), dir .. "/missing/sub/x.log")
     assert.are.equal("io", err.kind)
-    assert.matches("cannot open", err.message)
+    assert.matches("cannot create .*x%.log%.part: No such file or directory", err.message)
   end)
 
   it("returns a 'closed' error after close", function()

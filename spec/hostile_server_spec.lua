@@ -6,14 +6,28 @@ local cjson = require "cjson"
 local E = require "support.emulator"
 
 -- One request on a fresh handle (no connection reuse between checks).
+-- req.file: a path the 2xx body streams into (replaced), through the body
+-- sink; `bytes` on the result or failure says how much it got.
 local function get(url, req, opts)
   local o = { timeout = 5, proxy = "" }
   for k, v in pairs(opts or {}) do o[k] = v end
   local h = core.http(o)
   req = req or {}
   req.url = url
+  local file
+  if req.file then
+    os.remove(req.file)
+    file = assert(core.open_file(req.file, "new"))
+    req.sink = { file = file, head = function(status) return status >= 200 and status < 300 end }
+    req.file = nil
+  end
   local res, failure = h:request(req)
   h:close()
+  if file then
+    local got = res or failure
+    got.bytes = file:size()
+    file:close()
+  end
   return res, failure
 end
 

@@ -124,7 +124,7 @@ describe("retries", function()
     local c = client()
     local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID, { retries = { base = -1 } })
     assert.are.equal("invalid_argument", err.kind)
-    assert.are.equal("retries: base and cap must be > 0", err.message)
+    assert.are.equal("retries: base must be a number of seconds from 0.001 to 3600 (got -1)", err.message)
     c:close()
   end)
 

@@ -3,7 +3,10 @@
 -- like the official Go and Python SDKs.  A provider is an object with
 -- :get() -> creds | nil, why, where creds = { ak, sk, security_token,
 -- project, expires_at (epoch seconds, temporary credentials only) }.
+local core = require "dcs.core"
 local cjson = require "cjson"
+local errors = require "dcs.errors"
+local validate = require "dcs.validate"
 
 local M = {}
 
@@ -12,6 +15,25 @@ M.REFRESH_WINDOW = 40 * 60         -- refresh temporary credentials this long be
 M.METADATA_TIMEOUT = 3             -- seconds, as the official SDKs
 local TOKEN_TTL = 21600
 local TOKEN_RETRY = 24 * 3600      -- after a 404/405/503 token answer, try again after a day
+M.MAX_PROFILE = 64 * 1024          -- a credentials file is a few lines
+
+--- Checks credentials from any source before they go near a request:
+-- the AK is an HTTP token (it goes inside Authorization), the SK and the
+-- token have no control characters.  Returns creds or nil, why.
+function M.check(creds)
+  local _, why = validate.token(creds.ak)
+  if why then return nil, "'ak' " .. why end
+  for _, k in ipairs { "sk", "security_token" } do
+    local v = creds[k]
+    if v ~= nil then
+      if type(v) ~= "string" or v == "" then return nil, ("'%s' must be a non-empty string"):format(k) end
+      _, why = validate.text(v)
+      if why then return nil, ("'%s' %s"):format(k, why) end
+    end
+  end
+  if type(creds.sk) ~= "string" then return nil, "'sk' is missing" end
+  return creds
+end
 
 local function static(creds, name)
   return { name = name, get = function() return creds end }
@@ -55,12 +77,14 @@ function M.profile_path(explicit)
   return home and (home .. "/.huaweicloud/credentials") or nil
 end
 
+-- Only a regular file of reasonable size is read: a FIFO would hang the
+-- constructor and /dev/zero would never end.
 function M.from_profile(path)
   if not path then return nil, "profile: no HOME and no HUAWEICLOUD_SDK_CREDENTIALS_FILE" end
-  local f = io.open(path, "r")
-  if not f then return nil, "profile: no file " .. path end
-  local text = f:read("*a")
-  f:close()
+  local text, why, code = core.read_file(path, M.MAX_PROFILE)
+  if not text then
+    return nil, code == "not_found" and ("profile: no file " .. path) or ("profile: " .. why)
+  end
   local basic = parse_ini(text).basic
   if not basic then return nil, "profile: " .. path .. " has no [basic] section" end
   if not basic.ak or basic.ak == "" or not basic.sk or basic.sk == "" then
@@ -73,20 +97,11 @@ function M.from_profile(path)
            source = "profile " .. path }
 end
 
--- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC, without os.time's
--- local-time interpretation).
+-- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC).
 local function parse_utc(s)
   local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)")
   if not y then return nil end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  if mo <= 2 then y = y - 1 end
-  local floor = math.floor                -- no // : the same code runs on LuaJIT
-  local era = floor(y / 400)
-  local yoe = y - era * 400
-  local doy = floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
-  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
-  local days = era * 146097 + doe - 719468
-  return days * 86400 + tonumber(h) * 3600 + tonumber(mi) * 60 + tonumber(sec)
+  return errors.epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
 end
 M.parse_utc = parse_utc
 
@@ -111,6 +126,7 @@ function M.metadata(opts)
       { ["X-Metadata-Token-Ttl-Seconds"] = tostring(TOKEN_TTL) })
     if not res then return nil, err end
     if res.status == 200 and res.body ~= "" then
+      if #res.body > 4096 or not validate.text(res.body) then return nil, "token answer is not a usable token" end
       token, token_until = res.body, now() + TOKEN_TTL - 60
       return true
     end
@@ -140,15 +156,16 @@ function M.metadata(opts)
       token, token_until, token_retry_at = nil, 0, 0
     end
     if res.status ~= 200 then
-      return nil, ("securitykey answered HTTP %d: %s"):format(res.status, res.body:sub(1, 200))
+      return nil, ("securitykey answered HTTP %d: %s"):format(res.status, errors.quote(res.body, {}, 200))
     end
     local ok, body = pcall(cjson.decode, res.body)
     local c = ok and type(body) == "table" and body.credential
-    if type(c) ~= "table" or type(c.access) ~= "string" or type(c.secret) ~= "string" then
-      return nil, "securitykey answer has no credential"
-    end
-    return { ak = c.access, sk = c.secret, security_token = c.securitytoken,
-             expires_at = parse_utc(c.expires_at), source = "metadata" }
+    if type(c) ~= "table" then return nil, "securitykey answer has no credential" end
+    local fresh = { ak = c.access, sk = c.secret, security_token = c.securitytoken,
+      expires_at = parse_utc(c.expires_at), source = "metadata" }
+    local _, why = M.check(fresh)
+    if why then return nil, "securitykey answer is not usable: " .. why end
+    return fresh
   end
 
   function self.get()
@@ -172,14 +189,22 @@ end
 --- The default chain.  Environment and profile are read now (no network);
 -- the metadata service is only asked on the first call that needs it.
 -- Returns a provider.
+-- Credentials found but malformed are a configuration mistake: nil, why
+-- (the constructor raises), never a silent move to the next provider.
 function M.chain(opts)
   local reasons = {}
-  local creds, why = M.from_env()
-  if creds then return static(creds, "environment") end
-  reasons[#reasons + 1] = why
-  creds, why = M.from_profile(M.profile_path(opts.credentials_file))
-  if creds then return static(creds, "profile") end
-  reasons[#reasons + 1] = why
+  for _, source in ipairs {
+    { "environment", M.from_env },
+    { "profile", function() return M.from_profile(M.profile_path(opts.credentials_file)) end },
+  } do
+    local creds, why = source[2]()
+    if creds then
+      local _, bad = M.check(creds)
+      if bad then return nil, ("credentials from the %s: %s"):format(creds.source, bad) end
+      return static(creds, source[1])
+    end
+    reasons[#reasons + 1] = why
+  end
   local metadata = M.metadata(opts)
   return {
     name = "metadata",

@@ -8,7 +8,9 @@ Error.__index = Error
 M.Error = Error
 
 -- Kinds: api, network, timeout, invalid_argument, decode, closed, credentials,
--- unsupported_phase; for downloads also io, cancelled, callback
+-- unsupported_phase; for downloads also io, cancelled, callback.
+-- Messages quote at most this much of a server's body (after redaction).
+M.MAX_QUOTE = 512
 local RETRYABLE_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 
 local REASON_PHRASE = {
@@ -76,6 +78,56 @@ function M.invalid(operation, message)
                  retryable = false }
 end
 
+function M.closed(operation)
+  return M.new { kind = "closed", operation = operation, message = "the client is closed", retryable = false }
+end
+
+--- A server's answer that is not what the API defines.  reason: "json",
+-- "shape", "paging", "limit", ...
+function M.decode(operation, res, reason, message)
+  return M.new { kind = "decode", operation = operation, reason = reason, message = message,
+    status = res and res.status, request_id = res and res.headers and res.headers["x-request-id"],
+    retryable = false }
+end
+
+--- Redacts the secrets out of s first, then cuts it to at most `max`
+-- bytes: cutting first could leave half a secret that no longer matches.
+function M.quote(s, secrets, max)
+  s = M.redact(s, secrets)
+  max = max or M.MAX_QUOTE
+  if #s > max then s = s:sub(1, max) .. "..." end
+  return s
+end
+
+--- Retry-After as seconds to wait, or nil when absent or not a valid
+-- delay: delta-seconds (a non-negative integer) or an HTTP date.
+-- `now` is the epoch time the date is measured from.
+function M.retry_after(value, now)
+  if type(value) ~= "string" then return nil end
+  value = value:match("^%s*(.-)%s*$")
+  if value:find("^%d+$") then
+    return #value <= 9 and tonumber(value) or nil
+  end
+  local d, mon, y, h, mi, sec = value:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
+  local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+    Oct = 10, Nov = 11, Dec = 12 }
+  if not (d and months[mon]) then return nil end
+  local at = M.epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+  return math.max(0, at - (now or os.time()))
+end
+
+--- Seconds since 1970 of a UTC calendar time (days from civil, without
+-- os.time's local-time interpretation).
+function M.epoch(y, mo, d, h, mi, sec)
+  local floor = math.floor                 -- no // : the same code runs on LuaJIT
+  if mo <= 2 then y = y - 1 end
+  local era = floor(y / 400)
+  local yoe = y - era * 400
+  local doy = floor((153 * (mo + (mo > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
+  return (era * 146097 + doe - 719468) * 86400 + h * 3600 + mi * 60 + sec
+end
+
 -- Finds a code and message the way the official SDKs do: error_code/error_msg,
 -- errorCode/errorMsg, code/message, then inside nested objects.
 local function find_code_message(body, depth)
@@ -107,7 +159,6 @@ function M.from_response(operation, res, decoded, secrets)
   end
   if not msg then
     local text = res.body and res.body:gsub("^%s+", ""):gsub("%s+$", "") or ""
-    if #text > 512 then text = text:sub(1, 512) .. "..." end
     msg = text ~= "" and text or (REASON_PHRASE[res.status] or "HTTP error")
   end
   local request_id = res.headers and res.headers["x-request-id"]
@@ -118,22 +169,25 @@ function M.from_response(operation, res, decoded, secrets)
     kind = "api",
     operation = operation,
     status = res.status,
-    code = code or tostring(res.status),
-    message = M.redact(msg, secrets),
-    request_id = request_id,
-    retry_after = res.headers and tonumber(res.headers["retry-after"]),
+    code = code and M.quote(code, secrets, 64) or tostring(res.status),
+    message = M.quote(msg, secrets),
+    request_id = type(request_id) == "string" and M.quote(request_id, secrets, 128) or nil,
+    retry_after = res.headers and M.retry_after(res.headers["retry-after"]),
   }
 end
 
 --- Error for a transport failure table { kind, reason, message, status }.
+-- A body over the size cap would be as large on every attempt.
 function M.from_transport(operation, failure, secrets)
-  return M.new {
+  local err = M.new {
     kind = failure.kind or "network",
     reason = failure.reason,
     operation = operation,
     status = failure.status,
-    message = M.redact(failure.message or "transport failure", secrets),
+    message = M.quote(tostring(failure.message or "transport failure"), secrets),
   }
+  if failure.reason == "too_large" then err.retryable = false end
+  return err
 end
 
 return M

@@ -2,12 +2,18 @@
 --   local dcs = require "dcs"
 --   local client = dcs.client{ ak =, sk =, project =, region = }
 --   local res, err = client:create_redislog_download_link(instance_id, log_id)
+-- This module assembles the client class from its parts: the API
+-- operations (dcs.client) and the run-log workflow on top (dcs.runlogs).
 local core = require "dcs.core"
 local client = require "dcs.client"
 local errors = require "dcs.errors"
+local runlogs = require "dcs.runlogs"
+local version = require "dcs.version"
+
+runlogs.install(client.Client)
 
 return {
-  _VERSION = client.VERSION,
+  _VERSION = version,
   client = client.new,
   sign = core.sign,          -- dcs.sign{ method, url, query, headers, body, ak, sk }
   is_error = errors.is,

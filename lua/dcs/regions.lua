@@ -2,6 +2,8 @@
 -- do it (dcs-api.md 4.1, 4.2): the environment override
 -- HUAWEICLOUD_SDK_REGION_DCS_<REGION_ID> (comma-separated endpoints) first,
 -- then the built-in table, https://dcs.<region>.myhuaweicloud.com.
+local validate = require "dcs.validate"
+
 local M = {}
 
 -- The 30 regions of services/dcs/v2/region (Go) / dcs_region.py (Python).
@@ -21,15 +23,17 @@ M.KNOWN = {
 local known = {}
 for _, r in ipairs(M.KNOWN) do known[r] = true end
 
-function M.is_known(region) return known[region] == true end
-
 --- "host:port" or "https://host/" -> "https://host[:port]", or nil, why.
+-- An endpoint never carries credentials: they would go out in the Host
+-- header and into messages.  Refused without quoting the value.
 function M.normalize(endpoint)
   if type(endpoint) ~= "string" or endpoint == "" then return nil, "must be a non-empty string" end
   endpoint = endpoint:gsub("^%s+", ""):gsub("%s+$", "")
   if not endpoint:find("^%a[%w+.-]*://") then endpoint = "https://" .. endpoint end
   endpoint = endpoint:gsub("/+$", "")
-  if not endpoint:find("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#%s]+$") then
+  local _, why = validate.url(endpoint)
+  if why then return nil, why end
+  if not endpoint:find("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+$") then
     return nil, ("must look like https://host[:port] (got %q)"):format(endpoint)
   end
   return endpoint

@@ -2,7 +2,12 @@
 -- errors, timeouts, 429 (waiting Retry-After when the server says), 502,
 -- 503 and 504 (errors.lua marks them retryable); never another 4xx, and
 -- never 401: the gateway locks an AK after five failed signatures.
+local validate = require "dcs.validate"
+
 local M = {}
+
+-- The longest base or cap a policy may set: longer waits are the caller's.
+M.MAX_WAIT = 3600
 
 M.DEFAULT = { max = 3, base = 0.2, cap = 20 }
 
@@ -17,15 +22,17 @@ function M.policy(value, fallback)
     if k ~= "max" and k ~= "base" and k ~= "cap" then
       return nil, ("unknown field '%s'"):format(tostring(k))
     end
-    if type(v) ~= "number" or v ~= v then return nil, ("%s must be a number"):format(k) end
+    if type(v) ~= "number" then return nil, ("%s must be a number"):format(k) end
   end
   p.max = value.max or M.DEFAULT.max
   p.base = value.base or M.DEFAULT.base
   p.cap = value.cap or M.DEFAULT.cap
-  if p.max < 0 or p.max > 10 or p.max ~= math.floor(p.max) then
-    return nil, "max must be an integer from 0 to 10"
+  local _, why = validate.integer(p.max, 0, 10)
+  if why then return nil, "max " .. why end
+  for _, k in ipairs { "base", "cap" } do
+    _, why = validate.seconds(p[k], validate.MIN_SECONDS, M.MAX_WAIT)
+    if why then return nil, k .. " " .. why end
   end
-  if p.base <= 0 or p.cap <= 0 then return nil, "base and cap must be > 0" end
   return p
 end
 
@@ -35,9 +42,10 @@ function M.delay(policy, attempt, err, random)
     return nil
   end
   if err.retry_after then
-    -- Honour the server; a wait longer than cap is left to the caller.
+    -- Honour the server (errors.retry_after accepted only a valid,
+    -- non-negative delay); a wait longer than cap is left to the caller.
     if err.retry_after > policy.cap then return nil end
-    return math.max(0, err.retry_after)
+    return err.retry_after
   end
   local ceiling = math.min(policy.cap, policy.base * 2 ^ (attempt - 1))
   return (random or math.random)() * ceiling

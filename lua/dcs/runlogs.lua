@@ -1,37 +1,70 @@
---- The run-log workflow on top of the API operations: paging, downloading a
--- log file to disk, and collect -> poll -> link -> download in one call.
--- Adds methods to the client class; see README "Run-log workflow".
-local core = require "dcs.core"
+--- The run-log workflow on top of the API operations: paging, and
+-- collect -> poll -> link -> download in one call.  Adds methods to the
+-- client class (dcs/init.lua installs them); see README "Run-log workflow".
+-- Paging trusts nothing a server says: the number of files is bounded
+-- (max_files) and a listing that contradicts itself ends with an error.
 local errors = require "dcs.errors"
-local transports = require "dcs.transport"
+local download = require "dcs.download"
+local names = require "dcs.names"
+local validate = require "dcs.validate"
 
 local M = {}
 
 local DEFAULT_PAGE = 100
+M.MAX_FILES = 10000      -- DCS keeps one file per replica and day: far fewer in practice
 
---- for file, err in client:each_redislog(instance_id[, { page_size = }]) do
+local function paging_options(op, opts)
+  if opts ~= nil and type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end
+  opts = opts or {}
+  local o = { page_size = opts.page_size or DEFAULT_PAGE, max_files = opts.max_files or M.MAX_FILES,
+    timeout = opts.timeout }
+  local _, why = validate.integer(o.page_size, 1, 1000)
+  if why then return nil, errors.invalid(op, "page_size " .. why) end
+  _, why = validate.integer(o.max_files, 1, validate.MAX_INTEGER)
+  if why then return nil, errors.invalid(op, "max_files " .. why) end
+  return o
+end
+
+-- Checks one page against what paging promised; nil or an error object.
+local function page_error(op, page, total, offset, o)
+  if #page > o.page_size then
+    return errors.decode(op, nil, "paging", ("the server sent %d files for a page of %d"):format(#page, o.page_size))
+  end
+  if #page < o.page_size and offset + #page < total then
+    return errors.decode(op, nil, "paging", ("the server claims %d files but ended its listing at %d")
+      :format(total, offset + #page))
+  end
+  if offset + #page > o.max_files then
+    return errors.decode(op, nil, "limit", ("the server lists more than max_files (%d) files"):format(o.max_files))
+  end
+end
+
+--- for file, err in client:each_redislog(instance_id[, { page_size =, max_files =, timeout = }]) do
 -- Yields every file across pages.  On a failure the loop gets false, err
 -- once and then ends.
 local function each_redislog(self, instance_id, opts)
-  opts = opts or {}
-  local page_size = opts.page_size or DEFAULT_PAGE
+  local o, oerr = paging_options("each_redislog", opts)
   local offset, total, page, index, done = 0, nil, nil, 0, false
   return function()
     if done then return nil end
+    if not o then
+      done = true
+      return false, oerr
+    end
     if page == nil or index >= #page then
       if page ~= nil and offset >= total then
         done = true
         return nil
       end
-      local res, err = self:list_redislogs(instance_id, { offset = offset, limit = page_size,
-        timeout = opts.timeout })
-      if not res then
+      local res, err = self:list_redislogs(instance_id, { offset = offset, limit = o.page_size,
+        timeout = o.timeout })
+      if res then err = page_error("each_redislog", res.file_list, res.total_num, offset, o) end
+      if err then
         done = true
         return false, err
       end
-      page, total = res.file_list, res.total_num
+      page, total, index = res.file_list, res.total_num, 0
       offset = offset + #page
-      index = 0
       if #page == 0 then
         done = true
         return nil
@@ -42,127 +75,7 @@ local function each_redislog(self, instance_id, opts)
   end
 end
 
--- Content-Range: bytes 100-199/1000 -> 1000
-local function range_total(headers)
-  local total = headers and headers["content-range"] and headers["content-range"]:match("/(%d+)%s*$")
-  return tonumber(total)
-end
-
-local temp_counter = 0
-local function temp_path(path)
-  temp_counter = temp_counter + 1
-  return ("%s.%d-%d-%d.part"):format(path, os.time(), math.random(0, 0x7fffffff), temp_counter)
-end
-
-local function file_size(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local size = f:seek("end")
-  f:close()
-  return size
-end
-
---- client:download(link, path[, { progress = function(done, total) end,
----   resume = true, max_resumes = 5, timeout = false, stall_timeout = 60 }])
--- -> { path, bytes, sha256, resumes } | nil, err
--- The link is pre-signed: it is fetched without AK/SK signing.  The body
--- goes to a temporary file next to path, renamed to path only once complete.
-local function download(self, link, path, opts)
-  local op = "download"
-  if self.closed then
-    return nil, errors.new { kind = "closed", operation = op, message = "the client is closed",
-                             retryable = false }
-  end
-  if type(link) ~= "string" or not link:find("^[Hh][Tt][Tt][Pp][Ss]?://[^/%s]+") then
-    return nil, errors.invalid(op, "link must be an http(s) URL")
-  end
-  if type(path) ~= "string" or path == "" or path:sub(-1) == "/" then
-    return nil, errors.invalid(op, "path must be a file name")
-  end
-  if opts ~= nil and type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end
-  opts = opts or {}
-  if opts.progress ~= nil and type(opts.progress) ~= "function" then
-    return nil, errors.invalid(op, "progress must be a function")
-  end
-  local resume = opts.resume ~= false
-  local max_resumes = resume and (opts.max_resumes or 5) or 0
-
-  local transport, terr = self:transport(op)
-  if not transport then return nil, terr end
-  local tmp = temp_path(path)
-  local offset, total, etag, resumes = 0, nil, nil, 0
-  local user_progress = opts.progress
-  local function progress(bytes, length, status)
-    local base = status == 206 and offset or 0
-    local whole = total or (length >= 0 and base + length or nil)
-    return user_progress(base + bytes, whole)
-  end
-  local function fail(err)
-    os.remove(tmp)
-    err.operation = op
-    return nil, err
-  end
-
-  while true do
-    local headers = { ["User-Agent"] = self.user_agent, Accept = "*/*" }
-    if offset > 0 then
-      headers.Range = "bytes=" .. ("%d"):format(offset) .. "-"
-      headers["If-Range"] = etag                    -- changed file: whole body, restart
-    end
-    local res, failure = transport:request {
-      method = "GET", url = link, headers = headers,
-      file = tmp, file_mode = offset > 0 and "ab" or "wb",
-      progress = user_progress and progress or nil,
-      timeout = opts.timeout or false, stall_timeout = opts.stall_timeout or 60,
-    }
-    local got = res or failure
-    if got.status == 200 or got.status == 206 then
-      if got.status == 200 then
-        offset = 0
-        total = tonumber(got.headers["content-length"])
-      else
-        total = range_total(got.headers) or total
-      end
-      offset = offset + got.bytes
-      etag = got.headers.etag or got.headers["last-modified"] or etag
-    end
-    if res then
-      if res.status ~= 200 and res.status ~= 206 then
-        return fail(errors.from_response(op, res, nil, {}))
-      end
-      break
-    end
-    local retry = (failure.kind == "network" or failure.kind == "timeout")
-      and resumes < max_resumes
-    if not retry then
-      local err = errors.from_transport(op, failure, {})
-      if failure.status == 200 or failure.status == 206 then
-        err.message = err.message .. (" (%d of %s bytes received)"):format(offset, tostring(total or "?"))
-      end
-      return fail(err)
-    end
-    resumes = resumes + 1
-  end
-
-  local size = file_size(tmp) or -1
-  if total and size ~= total then
-    return fail(errors.new { kind = "network", reason = "short", message =
-      ("incomplete download: %d of %d bytes"):format(size, total) })
-  end
-  local sha256, herr = core.sha256_file(tmp)
-  if not sha256 then return fail(errors.new { kind = "io", message = herr }) end
-  local ok, rerr = os.rename(tmp, path)
-  if not ok then return fail(errors.new { kind = "io", reason = "rename", message = rerr }) end
-  return { path = path, bytes = size, sha256 = sha256, resumes = resumes }
-end
-
--- A server-given file name must not lead out of dest.
-local function safe_name(name, fallback)
-  name = type(name) == "string" and name:gsub("[/\\%z]", "_") or ""
-  if name == "" or name == "." or name == ".." then name = fallback end
-  return name
-end
-
+-- Every file of the instance, or nil, err.
 local function list_all(self, instance_id, opts)
   local files = {}
   for file, err in each_redislog(self, instance_id, { timeout = opts.request_timeout }) do
@@ -172,6 +85,74 @@ local function list_all(self, instance_id, opts)
   return files
 end
 
+local function fetch_options(op, opts)
+  if opts ~= nil and type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end
+  opts = opts or {}
+  local o = { days = opts.days or 0, dest = opts.dest or ".", timeout = opts.timeout or 300,
+    interval = opts.poll_interval or 3, replication_id = opts.replication_id, progress = opts.progress,
+    request_timeout = opts.request_timeout }
+  if o.days ~= 0 and o.days ~= 1 and o.days ~= 3 and o.days ~= 7 then
+    return nil, errors.invalid(op, "days must be one of 0, 1, 3, 7 (got " .. tostring(o.days) .. ")")
+  end
+  if type(o.dest) ~= "string" or o.dest == "" or o.dest:find("%z") then
+    return nil, errors.invalid(op, "dest must be a directory")
+  end
+  local _, why = validate.seconds(o.timeout, 0)
+  if why then return nil, errors.invalid(op, "timeout " .. why) end
+  _, why = validate.seconds(o.interval)
+  if why then return nil, errors.invalid(op, "poll_interval " .. why) end
+  if o.progress ~= nil and type(o.progress) ~= "function" then
+    return nil, errors.invalid(op, "progress must be a function")
+  end
+  return o
+end
+
+-- The ids of the files listed now (only the ids are kept).
+local function known_ids(self, instance_id, o)
+  local known = {}
+  for file, err in each_redislog(self, instance_id, { timeout = o.request_timeout }) do
+    if file == false then return nil, err end
+    known[file.id] = true
+  end
+  return known
+end
+
+-- Polls the listing until the collected files are ready: the new files
+-- (not in `known`), or nil, err.
+local function wait_for_new(self, instance_id, o, known)
+  local expected = math.max(1, o.days)       -- one file per day (dcs-api.md 1)
+  local deadline = self.monotime() + o.timeout
+  while true do
+    local files, err = list_all(self, instance_id, o)
+    if not files then return nil, err end
+    local fresh, ready = {}, 0
+    for _, f in ipairs(files) do
+      if not known[f.id] then
+        fresh[#fresh + 1] = f
+        if f.status == "succeed" then ready = ready + 1 end
+      end
+    end
+    if (#fresh >= expected and ready == #fresh) or self.monotime() >= deadline then return fresh end
+    self.sleep(math.min(o.interval, math.max(0, deadline - self.monotime())))
+  end
+end
+
+-- Downloads one new file into dest under a safe, unique name.
+local function fetch_one(self, instance_id, f, o, used)
+  local name = names.unique(names.from_server(f.file_name, "redis-" .. f.id .. ".log"), used)
+  if f.status ~= "succeed" then
+    return nil, errors.new { kind = "timeout", operation = "fetch_run_logs", message =
+      ("log file %s still '%s' after %gs"):format(name, names.printable(f.status), o.timeout) }
+  end
+  local link, err = self:create_redislog_download_link(instance_id, f.id)
+  if not link then return nil, err end
+  local progress = o.progress and function(done, total) return o.progress(f, done, total) end
+  local res
+  res, err = download.download(self, link.link, o.dest .. "/" .. name, { progress = progress })
+  if not res then return nil, err end
+  return { id = f.id, file_name = f.file_name, path = res.path, bytes = res.bytes, sha256 = res.sha256 }
+end
+
 --- client:fetch_run_logs(instance_id[, { days = 0|1|3|7, replication_id =,
 ---   dest = ".", timeout = 300, poll_interval = 3, progress = fn(file, done, total) }])
 -- -> written, failed | nil, err
@@ -179,78 +160,28 @@ end
 -- failed:  { {id, file_name, error}, ... }  (one entry per file that failed)
 local function fetch_run_logs(self, instance_id, opts)
   local op = "fetch_run_logs"
-  opts = opts or {}
-  if type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end
-  local days = opts.days or 0
-  local dest = opts.dest or "."
-  local timeout = opts.timeout or 300
-  local interval = opts.poll_interval or 3
-  if days ~= 0 and days ~= 1 and days ~= 3 and days ~= 7 then
-    return nil, errors.invalid(op, "days must be one of 0, 1, 3, 7 (got " .. tostring(days) .. ")")
-  end
-  if type(dest) ~= "string" or dest == "" then return nil, errors.invalid(op, "dest must be a directory") end
-  if type(timeout) ~= "number" or timeout < 0 then return nil, errors.invalid(op, "timeout must be >= 0") end
-  if type(interval) ~= "number" or interval <= 0 then
-    return nil, errors.invalid(op, "poll_interval must be > 0")
-  end
-
-  local before, err = list_all(self, instance_id, opts)
-  if not before then return nil, err end
-  local known = {}
-  for _, f in ipairs(before) do known[f.id] = true end
-
+  local o, err = fetch_options(op, opts)
+  if not o then return nil, err end
+  local known
+  known, err = known_ids(self, instance_id, o)
+  if not known then return nil, err end
   local ok
-  ok, err = self:collect_redislog(instance_id, { query_time = days, replication_id = opts.replication_id })
+  ok, err = self:collect_redislog(instance_id, { query_time = o.days, replication_id = o.replication_id })
   if not ok then return nil, err end
-
-  -- One file per day (dcs-api.md 1): wait for that many new files to be ready.
-  local expected = math.max(1, days)
-  local deadline = self.monotime() + timeout
   local fresh
-  while true do
-    local files
-    files, err = list_all(self, instance_id, opts)
-    if not files then return nil, err end
-    fresh = {}
-    local ready = 0
-    for _, f in ipairs(files) do
-      if not known[f.id] then
-        fresh[#fresh + 1] = f
-        if f.status == "succeed" then ready = ready + 1 end
-      end
-    end
-    if #fresh >= expected and ready == #fresh then break end
-    if self.monotime() >= deadline then break end
-    self.sleep(math.min(interval, math.max(0, deadline - self.monotime())))
-  end
+  fresh, err = wait_for_new(self, instance_id, o, known)
+  if not fresh then return nil, err end
   if #fresh == 0 then
     return nil, errors.new { kind = "timeout", operation = op, message =
-      ("no new log file appeared within %gs after collecting (Redis may have logged nothing)"):format(timeout) }
+      ("no new log file appeared within %gs after collecting (Redis may have logged nothing)"):format(o.timeout) }
   end
-
-  local written, failed = {}, {}
+  local written, failed, used = {}, {}, {}
   for _, f in ipairs(fresh) do
-    local name = safe_name(f.file_name, "redis-" .. tostring(f.id) .. ".log")
-    local function failure(e)
-      failed[#failed + 1] = { id = f.id, file_name = f.file_name, error = e }
-    end
-    if f.status ~= "succeed" then
-      failure(errors.new { kind = "timeout", operation = op, message =
-        ("log file %s still '%s' after %gs"):format(name, tostring(f.status), timeout) })
+    local w, ferr = fetch_one(self, instance_id, f, o, used)
+    if w then
+      written[#written + 1] = w
     else
-      local link, lerr = self:create_redislog_download_link(instance_id, f.id)
-      if not link then
-        failure(lerr)
-      else
-        local progress = opts.progress and function(done, total) return opts.progress(f, done, total) end
-        local res, derr = download(self, link.link, dest .. "/" .. name, { progress = progress })
-        if not res then
-          failure(derr)
-        else
-          written[#written + 1] = { id = f.id, file_name = f.file_name, path = res.path,
-            bytes = res.bytes, sha256 = res.sha256 }
-        end
-      end
+      failed[#failed + 1] = { id = f.id, file_name = f.file_name, error = ferr }
     end
   end
   return written, failed
@@ -258,11 +189,8 @@ end
 
 function M.install(Client)
   Client.each_redislog = each_redislog
-  Client.download = download
+  Client.download = download.download
   Client.fetch_run_logs = fetch_run_logs
-  -- ngx.sleep / ngx.now inside nginx, where they exist; overridable per client.
-  Client.sleep = transports.sleep
-  Client.monotime = transports.monotime
 end
 
 return M

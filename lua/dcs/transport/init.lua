@@ -1,12 +1,44 @@
---- Which transport carries a call, and the clock and sleep that go with it.
---   "curl"    the C libcurl handle: blocking; plain Lua and host programs
+--- Transports: the one contract every way of sending a request follows,
+-- and the one place that decides which transport carries a call.
+--
+--   "curl"    the C libcurl handle (dcs.core.http): blocking; plain Lua and hosts
 --   "ngx"     nginx cosockets (dcs.transport.ngx): never blocks a worker
 --   function  the user's own: function(req) -> status, headers, body | nil, err
 --   nil       auto: "ngx" inside nginx, "curl" elsewhere
--- Inside nginx, phases without cosockets (init, init_worker, set, log,
--- header/body filters) get an error saying what to do, unless "curl" was
--- chosen on purpose.
+--
+-- The contract.  transport:request(req) -> res | nil, failure
+--
+--   req = {
+--     method = "GET",              upper-case letters
+--     url = "https://host/path?q", printable ASCII, no user information
+--     headers = { Name = "value" }, names are HTTP tokens, values have no control bytes
+--     body = "" | nil,
+--     timeout = seconds | false,   whole exchange; false: none; nil: the transport's default
+--     stall_timeout = seconds,     fail when under min_speed bytes/s for this long
+--     min_speed = bytes_per_second,
+--     sink = nil | {               a body consumer, for downloads
+--       file = <dcs.core.file>,    where a streamed body goes (see lua/dcs/runlogs.lua)
+--       head = function(status, headers) -> true | false | nil, message
+--                                  called once, before any body byte: true streams the
+--                                  body into file, false buffers it like any other
+--                                  body, nil refuses (the request fails, kind "aborted")
+--       progress = function(bytes) -> false to cancel
+--                                  integer bytes streamed so far by this request
+--     },
+--   }
+--   res = { status, headers = { lower-case name = value }, body, new_connections, elapsed }
+--         (body is "" when it went into a sink)
+--   failure = { kind, reason, message, status?, headers? }
+--     kind "network"  reason dns | connect | tls | send | recv | bad_response | too_large | proxy | ...
+--     kind "timeout"  reason timeout | stall
+--     kind "aborted"  reason refused | cancelled | callback | write  (the sink stopped it)
+--     kind "closed", kind "invalid_argument"
+--     status and headers are there when a response had started.
+--
+-- Every request is checked by dcs.validate.request here, before the
+-- transport sees it, so no transport re-checks in its own way.
 local core = require "dcs.core"
+local validate = require "dcs.validate"
 
 local M = {}
 
@@ -41,8 +73,31 @@ function M.monotime()
   return core.monotime()
 end
 
---- Wraps function(req) -> status, headers, body in the transport contract.
--- A download (req.file) is written from the whole body.
+local function failure(kind, reason, message)
+  return { kind = kind, reason = reason, message = message }
+end
+
+--- Hands a whole body to req.sink as a transport that streams would:
+-- head first, then the body into the file.  Returns res or nil, failure.
+function M.deliver(req, res)
+  local sink = req.sink
+  if not sink then return res end
+  local ok, take, why = pcall(sink.head, res.status, res.headers)
+  if not ok then return nil, failure("aborted", "callback", tostring(take)) end
+  if take == false then return res end
+  if take ~= true then return nil, failure("aborted", "refused", tostring(why)) end
+  local written, werr = sink.file:write(res.body)
+  if not written then return nil, failure("aborted", "write", werr) end
+  if sink.progress then
+    local pok, go_on = pcall(sink.progress, #res.body)
+    if not pok then return nil, failure("aborted", "callback", tostring(go_on)) end
+    if go_on == false then return nil, failure("aborted", "cancelled", "cancelled by the progress callback") end
+  end
+  res.body = ""
+  return res
+end
+
+--- Wraps function(req) -> status, headers, body in the contract.
 function M.from_function(fn)
   local t = {}
   function t.request(_, req)
@@ -50,60 +105,88 @@ function M.from_function(fn)
       headers = req.headers, body = req.body, timeout = req.timeout })
     if not ok or type(status) ~= "number" then
       local why = not ok and status or headers
-      return nil, { kind = "network", reason = "transport", bytes = 0,
-                    message = "transport function failed: " .. tostring(why or "no status") }
+      return nil, failure("network", "transport", "transport function failed: " .. tostring(why or "no status"))
     end
-    local res = { status = status, headers = {}, body = body or "", new_connections = 0, bytes = 0 }
-    for k, v in pairs(headers or {}) do res.headers[tostring(k):lower()] = tostring(v) end
-    if req.file and status >= 200 and status < 300 then
-      local fp, err = io.open(req.file, "wb")
-      if not fp then return nil, { kind = "io", reason = "open", bytes = 0, message = tostring(err) } end
-      fp:write(res.body)
-      fp:close()
-      res.bytes, res.body, res.restarted = #res.body, "", req.file_mode == "ab"
-      if req.progress then req.progress(res.bytes, res.bytes, status) end
+    if type(body) ~= "nil" and type(body) ~= "string" then
+      return nil, failure("network", "transport", "transport function returned a body that is not a string")
     end
-    return res
+    local res = { status = status, headers = {}, body = body or "", new_connections = 0 }
+    if type(headers) == "table" then
+      for k, v in pairs(headers) do res.headers[tostring(k):lower()] = tostring(v) end
+    end
+    return M.deliver(req, res)
   end
   function t.close() return true end
   return t
 end
 
---- The chooser a client keeps: chooser() -> transport | nil, message.
--- opts: the client's network options; mode: nil | "curl" | "ngx" | function.
-function M.chooser(mode, opts)
-  if type(mode) == "function" then
-    local t = M.from_function(mode)
-    return function() return t end, t
+-- The one validation in front of every transport.
+local function checked(transport)
+  return {
+    request = function(_, req)
+      local _, why = validate.request(req)
+      if why then return nil, failure("invalid_argument", "request", why) end
+      return transport:request(req)
+    end,
+  }
+end
+
+local function phase_error()
+  if not M.in_nginx() then
+    return "transport \"ngx\" needs OpenResty/nginx (ngx.socket.tcp); this is plain Lua"
   end
-  local curl
-  local function get_curl()
-    curl = curl or core.http(opts)
-    return curl
+  return ("nginx cosockets are not available in the '%s' phase: call from a timer "
+    .. "(ngx.timer.at(0, function() ... end)) or from a rewrite, access or content handler, "
+    .. "or pass transport = \"curl\" to block this worker on purpose"):format(tostring(M.phase()))
+end
+
+local function new_transport(kind, opts)
+  if kind == "ngx" then return require("dcs.transport.ngx").new(opts) end
+  return core.http(opts)
+end
+
+--- The transports of one client.  mode: nil | "curl" | "ngx" | function;
+-- opts: its network options.
+--   selector:get() -> transport | nil, message   (made on first use, then kept)
+--   selector:isolated(overrides) -> transport | nil, message
+--       a new transport of the same kind with some options changed (the
+--       metadata provider's: short timeouts, never a proxy); close it after use
+--   selector:close()
+function M.select(mode, opts)
+  local selector, kept, raw = {}, {}, {}
+  local function kind()
+    if type(mode) == "function" then return "function" end
+    if mode == "curl" or (mode == nil and not M.in_nginx()) then return "curl" end
+    if M.cosockets() then return "ngx" end
+    return nil, phase_error()
   end
-  local ngx_transport
-  local function get_ngx()
-    ngx_transport = ngx_transport or require("dcs.transport.ngx").new(opts)
-    return ngx_transport
-  end
-  local chooser
-  if mode == "curl" then
-    chooser = get_curl
-  elseif mode == "ngx" or (mode == nil and M.in_nginx()) then
-    chooser = function()
-      if M.cosockets() then return get_ngx() end
-      if not M.in_nginx() then
-        return nil, "transport \"ngx\" needs OpenResty/nginx (ngx.socket.tcp); this is plain Lua"
-      end
-      return nil, ("nginx cosockets are not available in the '%s' phase: call from a timer "
-        .. "(ngx.timer.at(0, function() ... end)) or from a rewrite, access or content handler, "
-        .. "or pass transport = \"curl\" to block this worker on purpose"):format(tostring(M.phase()))
+  function selector.get()
+    local k, why = kind()
+    if not k then return nil, why end
+    if not kept[k] then
+      raw[k] = k == "function" and M.from_function(mode) or new_transport(k, opts)
+      kept[k] = checked(raw[k])
     end
-  else
-    chooser = get_curl
+    return kept[k]
   end
-  local closer = { close = function() if curl then curl:close() end return true end }
-  return chooser, closer
+  function selector.isolated(overrides)
+    local k, why = kind()
+    if not k then return nil, why end
+    if k == "function" then return checked(M.from_function(mode)) end
+    local o = {}
+    for name, v in pairs(opts) do o[name] = v end
+    for name, v in pairs(overrides) do o[name] = v end
+    if k == "ngx" and o.proxy == "" then o.proxy = nil end
+    local t = new_transport(k, o)
+    local c = checked(t)
+    c.close = function() return t:close() end
+    return c
+  end
+  function selector.close()
+    for _, t in pairs(raw) do t:close() end
+    return true
+  end
+  return selector
 end
 
 return M

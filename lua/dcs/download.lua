@@ -1,0 +1,295 @@
+--- client:download: a pre-signed link to a file, in one place.
+--
+-- The body streams into PATH.part, a file created with O_EXCL|O_NOFOLLOW
+-- (dcs.core.open_file: no symlink or other user's file is ever written),
+-- with its SHA-256 computed as it arrives.  PATH.part.meta (the sidecar)
+-- holds the server's validator (ETag or Last-Modified) and the size, so a
+-- download cut short, in this call or in an earlier run, resumes with
+-- Range + If-Range only when the server proves the file unchanged; the
+-- Content-Range of the answer must continue exactly where the file ends,
+-- or the download starts over.  PATH is only ever written by the final
+-- rename of a complete file.
+local core = require "dcs.core"
+local cjson = require "cjson"
+local errors = require "dcs.errors"
+local validate = require "dcs.validate"
+
+local M = {}
+
+M.DEFAULTS = {
+  resume = true,        -- resume after a drop, and a partial file from an earlier run
+  max_resumes = 5,      -- resumed requests per call (each must make progress)
+  timeout = 3600,       -- seconds for the whole download, resumes included; false: none
+  stall_timeout = 30,   -- seconds below min_speed before the transfer counts as stalled
+  min_speed = 1024,     -- bytes per second
+  max_bytes = 4 * 1024 ^ 3,   -- a larger file (or a body that never ends) is refused
+}
+
+local OPTION_TYPES = { progress = "function", resume = "boolean", max_resumes = "number",
+  timeout = "number", stall_timeout = "number", min_speed = "number", max_bytes = "number" }
+
+local function invalid(message) return nil, errors.invalid("download", message) end
+
+-- A download link: an http(s) URL safe for the request line, and without
+-- dot segments (libcurl would resolve them and fetch another path).
+local function check_link(link)
+  local _, why = validate.url(link)
+  if why then return nil, "link " .. why end
+  local path = link:match("^%a+://[^/?#]*(/[^?#]*)") or ""
+  if ("/" .. path .. "/"):find("/%.%.?/") then return nil, "link must not contain '.' or '..' segments" end
+  return link
+end
+
+--- The options, checked and completed with the defaults, or nil, err.
+function M.options(link, path, opts)
+  local _, why = check_link(link)
+  if why then return invalid(why) end
+  if type(path) ~= "string" or path == "" or path:sub(-1) == "/" or path:find("%z") then
+    return invalid("path must be a file name (without NUL bytes)")
+  end
+  if opts ~= nil and type(opts) ~= "table" then return invalid("options must be a table") end
+  local o = {}
+  for k, v in pairs(opts or {}) do
+    local want = OPTION_TYPES[k]
+    if not want then return invalid(("unknown option '%s'"):format(tostring(k))) end
+    if type(v) ~= want and not (k == "timeout" and v == false) then
+      return invalid(("%s must be a %s"):format(k, want))
+    end
+    o[k] = v
+  end
+  for k, v in pairs(M.DEFAULTS) do if o[k] == nil then o[k] = v end end
+  local checks = {
+    max_resumes = function(v) return validate.integer(v, 0, 100) end,
+    timeout = function(v) return v == false or validate.seconds(v) end,
+    stall_timeout = function(v) return validate.seconds(v, 1) end,
+    min_speed = function(v) return validate.integer(v, 1, 1e9) end,
+    max_bytes = function(v) return validate.integer(v, 0, validate.MAX_INTEGER) end,
+  }
+  for k, check in pairs(checks) do
+    local ok, bad = check(o[k])
+    if not ok then return invalid(k .. " " .. tostring(bad)) end
+  end
+  return o
+end
+
+local function io_error(message, reason)
+  return errors.new { kind = "io", operation = "download", reason = reason, message = message,
+                      retryable = false }
+end
+
+-- ---- the sidecar ----
+
+local MAX_VALIDATOR = 256
+
+local function read_sidecar(path)
+  local text = core.read_file(path, 4096)
+  local ok, meta = pcall(cjson.decode, text or "")
+  if not ok or type(meta) ~= "table" or type(meta.validator) ~= "string" or #meta.validator > MAX_VALIDATOR
+    or not validate.text(meta.validator) or not validate.integer(meta.total, 1, validate.MAX_INTEGER) then
+    return nil
+  end
+  return meta
+end
+
+local function write_sidecar(path, validator, total)
+  os.remove(path)
+  local f = core.open_file(path, "new")
+  if not f then return end                   -- without a sidecar the next run starts over
+  f:write(cjson.encode { validator = validator, total = total })
+  f:close()
+end
+
+-- The partial file to write into, and what the sidecar says of it, or nil, err.
+local function open_partial(path, o)
+  local part, meta_path = path .. ".part", path .. ".part.meta"
+  if o.resume then
+    local f, why, code = core.open_file(part, "existing", { sha256 = true })
+    if f then
+      local meta = read_sidecar(meta_path)
+      if meta and f:size() > 0 and f:size() < meta.total then return f, meta end
+      f:truncate(0)
+      os.remove(meta_path)
+      return f, {}
+    elseif code ~= "not_found" then
+      return nil, io_error(why .. " (remove it to download again)", code)
+    end
+  else
+    os.remove(part)
+  end
+  os.remove(meta_path)
+  local f, why, code = core.open_file(part, "new", { sha256 = true })
+  if not f then return nil, io_error(why, code) end
+  return f, {}
+end
+
+-- ---- one request ----
+
+-- A strong validator the server can be asked to prove with If-Range.
+local function validator_of(headers)
+  local etag = headers.etag
+  if etag and etag:find('^"[^"]*"$') and #etag <= MAX_VALIDATOR then return etag end
+  local modified = headers["last-modified"]
+  if modified and #modified <= MAX_VALIDATOR and validate.text(modified) then return modified end
+  return nil
+end
+
+-- Content-Range: bytes first-last/total
+local function content_range(headers)
+  local first, last, total = (headers["content-range"] or ""):match("^%s*bytes%s+(%d+)%-(%d+)/(%d+)%s*$")
+  return tonumber(first), tonumber(last), tonumber(total)
+end
+
+-- Decides what to do with a response's head (see the sink contract in
+-- dcs.transport); `state` carries what the download knows so far.
+local function head(state, status, headers)
+  local file, o = state.file, state.options
+  if status == 206 and state.offset > 0 then
+    local first, last, total = content_range(headers)
+    if first ~= state.offset or last ~= (total or 0) - 1 or total ~= state.total then
+      state.restart = "the server's Content-Range does not continue the partial file"
+      return nil, state.restart
+    end
+    return true
+  elseif status == 200 then
+    local length = tonumber(headers["content-length"])
+    if length and length > o.max_bytes then
+      state.too_large = ("the file is %d bytes, more than max_bytes (%d)"):format(length, o.max_bytes)
+      return nil, state.too_large
+    end
+    if state.offset > 0 then file:truncate(0) end    -- the whole file came back: start over
+    state.offset, state.total, state.validator = 0, length, validator_of(headers)
+    if o.resume and state.validator and length and length > 0 then
+      write_sidecar(state.meta_path, state.validator, length)
+    end
+    return true
+  elseif status >= 200 and status < 300 then
+    state.restart = ("unexpected HTTP %d to a download"):format(status)
+    return nil, state.restart
+  end
+  return false                                   -- an error: buffer its body
+end
+
+local function request_for(self, link, state, remaining)
+  local o = state.options
+  local headers = { ["User-Agent"] = self.user_agent, Accept = "*/*" }
+  if state.offset > 0 then
+    headers.Range = ("bytes=%d-"):format(state.offset)
+    headers["If-Range"] = state.validator
+  end
+  return {
+    method = "GET", url = link, headers = headers,
+    timeout = remaining or false, stall_timeout = o.stall_timeout, min_speed = o.min_speed,
+    sink = {
+      file = state.file,
+      head = function(status, h) return head(state, status, h) end,
+      progress = function(bytes)
+        local done = state.offset + bytes
+        if done > o.max_bytes then
+          state.too_large = ("more than max_bytes (%d) received"):format(o.max_bytes)
+          return false
+        end
+        if o.progress then return o.progress(done, state.total) end
+      end,
+    },
+  }
+end
+
+-- After a failed request: "again" (from state.offset) or nil.
+local function next_step(state, failure, before)
+  local o = state.options
+  if state.too_large then return nil end
+  if failure.kind == "aborted" and failure.reason == "refused" and state.restart then
+    state.file:truncate(0)
+    state.offset, state.validator, state.total, state.restart = 0, nil, nil, nil
+    return "again"
+  end
+  if failure.kind ~= "network" and failure.kind ~= "timeout" then return nil end
+  -- resume only what the server can prove unchanged, and only after progress:
+  -- an attempt that got nothing (a stalled handshake, say) is not repeated
+  local size = state.file:size()
+  if not (o.resume and state.validator and state.total and size > before and size < state.total) then
+    return nil
+  end
+  state.offset = size
+  return "again"
+end
+
+-- The error for a failed download; `res` when the server answered an error.
+local function download_error(self, state, res, failure)
+  if res then return errors.from_response("download", res, nil, self:secret_values()) end
+  if state.too_large then
+    return errors.new { kind = "network", operation = "download", reason = "too_large",
+      message = state.too_large, retryable = false }
+  end
+  local kinds = { cancelled = "cancelled", callback = "callback", write = "io", refused = "network" }
+  local err = errors.from_transport("download", failure, self:secret_values())
+  if failure.kind == "aborted" then err.kind, err.retryable = kinds[failure.reason] or "io", false end
+  if state.total then
+    err.message = err.message .. (" (%d of %d bytes received)"):format(state.file:size(), state.total)
+  end
+  return err
+end
+
+-- The transfer loop: true, resumes or nil, err.
+local function transfer(self, transport, link, state)
+  local o, resumes = state.options, 0
+  local deadline = o.timeout and self.monotime() + o.timeout
+  while true do
+    local remaining = deadline and deadline - self.monotime()
+    if remaining and remaining < validate.MIN_SECONDS then
+      return nil, errors.new { kind = "timeout", operation = "download", message = "download timed out" }
+    end
+    local before = state.file:size()
+    local res, failure = transport:request(request_for(self, link, state, remaining))
+    if res and res.status >= 200 and res.status < 300 then return true, resumes end
+    if res or next_step(state, failure, before) ~= "again" or resumes >= o.max_resumes then
+      return nil, download_error(self, state, res, failure)
+    end
+    resumes = resumes + 1
+  end
+end
+
+-- Keeps a partial file the next call can resume; removes any other.
+local function abandon(state)
+  state.file:close()
+  local size = state.file:size()
+  if not (state.options.resume and state.validator and state.total and size > 0 and size < state.total) then
+    os.remove(state.part_path)
+    os.remove(state.meta_path)
+  end
+end
+
+--- client:download(link, path[, opts]) -> { path, bytes, sha256, resumes } | nil, err
+function M.download(self, link, path, opts)
+  if self.closed then return nil, errors.closed("download") end
+  local o, oerr = M.options(link, path, opts)
+  if not o then return nil, oerr end
+  local transport, terr = self:transport("download")
+  if not transport then return nil, terr end
+  local file, meta = open_partial(path, o)
+  if not file then return nil, meta end
+  local state = { file = file, options = o, offset = file:size(), validator = meta.validator,
+    total = meta.total, part_path = path .. ".part", meta_path = path .. ".part.meta" }
+  local ok, resumes = transfer(self, transport, link, state)
+  if not ok then
+    abandon(state)
+    return nil, resumes
+  end
+  local size = file:size()
+  if state.total and size ~= state.total then
+    abandon(state)
+    return nil, errors.new { kind = "network", operation = "download", reason = "short",
+      message = ("incomplete download: %d of %d bytes"):format(size, state.total) }
+  end
+  local sha256 = file:sha256()
+  local closed, cerr = file:close()
+  if closed then closed, cerr = os.rename(state.part_path, path) end
+  if not closed then
+    abandon(state)
+    return nil, io_error(tostring(cerr), "rename")
+  end
+  os.remove(state.meta_path)
+  return { path = path, bytes = size, sha256 = sha256, resumes = resumes }
+end
+
+return M

@@ -1,0 +1,52 @@
+--- File names that come from a server (a log's file_name, the last
+-- segment of a download link) and text that goes to a terminal.  A server
+-- never picks where a file goes: its name is reduced to a safe base name
+-- in the destination directory; a name the user gave is used as given.
+local core = require "dcs.core"
+
+local M = {}
+
+M.MAX_NAME = 200     -- bytes; leaves room for ".part.meta" and a "-N" suffix under NAME_MAX
+
+--- A safe base name from a server's name, or fallback: the last segment
+-- after any '/' or '\', bytes outside [A-Za-z0-9._+-] replaced by '_',
+-- no leading '.' (hidden files, '.' and '..'), at most MAX_NAME bytes.
+function M.from_server(name, fallback)
+  if type(name) ~= "string" then return fallback end
+  name = name:match("([^/\\]*)$"):gsub("[^%w._+-]", "_"):gsub("^%.+", "")
+  if #name > M.MAX_NAME then
+    local ext = name:match("(%.[%w]+)$") or ""
+    name = name:sub(1, M.MAX_NAME - #ext) .. ext
+  end
+  if name == "" or not name:find("[%w]") then return fallback end
+  return name
+end
+
+--- The safe base name a download link points at: its last path segment,
+-- percent-decoded, then reduced as from_server does.
+function M.from_link(link, fallback)
+  local segment = type(link) == "string" and link:match("^[^?#]*/([^/?#]+)")
+  return M.from_server(segment and core.decode(segment), fallback)
+end
+
+--- name, or name with "-2", "-3", ... before its extension when `used`
+-- already has it; records the result in `used`.
+function M.unique(name, used)
+  local candidate, n = name, 1
+  local stem, ext = name:match("^(.-)(%.[^.]*)$")
+  if not stem or stem == "" then stem, ext = name, "" end
+  while used[candidate] do
+    n = n + 1
+    candidate = ("%s-%d%s"):format(stem, n, ext)
+  end
+  used[candidate] = true
+  return candidate
+end
+
+--- Text safe to print on a terminal: control bytes (escape sequences, bells,
+-- carriage returns) shown as \ddd instead of acting on the terminal.
+function M.printable(s)
+  return (tostring(s):gsub("[%z\1-\31\127]", function(c) return ("\\%03d"):format(c:byte()) end))
+end
+
+return M

@@ -1,0 +1,267 @@
+--- The HTTP/1.1 wire protocol over one connected cosocket: the request
+-- head, the response head, and bodies (Content-Length, chunked, until
+-- close) into a buffer or a sink.  Connections (connect, TLS, proxy,
+-- pool) are dcs.transport.ngx's.  Nothing a server sends is trusted: heads
+-- are bounded and parsed strictly (as csrc/dcs_headers.c does for
+-- libcurl), lengths must be well-formed, and every read is bounded by the
+-- request's deadline as well as by the stall timeout.
+local M = {}
+
+M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies; streamed ones are the sink's business
+M.MAX_HEAD_BYTES = 64 * 1024       -- as DCS_HEADERS_MAX_BYTES
+M.MAX_HEAD_FIELDS = 200            -- as DCS_HEADERS_MAX_FIELDS
+local CHUNK = 65536
+local PROGRESS_EVERY = 256 * 1024
+
+function M.failure(kind, reason, message, res)
+  local f = { kind = kind, reason = reason, message = message }
+  if res then f.status, f.headers = res.status, res.headers end
+  return f
+end
+local failure = M.failure
+
+function M.io_failure(err, what, res)
+  if err == "timeout" then return failure("timeout", "timeout", what .. ": timed out", res) end
+  return failure("network", what, what .. ": " .. tostring(err), res)
+end
+local io_failure = M.io_failure
+
+--- A connection's I/O state: the socket, the absolute deadline (ngx.now()
+-- seconds) and the longest wait for any byte (ms).
+function M.new_io(sock, deadline, read_timeout_ms, connect_timeout_ms)
+  return { sock = sock, deadline = deadline, read_timeout = read_timeout_ms, connect_timeout = connect_timeout_ms }
+end
+
+-- Sets the socket's timeouts so that no wait outlives the deadline.
+local function arm(io)
+  ngx.update_time()
+  local left = (io.deadline - ngx.now()) * 1000
+  if left < 1 then return nil end
+  io.sock:settimeouts(io.connect_timeout, left, math.min(io.read_timeout, left))
+  return true
+end
+
+function M.send(io, data)
+  if not arm(io) then return nil, "timeout" end
+  return io.sock:send(data)
+end
+
+-- Whatever is available, up to max bytes.
+local function receive_any(io, max)
+  if not arm(io) then return nil, "timeout" end
+  return io.sock:receiveany(max)
+end
+
+local function receive_exact(io, n)
+  if not arm(io) then return nil, "timeout" end
+  return io.sock:receive(n)
+end
+
+-- One line without its CRLF, read in bounded pieces: a line longer than
+-- `limit` is an error, never a memory hog.
+local function read_line(io, limit)
+  local reader = io.sock:receiveuntil("\n")
+  local parts, size = {}, 0
+  while true do
+    if not arm(io) then return nil, "timeout" end
+    local data, err, partial = reader(4096)
+    if not data then
+      if err then return nil, err, partial end
+      break                                     -- the delimiter was found
+    end
+    size = size + #data
+    if size > limit then return nil, "line too long" end
+    parts[#parts + 1] = data
+  end
+  return (table.concat(parts):gsub("\r$", ""))
+end
+
+local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
+
+-- One header line -> name (lower-case), value; or nil when malformed.
+local function parse_field(line)
+  local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
+  if not name or not name:find(TOKEN) or value:find("[%z\r\n]") then return nil end
+  return name:lower(), value
+end
+
+-- The status line and fields of one response head.
+local function read_one_head(io)
+  local line, err = read_line(io, M.MAX_HEAD_BYTES)
+  if not line then return nil, err end
+  local version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+  if not status then return nil, "bad_response" end
+  local headers, bytes, fields = {}, #line, 0
+  while true do
+    local h, herr = read_line(io, M.MAX_HEAD_BYTES)
+    if not h then return nil, herr end
+    if h == "" then break end
+    bytes, fields = bytes + #h, fields + 1
+    if bytes > M.MAX_HEAD_BYTES or fields > M.MAX_HEAD_FIELDS then return nil, "bad_response" end
+    local name, value = parse_field(h)
+    if not name then return nil, "bad_response" end
+    headers[name] = headers[name] and (headers[name] .. ", " .. value) or value
+  end
+  return tonumber(status), headers, version
+end
+
+--- Reads the status line and headers; skips 1xx answers.
+-- -> status, headers, version | nil, err ("bad_response", "timeout", ...)
+function M.read_head(io)
+  for _ = 1, 10 do
+    local status, headers, version = read_one_head(io)
+    if not status then return nil, headers end
+    if status >= 200 or status == 101 then return status, headers, version end
+  end
+  return nil, "bad_response"
+end
+
+-- Where a body goes: req.sink's file when its head says so (see the
+-- contract in dcs.transport), else a buffer capped at MAX_BODY.  The
+-- transfer also fails when it runs under min_speed for stall_timeout.
+function M.new_sink(req, res)
+  local sink = { parts = {}, size = 0, streamed = 0, reported = 0 }
+  local consumer = req.sink
+  if consumer then
+    local ok, take, why = pcall(consumer.head, res.status, res.headers)
+    if not ok then return nil, failure("aborted", "callback", "sink.head failed: " .. tostring(take), res) end
+    if take == true then
+      sink.file = consumer.file
+    elseif take ~= false then
+      return nil, failure("aborted", "refused", tostring(why or "refused by the sink"), res)
+    end
+  end
+  local min_speed, window = req.min_speed or 1, req.stall_timeout
+  local window_start, window_bytes = ngx.now(), 0
+
+  local function report(final)
+    if not (sink.file and consumer.progress) then return true end
+    if not final and sink.streamed - sink.reported < PROGRESS_EVERY then return true end
+    sink.reported = sink.streamed
+    local ok, go_on = pcall(consumer.progress, sink.streamed)
+    if not ok then return nil, failure("aborted", "callback", "sink.progress failed: " .. tostring(go_on), res) end
+    if go_on == false then return nil, failure("aborted", "cancelled", "cancelled by the progress callback", res) end
+    return true
+  end
+
+  local function too_slow(n)
+    if not window then return false end
+    ngx.update_time()
+    window_bytes = window_bytes + n
+    local elapsed = ngx.now() - window_start
+    if elapsed < window then return false end
+    if window_bytes / elapsed < min_speed then return true end
+    window_start, window_bytes = ngx.now(), 0
+    return false
+  end
+
+  function sink.write(data)
+    if too_slow(#data) then
+      return nil, failure("timeout", "stall", ("under %d bytes/s for %gs"):format(min_speed, window), res)
+    end
+    if sink.file then
+      local ok, err = sink.file:write(data)
+      if not ok then
+        return nil, failure("aborted", "write", "cannot write the body to the file: " .. tostring(err), res)
+      end
+      sink.streamed = sink.streamed + #data
+      return report(false)
+    end
+    sink.size = sink.size + #data
+    if sink.size > M.MAX_BODY then
+      return nil, failure("network", "too_large", "response body larger than " .. M.MAX_BODY .. " bytes", res)
+    end
+    sink.parts[#sink.parts + 1] = data
+    return true
+  end
+  function sink.finish()
+    local ok, err = report(true)
+    if not ok then return nil, err end
+    return table.concat(sink.parts)
+  end
+  return sink
+end
+
+-- Feeds up to `left` bytes (nil: until the connection closes) to the sink.
+local function pump(io, res, sink, left)
+  while left == nil or left > 0 do
+    local data, err = receive_any(io, left and math.min(left, CHUNK) or CHUNK)
+    if not data then
+      if err == "closed" and left == nil then return true end
+      return nil, io_failure(err, "recv", res)
+    end
+    local ok, ferr = sink.write(data)
+    if not ok then return nil, ferr end
+    if left then left = left - #data end
+  end
+  return true
+end
+
+local function read_chunked(io, res, sink)
+  while true do
+    local line, err = read_line(io, 1024)
+    if not line then return nil, io_failure(err, "recv", res) end
+    local hex = line:match("^(%x+)[ \t]*;?") or line:match("^(%x+)$")
+    if not hex or #hex > 12 then return nil, failure("network", "bad_response", "malformed chunk size", res) end
+    local size = tonumber(hex, 16)
+    if size == 0 then
+      repeat line, err = read_line(io, M.MAX_HEAD_BYTES) until not line or line == ""
+      if not line then return nil, io_failure(err, "recv", res) end
+      return true
+    end
+    local ok, perr = pump(io, res, sink, size)
+    if not ok then return nil, perr end
+    local crlf, cerr = receive_exact(io, 2)
+    if crlf ~= "\r\n" then
+      if not crlf then return nil, io_failure(cerr, "recv", res) end
+      return nil, failure("network", "bad_response", "malformed chunk end", res)
+    end
+  end
+end
+
+-- Content-Length, when there is exactly one well-formed value (repeated
+-- equal values allowed); false when malformed.
+local function content_length(headers)
+  local value = headers["content-length"]
+  if not value then return nil end
+  local first
+  for item in (value .. ","):gmatch("[ \t]*([^,]*),") do
+    if not item:find("^%d+$") or #item > 15 or (first and item ~= first) then return false end
+    first = item
+  end
+  return tonumber(first)
+end
+
+--- The body of res into sink.  -> true | nil, failure
+function M.read_body(io, res, sink, method)
+  if method == "HEAD" or res.status == 204 or res.status == 304 then return true end
+  if (res.headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
+    return read_chunked(io, res, sink)
+  end
+  local length = content_length(res.headers)
+  if length == false then return nil, failure("network", "bad_response", "malformed Content-Length", res) end
+  if length then return pump(io, res, sink, length) end
+  res.until_close = true
+  return pump(io, res, sink, nil)
+end
+
+--- Sends the request head and body.  headers: name -> value (validated
+-- by dcs.validate.request before any transport sees them).
+function M.send_request(io, method, target, headers, body, authority)
+  local out = { method, " ", target, " HTTP/1.1\r\n" }
+  local has_host = false
+  for name, value in pairs(headers or {}) do
+    if name:lower() == "host" then has_host = true end
+    out[#out + 1] = name .. ": " .. value .. "\r\n"
+  end
+  if not has_host then out[#out + 1] = "Host: " .. authority .. "\r\n" end
+  body = body or ""
+  if #body > 0 or method == "POST" or method == "PUT" or method == "PATCH" then
+    out[#out + 1] = "Content-Length: " .. #body .. "\r\n"
+  end
+  out[#out + 1] = "\r\n"
+  out[#out + 1] = body
+  return M.send(io, out)
+end
+
+return M

@@ -78,24 +78,49 @@ static int is_scalar(lua_State *L, int i)
     return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
 }
 
-/* Pushes the scalar at index i as the string that goes on the wire. */
-static void push_wire_string(lua_State *L, int i)
+/* Integral numbers go on the wire in decimal, 7 and 7.0 alike (as in the
+ * official SDKs), other numbers as %.14g.  Returns 0 for NaN, infinities
+ * and numbers outside [-2^63, 2^63): no long long holds them, and the
+ * comparisons come before any cast (they are false for NaN). */
+static int format_number(lua_State *L, int i, char out[64])
 {
+    lua_Number n;
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, i)) {
+        snprintf(out, 64, "%lld", (long long)lua_tointeger(L, i));
+        return 1;
+    }
+#endif
+    n = lua_tonumber(L, i);
+    if (!(n >= -9223372036854775808.0 && n < 9223372036854775808.0))
+        return 0;
+    if (n == (lua_Number)(long long)n)
+        snprintf(out, 64, "%lld", (long long)n);
+    else
+        snprintf(out, 64, "%.14g", (double)n);
+    return 1;
+}
+
+/* Pushes the scalar at index i as the string that goes on the wire.  A
+ * number no string can stand for raises, naming it as `what` (of `owner`,
+ * when not NULL): "query value inf for 'limit' ...". */
+static void push_wire_string(lua_State *L, int i, const char *what, const char *owner)
+{
+    char num[64];
     if (lua_type(L, i) == LUA_TBOOLEAN) {
         lua_pushstring(L, lua_toboolean(L, i) ? "true" : "false");
-    } else if (lua_type(L, i) == LUA_TNUMBER) {
-        char num[64];
-        lua_Number n = lua_tonumber(L, i);
-        /* 7 and 7.0 both mean 7 on the wire, as in the official SDKs. */
-        if (dcs_isinteger(L, i))
-            snprintf(num, sizeof num, "%lld", dcs_tointeger(L, i));
-        else if (n == (lua_Number)(long long)n && n > -9.2e18 && n < 9.2e18)
-            snprintf(num, sizeof num, "%lld", (long long)n);
-        else
-            snprintf(num, sizeof num, "%.14g", (double)n);
+    } else if (lua_type(L, i) != LUA_TNUMBER) {
+        lua_pushvalue(L, i);
+    } else if (format_number(L, i, num)) {
         lua_pushstring(L, num);
     } else {
-        lua_pushvalue(L, i);
+        lua_Number n = lua_tonumber(L, i);
+        if (n != n)
+            strcpy(num, "nan");     /* its sign is noise: "nan" on every ABI */
+        else
+            snprintf(num, sizeof num, "%.17g", (double)n);
+        luaL_error(L, WHO ": %s %s%s%s%s is not a finite number in range [-2^63, 2^63)", what,
+                   num, owner ? " for '" : "", owner ? owner : "", owner ? "'" : "");
     }
 }
 
@@ -136,8 +161,8 @@ static void collect_query_array(lua_State *L, pair_list *out, int k, int a)
         lua_rawgeti(L, a, (int)i);
         if (!is_scalar(L, -1))
             luaL_error(L, WHO ": query array values must be strings, numbers or booleans");
-        push_wire_string(L, k);
-        push_wire_string(L, -2);
+        push_wire_string(L, k, "query key", NULL);
+        push_wire_string(L, -2, "query value", lua_tostring(L, -1));
         lua_remove(L, -3);
         list_append(L, out);
     }
@@ -169,8 +194,8 @@ static void collect_query(lua_State *L, int t, pair_list *out)
             collect_query_array(L, out, lua_gettop(L) - 1, lua_gettop(L));
             lua_pop(L, 2);
         } else if (is_scalar(L, -1)) {
-            push_wire_string(L, -2);
-            push_wire_string(L, -2);
+            push_wire_string(L, -2, "query key", NULL);
+            push_wire_string(L, -2, "query value", lua_tostring(L, -1));
             lua_remove(L, -3);
             lua_remove(L, -3);
             list_append(L, out);
@@ -217,7 +242,7 @@ static void collect_headers(lua_State *L, int t, pair_list *out, header_flags *h
             have->host = 1;
         else if (dcs_str_ieq(name.ptr, name.len, "x-sdk-date", 10))
             have->date = 1;
-        push_wire_string(L, -1);
+        push_wire_string(L, -1, "header value", name.ptr);
         lua_remove(L, -2);
         list_append(L, out);
     }

@@ -104,6 +104,37 @@ describe("dcs.sign contract", function()
     assert.are.equal(query, lines(canonical)[3])
   end)
 
+  it("writes integral numbers in decimal, up to the long long range", function()
+    local _, _, query = sign { query = { a = 2 ^ 53, b = -2 ^ 63, c = 0.25, d = -0.0 } }
+    assert.are.equal("a=9007199254740992&b=-9223372036854775808&c=0.25&d=0", query)
+    if math.maxinteger then
+      local _, _, q2 = sign { query = { a = math.maxinteger, b = math.mininteger } }
+      assert.are.equal("a=9223372036854775807&b=-9223372036854775808", q2)
+    end
+    local h = sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-N"] = 2 ^ 62 } }
+    assert.are.equal("4611686018427387904", h["X-N"])
+  end)
+
+  -- Each of these once reached a double -> long long cast (undefined;
+  -- UBSan's float-cast-overflow in the `make asan` build).
+  it("raises on numbers that are not finite or not in [-2^63, 2^63)", function()
+    for _, bad in ipairs { 0 / 0, 1 / 0, -1 / 0, 1e300, -1e300, 2 ^ 63, -2 ^ 63 * 2, 2 ^ 64 } do
+      local shown = (bad ~= bad and "nan" or string.format("%.17g", bad)):gsub("%p", "%%%0")
+      assert.error_matches(function() sign { query = { limit = bad } } end,
+        "query value " .. shown .. " for 'limit' is not a finite number in range", nil,
+        "query value " .. tostring(bad))
+      assert.error_matches(function() sign { query = { list = { 1, bad } } } end,
+        "query value " .. shown .. " for 'list' is not a finite number in range")
+      assert.error_matches(function()
+        sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-N"] = bad } }
+      end, "header value " .. shown .. " for 'X%-N' is not a finite number in range")
+      if bad == bad then  -- NaN cannot be a key
+        assert.error_matches(function() sign { query = { [bad] = "v" } } end,
+          "query key " .. shown .. " is not a finite number in range")
+      end
+    end
+  end)
+
   it("raises on programmer errors, naming the problem", function()
     assert.error_matches(function() sign { url = "https://h/p?x=1" } end, "without query")
     assert.error_matches(function() sign { ak = "" } end, "'ak' is required")

@@ -7,6 +7,7 @@
  *
  * The vectors are copied from shared/vectors/sign-vectors.json (Host is the
  * authority part of the URL, as the official cores take it). */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1022,6 +1023,89 @@ static void check_error(const char *name, const dcs_pair *h, size_t n, int exp_r
     dcs_sign_result_free(&r);
 }
 
+/* However many headers there are, the first one in the given order that is
+ * invalid or repeats an earlier name (ignoring case) decides the error. */
+enum { MANY = 250 };
+
+typedef struct many_headers {
+    dcs_pair h[MANY];
+    char names[MANY][16];
+} many_headers;
+
+/* Host, X-Sdk-Date and unique names in a scrambled order. */
+static void many_init(many_headers *m)
+{
+    size_t i;
+    for (i = 0; i < MANY; i++) {
+        snprintf(m->names[i], sizeof m->names[i], "X-H%03u", (unsigned)(i * 97 % MANY));
+        m->h[i].key = mkstr(m->names[i]);
+        m->h[i].value = mkstr("v");
+    }
+    m->h[7].key = mkstr("Host");
+    m->h[131].key = mkstr("X-Sdk-Date");
+}
+
+/* Header at `at` takes the name of the one at `from`, in upper case. */
+static void many_copy_name(many_headers *m, size_t at, size_t from)
+{
+    size_t i;
+    for (i = 0; i < m->h[from].key.len && i + 1 < sizeof m->names[at]; i++)
+        m->names[at][i] = (char)toupper((unsigned char)m->h[from].key.ptr[i]);
+    m->names[at][i] = '\0';
+    m->h[at].key = mkstr(m->names[at]);
+}
+
+static void test_many_header_errors(void)
+{
+    many_headers m;
+
+    many_init(&m);
+    check_error("many: 250 distinct headers sign", m.h, MANY, DCS_SIGN_OK, NOT_SET);
+    many_copy_name(&m, 200, 40);
+    check_error("many: a repeat at 200 of 40 (other case) -> EDUPHEADER at 200", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 200);
+    m.h[230].value = mkstr("a\r\nb");
+    check_error("many: an invalid header after the repeat -> still EDUPHEADER at 200", m.h,
+                MANY, DCS_SIGN_EDUPHEADER, 200);
+    m.h[120].key = mkstr("X;bad");
+    check_error("many: an invalid header before the repeat -> EBADHEADER at 120", m.h, MANY,
+                DCS_SIGN_EBADHEADER, 120);
+    many_copy_name(&m, 90, 10);
+    check_error("many: a repeat at 90 of 10 -> EDUPHEADER at 90", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 90);
+    many_copy_name(&m, 60, 5);
+    many_copy_name(&m, 50, 5);
+    check_error("many: three of one name at 5, 50, 60 -> EDUPHEADER at 50", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 50);
+
+    /* The later of a pair may sort before the earlier one's partner. */
+    many_init(&m);
+    many_copy_name(&m, 180, 20);
+    many_copy_name(&m, 170, 100);
+    check_error("many: repeats at 180 (of 20) and 170 (of 100) -> EDUPHEADER at 170", m.h,
+                MANY, DCS_SIGN_EDUPHEADER, 170);
+    many_init(&m);
+    many_copy_name(&m, 30, 249);
+    check_error("many: 30 takes the name of 249, so 249 repeats it -> EDUPHEADER at 249",
+                m.h, MANY, DCS_SIGN_EDUPHEADER, 249);
+
+    /* A repeated invalid name is reported as invalid, at its first use. */
+    many_init(&m);
+    m.h[30].key = mkstr("X bad");
+    m.h[50].key = mkstr("x BAD");
+    check_error("many: the same invalid name at 30 and 50 -> EBADHEADER at 30", m.h, MANY,
+                DCS_SIGN_EBADHEADER, 30);
+    many_init(&m);
+    m.h[3].key = mkstr("A_b");
+    m.h[4].key = mkstr("a_B");
+    check_error("many: repeated unsigned '_' names -> EDUPHEADER at 4", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 4);
+    many_init(&m);
+    m.h[8].key = mkstr("HOST");
+    check_error("many: Host at 7 and HOST at 8 -> EDUPHEADER at 8", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 8);
+}
+
 static void test_method_and_token_errors(void)
 {
     static const dcs_pair good[] = {PAIR("Host", "h"), PAIR("X-Sdk-Date", "20210416T120000Z")};
@@ -1295,6 +1379,7 @@ int main(void)
     test_canonical_uri();
     test_headers();
     test_errors();
+    test_many_header_errors();
     test_payload();
     test_repeatable();
     test_large();

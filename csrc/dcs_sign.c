@@ -15,6 +15,9 @@
 
 #include "dcs_sign.h"
 
+#define STRINGIFY_(x) #x
+#define STRINGIFY(x) STRINGIFY_(x)
+
 static const char HEX_UPPER[] = "0123456789ABCDEF";
 
 static int is_unreserved(unsigned char c)
@@ -195,6 +198,14 @@ const char *dcs_sign_strerror(int code)
         return "invalid header (the name must be an HTTP token; the value must not hold CR, LF or NUL)";
     case DCS_SIGN_EBADMETHOD: return "invalid method (must be an HTTP token such as GET)";
     case DCS_SIGN_ECRYPTO: return "mbedTLS hash failure";
+    case DCS_SIGN_EBADAK:
+        return "invalid AK (must be an HTTP token of 1 to " STRINGIFY(DCS_SIGN_MAX_AK)
+               " bytes: no space, comma, CR, LF or NUL)";
+    case DCS_SIGN_ETOOMANY:
+        return "too many headers (at most " STRINGIFY(DCS_SIGN_MAX_HEADERS)
+               ", Host and X-Sdk-Date included)";
+    case DCS_SIGN_ETOOMANYQUERY:
+        return "too many query pairs (at most " STRINGIFY(DCS_SIGN_MAX_QUERY) ")";
     default: return "unknown signing error";
     }
 }
@@ -487,6 +498,13 @@ int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header
 
     if (!is_token(req->method))
         return DCS_SIGN_EBADMETHOD;
+    /* The AK goes into the Authorization value as it is. */
+    if (!is_token(req->ak) || req->ak.len > DCS_SIGN_MAX_AK)
+        return DCS_SIGN_EBADAK;
+    if (req->header_count > DCS_SIGN_MAX_HEADERS)
+        return DCS_SIGN_ETOOMANY;
+    if (req->query_count > DCS_SIGN_MAX_QUERY)
+        return DCS_SIGN_ETOOMANYQUERY;
     if (!index_headers(req, &hx))
         rc = DCS_SIGN_ENOMEM;
     else if ((rc = check_headers(req, &hx, bad_header)) == DCS_SIGN_OK &&

@@ -152,12 +152,19 @@ static void read_arguments(lua_State *L, dcs_sign_request *req, dcs_str *authori
 
 /* ---- query ---- */
 
+static void check_query_room(lua_State *L, const pair_list *out)
+{
+    if (out->count >= DCS_SIGN_MAX_QUERY)
+        luaL_error(L, WHO ": %s", dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
+}
+
 /* Appends key (at index k) = each element of the array at index a.  The
  * length is read again after each element: a finalizer may change it. */
 static void collect_query_array(lua_State *L, pair_list *out, int k, int a)
 {
     size_t i;
     for (i = 1; i <= (size_t)lua_rawlen(L, a); i++) {
+        check_query_room(L, out);
         lua_rawgeti(L, a, (int)i);
         if (!is_scalar(L, -1))
             luaL_error(L, WHO ": query array values must be strings, numbers or booleans");
@@ -169,7 +176,8 @@ static void collect_query_array(lua_State *L, pair_list *out, int k, int a)
 }
 
 /* The query table at index t as a pair list (pushed); arrays give one
- * pair per element. */
+ * pair per element.  A table with more keys than DCS_SIGN_MAX_QUERY
+ * raises at once, before anything is copied. */
 static void collect_query(lua_State *L, int t, pair_list *out)
 {
     size_t i, n = 0;
@@ -177,7 +185,7 @@ static void collect_query(lua_State *L, int t, pair_list *out)
 
     if (!lua_isnil(L, t)) {
         luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "query must be a table");
-        n = copy_table(L, t, (size_t)1 << 20, "too many query pairs");
+        n = copy_table(L, t, DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
     } else {
         lua_newtable(L);
     }
@@ -194,6 +202,7 @@ static void collect_query(lua_State *L, int t, pair_list *out)
             collect_query_array(L, out, lua_gettop(L) - 1, lua_gettop(L));
             lua_pop(L, 2);
         } else if (is_scalar(L, -1)) {
+            check_query_room(L, out);
             push_wire_string(L, -2, "query key", NULL);
             push_wire_string(L, -2, "query value", lua_tostring(L, -1));
             lua_remove(L, -3);
@@ -214,7 +223,8 @@ typedef struct header_flags {
 } header_flags;
 
 /* The headers table at index t as a pair list (pushed), noting whether
- * Host and X-Sdk-Date are among them. */
+ * Host and X-Sdk-Date are among them.  More than DCS_SIGN_MAX_HEADERS
+ * raise at once, before anything is copied. */
 static void collect_headers(lua_State *L, int t, pair_list *out, header_flags *have)
 {
     size_t i, n = 0;
@@ -223,7 +233,7 @@ static void collect_headers(lua_State *L, int t, pair_list *out, header_flags *h
     have->host = have->date = 0;
     if (!lua_isnil(L, t)) {
         luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "headers must be a table");
-        n = copy_table(L, t, (size_t)1 << 20, "too many headers");
+        n = copy_table(L, t, DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
     } else {
         lua_newtable(L);
     }
@@ -290,13 +300,14 @@ static dcs_pair *list_pairs(lua_State *L, const pair_list *list)
 
 /* ---- results ---- */
 
+/* "dcs.sign: <what is wrong>", then the header's name when one is at fault. */
 static int raise_sign_error(lua_State *L, int rc, const dcs_sign_request *req, size_t bad)
 {
-    if ((rc == DCS_SIGN_EBADHEADER || rc == DCS_SIGN_EDUPHEADER) && bad < req->header_count)
+    if ((rc == DCS_SIGN_EBADHEADER || rc == DCS_SIGN_EDUPHEADER) && bad < req->header_count) {
         lua_pushlstring(L, req->headers[bad].key.ptr, req->headers[bad].key.len);
-    else
-        lua_pushliteral(L, "");
-    return luaL_error(L, WHO ": %s %s", dcs_sign_strerror(rc), lua_tostring(L, -1));
+        return luaL_error(L, WHO ": %s %s", dcs_sign_strerror(rc), lua_tostring(L, -1));
+    }
+    return luaL_error(L, WHO ": %s", dcs_sign_strerror(rc));
 }
 
 /* headers (the given ones, the added ones and Authorization),
@@ -451,4 +462,8 @@ static const luaL_Reg sign_functions[] = {
 void dcs_open_sign(lua_State *L)
 {
     dcs_setfuncs(L, sign_functions, 0);
+    lua_pushinteger(L, DCS_SIGN_MAX_HEADERS);
+    lua_setfield(L, -2, "SIGN_MAX_HEADERS");
+    lua_pushinteger(L, DCS_SIGN_MAX_QUERY);
+    lua_setfield(L, -2, "SIGN_MAX_QUERY");
 }

@@ -240,6 +240,22 @@ static int header_is_valid(const dcs_pair *h)
     return 1;
 }
 
+/* What can be checked before looking at any header; the limits bound the
+ * work and memory of everything after. */
+static int check_request(const dcs_sign_request *req)
+{
+    if (!is_token(req->method))
+        return DCS_SIGN_EBADMETHOD;
+    /* The AK goes into the Authorization value as it is. */
+    if (!is_token(req->ak) || req->ak.len > DCS_SIGN_MAX_AK)
+        return DCS_SIGN_EBADAK;
+    if (req->header_count > DCS_SIGN_MAX_HEADERS)
+        return DCS_SIGN_ETOOMANY;
+    if (req->query_count > DCS_SIGN_MAX_QUERY)
+        return DCS_SIGN_ETOOMANYQUERY;
+    return DCS_SIGN_OK;
+}
+
 /* Every header by lower-cased name.  The names live in one buffer that is
  * complete before the sort, so the pointers into it stay valid. */
 typedef struct sorted_header {
@@ -494,17 +510,10 @@ static int authorize(const dcs_sign_request *req, dcs_str date, dcs_sign_result 
 int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header)
 {
     header_index hx;
-    int rc;
+    int rc = check_request(req);
 
-    if (!is_token(req->method))
-        return DCS_SIGN_EBADMETHOD;
-    /* The AK goes into the Authorization value as it is. */
-    if (!is_token(req->ak) || req->ak.len > DCS_SIGN_MAX_AK)
-        return DCS_SIGN_EBADAK;
-    if (req->header_count > DCS_SIGN_MAX_HEADERS)
-        return DCS_SIGN_ETOOMANY;
-    if (req->query_count > DCS_SIGN_MAX_QUERY)
-        return DCS_SIGN_ETOOMANYQUERY;
+    if (rc != DCS_SIGN_OK)
+        return rc;
     if (!index_headers(req, &hx))
         rc = DCS_SIGN_ENOMEM;
     else if ((rc = check_headers(req, &hx, bad_header)) == DCS_SIGN_OK &&

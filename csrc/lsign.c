@@ -52,10 +52,8 @@ static size_t copy_table(lua_State *L, int t, size_t max, const char *too_many)
     lua_pushnil(L);
     while (lua_next(L, t)) {
         lua_pop(L, 1);
-        if (++n > max) {
-            lua_pop(L, 1);
+        if (++n > max)
             luaL_error(L, WHO ": %s", too_many);
-        }
     }
     lua_createtable(L, (int)(2 * n), 0);
     copy = lua_gettop(L);

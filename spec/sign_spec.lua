@@ -152,9 +152,15 @@ describe("dcs.sign contract", function()
       return t
     end
 
-    it("are exported as dcs.core.SIGN_MAX_HEADERS and SIGN_MAX_QUERY", function()
+    it("are exported as dcs.core.SIGN_MAX_HEADERS and SIGN_MAX_QUERY, as README says", function()
       assert.are.equal(256, core.SIGN_MAX_HEADERS)
       assert.are.equal(1024, core.SIGN_MAX_QUERY)
+      local f = assert(io.open("README.md"))
+      local readme = f:read("*a"):gsub("%s+", " ")
+      f:close()
+      for _, name in ipairs { "SIGN_MAX_HEADERS", "SIGN_MAX_QUERY" } do
+        assert.truthy(readme:find(("`dcs.core.%s` (%d)"):format(name, core[name]), 1, true), name)
+      end
     end)
 
     it("allow SIGN_MAX_HEADERS headers and refuse one more", function()

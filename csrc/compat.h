@@ -28,10 +28,13 @@ static inline void dcs_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
 #endif
 
 #if LUA_VERSION_NUM < 503
+/* The range test comes first: casting NaN, an infinity or anything outside
+ * [-2^63, 2^63) to long long is undefined. */
 static inline int dcs_isinteger(lua_State *L, int i)
 {
     lua_Number n = lua_tonumber(L, i);
-    return lua_type(L, i) == LUA_TNUMBER && n == (lua_Number)(long long)n;
+    return lua_type(L, i) == LUA_TNUMBER && n >= -9223372036854775808.0 &&
+           n < 9223372036854775808.0 && n == (lua_Number)(long long)n;
 }
 #define dcs_tointeger(L, i) ((long long)lua_tonumber((L), (i)))
 #else

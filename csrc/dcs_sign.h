@@ -33,6 +33,13 @@ typedef struct dcs_sign_result {
     dcs_buf authorization;
 } dcs_sign_result;
 
+/* Limits of one request.  Real requests are far below them; above, the
+ * request is refused before any work that grows with it.  Host and
+ * X-Sdk-Date count as headers; a pair is one key=value of the query. */
+#define DCS_SIGN_MAX_HEADERS 256
+#define DCS_SIGN_MAX_QUERY 1024
+#define DCS_SIGN_MAX_AK 128         /* bytes */
+
 enum {
     DCS_SIGN_OK = 0,
     DCS_SIGN_ENOMEM,
@@ -41,13 +48,19 @@ enum {
     DCS_SIGN_EDUPHEADER,        /* two headers with the same name */
     DCS_SIGN_EBADHEADER,        /* name not an HTTP token, or CR/LF/NUL in a value */
     DCS_SIGN_EBADMETHOD,        /* method not an HTTP token */
-    DCS_SIGN_ECRYPTO
+    DCS_SIGN_ECRYPTO,
+    DCS_SIGN_EBADAK,            /* AK not an HTTP token of 1..DCS_SIGN_MAX_AK bytes */
+    DCS_SIGN_ETOOMANY,          /* more than DCS_SIGN_MAX_HEADERS headers */
+    DCS_SIGN_ETOOMANYQUERY      /* more than DCS_SIGN_MAX_QUERY query pairs */
 };
 
 DCS_INTERNAL void dcs_sign_result_init(dcs_sign_result *r);
 DCS_INTERNAL void dcs_sign_result_free(dcs_sign_result *r);
 /* Fills r; on error r holds nothing useful and the index of the offending
- * header (if any) is stored in *bad_header when bad_header is not NULL. */
+ * header (if any) is stored in *bad_header when bad_header is not NULL.
+ * The checks come in this order: method, AK, header count, query count,
+ * then the headers in the given order (the first one that is invalid or
+ * repeats an earlier name decides), then X-Sdk-Date, then Host. */
 DCS_INTERNAL int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header);
 DCS_INTERNAL const char *dcs_sign_strerror(int code);
 

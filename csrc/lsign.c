@@ -1,7 +1,13 @@
 /* Lua binding of the signer: dcs.core.sign{ method, url, query, headers,
  * body, ak, sk } -> headers, canonical_request, canonical_query.
  * Argument mistakes raise (they are programmer errors); the signer itself
- * is pure C in dcs_sign.c. */
+ * is pure C in dcs_sign.c.
+ *
+ * Any allocation may run a __gc finalizer, and a finalizer may change the
+ * caller's query and headers tables.  So the binding never sizes memory
+ * from the caller's tables nor keeps a pointer to a string only they hold:
+ * it copies their entries into tables of its own first, and every count
+ * and string pointer it hands the signer comes from those. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -10,38 +16,58 @@
 #include "dcs_sign.h"
 #include "lcore.h"
 
-/* Strings made here (numbers, booleans, Host, X-Sdk-Date) must stay alive
- * while the signer holds pointers to them: they go into an anchor table
- * that sits on the stack for the whole call. */
-typedef struct anchor {
-    int index;
-    int count;
-} anchor;
+#define WHO "dcs.sign"
 
-static dcs_str anchor_string(lua_State *L, anchor *a, int value_index)
+/* String pairs in a table only this call references, kept on its stack:
+ * key i at 2i-1, value i at 2i. */
+typedef struct pair_list {
+    int table;
+    size_t count;
+} pair_list;
+
+static void list_new(lua_State *L, pair_list *list, size_t expected)
 {
-    dcs_str s;
-    lua_pushvalue(L, value_index);
-    if (lua_type(L, -1) == LUA_TBOOLEAN) {
-        int b = lua_toboolean(L, -1);
+    lua_createtable(L, (int)(2 * expected), 0);
+    list->table = lua_gettop(L);
+    list->count = 0;
+}
+
+/* Appends the key and the value on top of the stack, popping them. */
+static void list_append(lua_State *L, pair_list *list)
+{
+    lua_rawseti(L, list->table, (int)(2 * list->count + 2));
+    lua_rawseti(L, list->table, (int)(2 * list->count + 1));
+    list->count++;
+}
+
+/* Pushes a copy of the caller's table at t as {k1, v1, k2, v2, ...} and
+ * returns its number of pairs; more than max raise `too_many`.  Nothing
+ * allocates while lua_next walks t, except when a finalizer grew t after
+ * the count; then the copy simply grows too. */
+static size_t copy_table(lua_State *L, int t, size_t max, const char *too_many)
+{
+    size_t n = 0;
+    int copy;
+
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
         lua_pop(L, 1);
-        lua_pushstring(L, b ? "true" : "false");
-    } else if (lua_type(L, -1) == LUA_TNUMBER) {
-        char num[64];
-        lua_Number n = lua_tonumber(L, -1);
-        lua_pop(L, 1);
-        /* 7 and 7.0 both mean 7 on the wire, as in the official SDKs. */
-        if (dcs_isinteger(L, value_index))
-            snprintf(num, sizeof num, "%lld", dcs_tointeger(L, value_index));
-        else if (n == (lua_Number)(long long)n && n > -9.2e18 && n < 9.2e18)
-            snprintf(num, sizeof num, "%lld", (long long)n);
-        else
-            snprintf(num, sizeof num, "%.14g", (double)n);
-        lua_pushstring(L, num);
+        if (++n > max)
+            luaL_error(L, WHO ": %s", too_many);
     }
-    s.ptr = lua_tolstring(L, -1, &s.len);
-    lua_rawseti(L, a->index, ++a->count);
-    return s;
+    lua_createtable(L, (int)(2 * n), 0);
+    copy = lua_gettop(L);
+    n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (n == max)
+            luaL_error(L, WHO ": %s", too_many);
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, copy, (int)(2 * n + 1));
+        lua_rawseti(L, copy, (int)(2 * n + 2));
+        n++;
+    }
+    return n;
 }
 
 static int is_scalar(lua_State *L, int i)
@@ -50,219 +76,258 @@ static int is_scalar(lua_State *L, int i)
     return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
 }
 
-static dcs_str key_string(lua_State *L, anchor *a, int key_index)
+/* Integral numbers go on the wire in decimal, 7 and 7.0 alike (as in the
+ * official SDKs), other numbers as %.14g.  Returns 0 for NaN, infinities
+ * and numbers outside [-2^63, 2^63): no long long holds them, and the
+ * comparisons come before any cast (they are false for NaN). */
+static int format_number(lua_State *L, int i, char out[64])
 {
-    dcs_str s;
-    if (lua_type(L, key_index) == LUA_TSTRING) {
-        s.ptr = lua_tolstring(L, key_index, &s.len);   /* safe: it is a string */
-        return s;
+    lua_Number n;
+#if LUA_VERSION_NUM >= 503
+    if (lua_isinteger(L, i)) {
+        snprintf(out, 64, "%lld", (long long)lua_tointeger(L, i));
+        return 1;
     }
-    return anchor_string(L, a, key_index);
+#endif
+    n = lua_tonumber(L, i);
+    if (!(n >= -9223372036854775808.0 && n < 9223372036854775808.0))
+        return 0;
+    if (n == (lua_Number)(long long)n)
+        snprintf(out, 64, "%lld", (long long)n);
+    else
+        snprintf(out, 64, "%.14g", (double)n);
+    return 1;
 }
 
-/* Two passes over query: count, then fill.  Arrays give one pair each. */
-static dcs_pair *collect_query(lua_State *L, int t, anchor *a, size_t *count)
+/* Pushes the scalar at index i as the string that goes on the wire.  A
+ * number no string can stand for raises, naming it as `what` (of `owner`,
+ * when not NULL): "query value inf for 'limit' ...". */
+static void push_wire_string(lua_State *L, int i, const char *what, const char *owner)
 {
-    size_t n = 0;
-    dcs_pair *pairs;
-
-    *count = 0;
-    if (lua_isnoneornil(L, t))
-        return NULL;
-    luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "query must be a table");
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        int kt = lua_type(L, -2);
-        if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
-            luaL_error(L, "dcs.sign: query keys must be strings");
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            size_t i, len = (size_t)lua_rawlen(L, -1);
-            for (i = 1; i <= len; i++) {
-                lua_rawgeti(L, -1, (int)i);
-                if (!is_scalar(L, -1))
-                    luaL_error(L, "dcs.sign: query array values must be strings, numbers or booleans");
-                lua_pop(L, 1);
-            }
-            n += len;
-        } else if (is_scalar(L, -1)) {
-            n++;
-        } else {
-            luaL_error(L, "dcs.sign: query values must be strings, numbers, booleans or arrays");
-        }
-        lua_pop(L, 1);
+    char num[64];
+    if (lua_type(L, i) == LUA_TBOOLEAN) {
+        lua_pushstring(L, lua_toboolean(L, i) ? "true" : "false");
+    } else if (lua_type(L, i) != LUA_TNUMBER) {
+        lua_pushvalue(L, i);
+    } else if (format_number(L, i, num)) {
+        lua_pushstring(L, num);
+    } else {
+        lua_Number n = lua_tonumber(L, i);
+        if (n != n)
+            strcpy(num, "nan");     /* its sign is noise: "nan" on every ABI */
+        else
+            snprintf(num, sizeof num, "%.17g", (double)n);
+        luaL_error(L, WHO ": %s %s%s%s%s is not a finite number in range [-2^63, 2^63)", what,
+                   num, owner ? " for '" : "", owner ? owner : "", owner ? "'" : "");
     }
-    if (n == 0)
-        return NULL;
-    pairs = dcs_newuserdata(L, n * sizeof *pairs);
-    lua_rawseti(L, a->index, ++a->count);
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        dcs_str key = key_string(L, a, lua_gettop(L) - 1);
+}
+
+/* ---- reading the arguments ---- */
+
+static dcs_str required_field(lua_State *L, const char *name)
+{
+    dcs_str s;
+    s.ptr = dcs_field_string(L, 1, name, &s.len, WHO);
+    if (s.ptr == NULL || s.len == 0)
+        luaL_error(L, WHO ": '%s' is required and must be a non-empty string", name);
+    return s;
+}
+
+/* The string fields stay on the stack, which keeps their pointers valid. */
+static void read_arguments(lua_State *L, dcs_sign_request *req, dcs_str *authority)
+{
+    dcs_str scheme, url;
+
+    req->method = required_field(L, "method");
+    url = required_field(L, "url");
+    req->ak = required_field(L, "ak");
+    req->sk = required_field(L, "sk");
+    req->body.ptr = dcs_field_string(L, 1, "body", &req->body.len, WHO);
+    if (!dcs_url_split(url, &scheme, authority, &req->path))
+        luaL_error(L, WHO ": url must be scheme://authority/path, without query or fragment "
+                      "(pass the query as a table)");
+}
+
+/* ---- query ---- */
+
+static void check_query_room(lua_State *L, const pair_list *out)
+{
+    if (out->count >= DCS_SIGN_MAX_QUERY)
+        luaL_error(L, WHO ": %s", dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
+}
+
+/* Appends key (at index k) = each element of the array at index a.  The
+ * length is read again after each element: a finalizer may change it. */
+static void collect_query_array(lua_State *L, pair_list *out, int k, int a)
+{
+    size_t i;
+    for (i = 1; i <= (size_t)lua_rawlen(L, a); i++) {
+        check_query_room(L, out);
+        lua_rawgeti(L, a, (int)i);
+        if (!is_scalar(L, -1))
+            luaL_error(L, WHO ": query array values must be strings, numbers or booleans");
+        push_wire_string(L, k, "query key", NULL);
+        push_wire_string(L, -2, "query value", lua_tostring(L, -1));
+        lua_remove(L, -3);
+        list_append(L, out);
+    }
+}
+
+/* The query table at index t as a pair list (pushed); arrays give one
+ * pair per element.  A table with more keys than DCS_SIGN_MAX_QUERY
+ * raises at once, before anything is copied. */
+static void collect_query(lua_State *L, int t, pair_list *out)
+{
+    size_t i, n = 0;
+    int copy;
+
+    if (!lua_isnil(L, t)) {
+        luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "query must be a table");
+        n = copy_table(L, t, DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
+    } else {
+        lua_newtable(L);
+    }
+    copy = lua_gettop(L);
+    list_new(L, out, n);
+    for (i = 0; i < n; i++) {
+        int kt;
+        lua_rawgeti(L, copy, (int)(2 * i + 1));
+        lua_rawgeti(L, copy, (int)(2 * i + 2));
+        kt = lua_type(L, -2);
+        if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
+            luaL_error(L, WHO ": query keys must be strings");
         if (lua_type(L, -1) == LUA_TTABLE) {
-            size_t i, len = (size_t)lua_rawlen(L, -1);
-            for (i = 1; i <= len; i++) {
-                lua_rawgeti(L, -1, (int)i);
-                pairs[*count].key = key;
-                pairs[*count].value = anchor_string(L, a, lua_gettop(L));
-                (*count)++;
-                lua_pop(L, 1);
-            }
+            collect_query_array(L, out, lua_gettop(L) - 1, lua_gettop(L));
+            lua_pop(L, 2);
+        } else if (is_scalar(L, -1)) {
+            check_query_room(L, out);
+            push_wire_string(L, -2, "query key", NULL);
+            push_wire_string(L, -2, "query value", lua_tostring(L, -1));
+            lua_remove(L, -3);
+            lua_remove(L, -3);
+            list_append(L, out);
         } else {
-            pairs[*count].key = key;
-            pairs[*count].value = anchor_string(L, a, lua_gettop(L));
-            (*count)++;
+            luaL_error(L, WHO ": query values must be strings, numbers, booleans or arrays");
         }
-        lua_pop(L, 1);
+    }
+    lua_remove(L, copy);
+    out->table--;
+}
+
+/* ---- headers ---- */
+
+typedef struct header_flags {
+    int host, date;
+} header_flags;
+
+/* The headers table at index t as a pair list (pushed), noting whether
+ * Host and X-Sdk-Date are among them.  More than DCS_SIGN_MAX_HEADERS
+ * raise at once, before anything is copied. */
+static void collect_headers(lua_State *L, int t, pair_list *out, header_flags *have)
+{
+    size_t i, n = 0;
+    int copy;
+
+    have->host = have->date = 0;
+    if (!lua_isnil(L, t)) {
+        luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "headers must be a table");
+        n = copy_table(L, t, DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
+    } else {
+        lua_newtable(L);
+    }
+    copy = lua_gettop(L);
+    list_new(L, out, n + 2);
+    for (i = 0; i < n; i++) {
+        dcs_str name;
+        lua_rawgeti(L, copy, (int)(2 * i + 1));
+        lua_rawgeti(L, copy, (int)(2 * i + 2));
+        if (lua_type(L, -2) != LUA_TSTRING)
+            luaL_error(L, WHO ": header names must be strings");
+        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
+            luaL_error(L, WHO ": header '%s' must be a string or number", lua_tostring(L, -2));
+        name.ptr = lua_tolstring(L, -2, &name.len);
+        if (dcs_str_ieq(name.ptr, name.len, "host", 4))
+            have->host = 1;
+        else if (dcs_str_ieq(name.ptr, name.len, "x-sdk-date", 10))
+            have->date = 1;
+        push_wire_string(L, -1, "header value", name.ptr);
+        lua_remove(L, -2);
+        list_append(L, out);
+    }
+    lua_remove(L, copy);
+    out->table--;
+}
+
+/* Host from the URL and X-Sdk-Date from the clock, unless given. */
+static void add_default_headers(lua_State *L, pair_list *headers, const header_flags *have,
+                                dcs_str authority)
+{
+    if (!have->host) {
+        lua_pushliteral(L, "Host");
+        lua_pushlstring(L, authority.ptr, authority.len);
+        list_append(L, headers);
+    }
+    if (!have->date) {
+        char date[17];
+        if (!dcs_sdk_date(time(NULL), date))
+            luaL_error(L, WHO ": the system clock is out of range");
+        lua_pushliteral(L, "X-Sdk-Date");
+        lua_pushstring(L, date);
+        list_append(L, headers);
+    }
+}
+
+/* A C array over the strings of a list, pushed as a userdata.  The list's
+ * table keeps every string alive until the call returns, and only this
+ * call can change it. */
+static dcs_pair *list_pairs(lua_State *L, const pair_list *list)
+{
+    dcs_pair *pairs;
+    size_t i;
+
+    pairs = dcs_newuserdata(L, (list->count ? list->count : 1) * sizeof *pairs);
+    for (i = 0; i < list->count; i++) {
+        lua_rawgeti(L, list->table, (int)(2 * i + 1));
+        lua_rawgeti(L, list->table, (int)(2 * i + 2));
+        pairs[i].key.ptr = lua_tolstring(L, -2, &pairs[i].key.len);
+        pairs[i].value.ptr = lua_tolstring(L, -1, &pairs[i].value.len);
+        lua_pop(L, 2);
     }
     return pairs;
 }
 
-static int name_equals(dcs_str s, const char *lower_name)
+/* ---- results ---- */
+
+/* "dcs.sign: <what is wrong>", then the header's name when one is at fault. */
+static int raise_sign_error(lua_State *L, int rc, const dcs_sign_request *req, size_t bad)
 {
-    size_t i, n = strlen(lower_name);
-    if (s.len != n)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = s.ptr[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (char)(c + 32);
-        if (c != lower_name[i])
-            return 0;
+    if ((rc == DCS_SIGN_EBADHEADER || rc == DCS_SIGN_EDUPHEADER) && bad < req->header_count) {
+        lua_pushlstring(L, req->headers[bad].key.ptr, req->headers[bad].key.len);
+        return luaL_error(L, WHO ": %s %s", dcs_sign_strerror(rc), lua_tostring(L, -1));
     }
-    return 1;
+    return luaL_error(L, WHO ": %s", dcs_sign_strerror(rc));
 }
 
-static const char *opt_string_field(lua_State *L, int t, const char *name, size_t *len)
+/* headers (the given ones, the added ones and Authorization),
+ * canonical_request, canonical_query. */
+static int push_results(lua_State *L, const dcs_sign_request *req, dcs_sign_result *res)
 {
-    const char *s;
-    lua_getfield(L, t, name);
-    if (lua_isnil(L, -1)) {
-        lua_pop(L, 1);
-        return NULL;
-    }
-    if (lua_type(L, -1) != LUA_TSTRING)
-        luaL_error(L, "dcs.sign: '%s' must be a string", name);
-    s = lua_tolstring(L, -1, len);
-    lua_pop(L, 1);              /* still referenced by the argument table */
-    return s;
-}
+    size_t i;
+    int out;
 
-static const char *string_field(lua_State *L, int t, const char *name, size_t *len)
-{
-    const char *s = opt_string_field(L, t, name, len);
-    if (s == NULL || *len == 0)
-        luaL_error(L, "dcs.sign: '%s' is required and must be a non-empty string", name);
-    return s;
-}
+    /* Copies first, then the C buffers go, before anything else can raise. */
+    lua_pushlstring(L, res->authorization.data, res->authorization.len);
+    lua_pushlstring(L, res->canonical_request.data, res->canonical_request.len);
+    lua_pushlstring(L, res->canonical_query.data ? res->canonical_query.data : "",
+                    res->canonical_query.len);
+    dcs_sign_result_free(res);
 
-static int l_sign(lua_State *L)
-{
-    dcs_sign_request req;
-    dcs_sign_result res;
-    dcs_str scheme, authority, url;
-    anchor a;
-    dcs_pair *headers;
-    size_t nheaders = 0, cap = 2, bad = 0;
-    int have_host = 0, have_date = 0, rc, headers_index, query_index, out;
-
-    luaL_checktype(L, 1, LUA_TTABLE);
-    memset(&req, 0, sizeof req);
-    lua_settop(L, 1);
-    lua_newtable(L);
-    a.index = lua_gettop(L);
-    a.count = 0;
-
-    req.method.ptr = string_field(L, 1, "method", &req.method.len);
-    url.ptr = string_field(L, 1, "url", &url.len);
-    req.ak.ptr = string_field(L, 1, "ak", &req.ak.len);
-    req.sk.ptr = string_field(L, 1, "sk", &req.sk.len);
-    req.body.ptr = opt_string_field(L, 1, "body", &req.body.len);
-    if (!dcs_url_split(url, &scheme, &authority, &req.path))
-        luaL_error(L, "dcs.sign: url must be scheme://authority/path, without query or fragment "
-                      "(pass the query as a table)");
-
-    lua_getfield(L, 1, "query");
-    query_index = lua_gettop(L);
-    req.query = collect_query(L, query_index, &a, &req.query_count);
-
-    lua_getfield(L, 1, "headers");
-    headers_index = lua_gettop(L);
-    if (!lua_isnil(L, headers_index)) {
-        luaL_argcheck(L, lua_type(L, headers_index) == LUA_TTABLE, 1, "headers must be a table");
-        lua_pushnil(L);
-        while (lua_next(L, headers_index)) {
-            cap++;
-            lua_pop(L, 1);
-        }
-    }
-    headers = dcs_newuserdata(L, cap * sizeof *headers);
-    lua_rawseti(L, a.index, ++a.count);
-    if (!lua_isnil(L, headers_index)) {
-        lua_pushnil(L);
-        while (lua_next(L, headers_index)) {
-            dcs_pair *h = &headers[nheaders++];
-            if (lua_type(L, -2) != LUA_TSTRING)
-                luaL_error(L, "dcs.sign: header names must be strings");
-            if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-                luaL_error(L, "dcs.sign: header '%s' must be a string or number",
-                           lua_tostring(L, -2));
-            h->key.ptr = lua_tolstring(L, -2, &h->key.len);
-            h->value = anchor_string(L, &a, lua_gettop(L));
-            if (name_equals(h->key, "host"))
-                have_host = 1;
-            else if (name_equals(h->key, "x-sdk-date"))
-                have_date = 1;
-            lua_pop(L, 1);
-        }
-    }
-    if (!have_host) {
-        dcs_pair *h = &headers[nheaders++];
-        h->key.ptr = "Host";
-        h->key.len = 4;
-        h->value = authority;
-    }
-    if (!have_date) {
-        char date[17];
-        dcs_pair *h = &headers[nheaders++];
-        if (!dcs_sdk_date(time(NULL), date))
-            luaL_error(L, "dcs.sign: the system clock is out of range");
-        lua_pushstring(L, date);
-        h->key.ptr = "X-Sdk-Date";
-        h->key.len = 10;
-        h->value.ptr = lua_tolstring(L, -1, &h->value.len);
-        lua_rawseti(L, a.index, ++a.count);
-    }
-    req.headers = headers;
-    req.header_count = nheaders;
-
-    dcs_sign_result_init(&res);
-    rc = dcs_sign(&req, &res, &bad);
-    if (rc != DCS_SIGN_OK) {
-        dcs_sign_result_free(&res);
-        if (rc == DCS_SIGN_EBADHEADER || rc == DCS_SIGN_EDUPHEADER)
-            lua_pushlstring(L, headers[bad].key.ptr, headers[bad].key.len);
-        else
-            lua_pushliteral(L, "");
-        return luaL_error(L, "dcs.sign: %s %s", dcs_sign_strerror(rc), lua_tostring(L, -1));
-    }
-
-    /* Build the results, then free the C buffers before anything can raise
-     * past them (pushing copies first). */
-    lua_pushlstring(L, res.authorization.data, res.authorization.len);
-    lua_pushlstring(L, res.canonical_request.data, res.canonical_request.len);
-    lua_pushlstring(L, res.canonical_query.data ? res.canonical_query.data : "",
-                    res.canonical_query.len);
-    dcs_sign_result_free(&res);
-
-    lua_createtable(L, 0, (int)nheaders + 1);
+    lua_createtable(L, 0, (int)req->header_count + 1);
     out = lua_gettop(L);
-    {
-        size_t i;
-        for (i = 0; i < nheaders; i++) {
-            lua_pushlstring(L, headers[i].key.ptr, headers[i].key.len);
-            lua_pushlstring(L, headers[i].value.ptr, headers[i].value.len);
-            lua_rawset(L, out);
-        }
+    for (i = 0; i < req->header_count; i++) {
+        lua_pushlstring(L, req->headers[i].key.ptr, req->headers[i].key.len);
+        lua_pushlstring(L, req->headers[i].value.ptr, req->headers[i].value.len);
+        lua_rawset(L, out);
     }
     lua_pushvalue(L, out - 3);
     lua_setfield(L, out, "Authorization");
@@ -272,6 +337,41 @@ static int l_sign(lua_State *L)
     return 3;
 }
 
+static int l_sign(lua_State *L)
+{
+    dcs_sign_request req;
+    dcs_sign_result res;
+    dcs_str authority;
+    pair_list query, headers;
+    header_flags have;
+    size_t bad = (size_t)-1;
+    int rc;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    luaL_checkstack(L, 40, WHO);
+    memset(&req, 0, sizeof req);
+    read_arguments(L, &req, &authority);
+
+    lua_getfield(L, 1, "query");
+    collect_query(L, lua_gettop(L), &query);
+    lua_getfield(L, 1, "headers");
+    collect_headers(L, lua_gettop(L), &headers, &have);
+    add_default_headers(L, &headers, &have, authority);
+
+    req.query = list_pairs(L, &query);
+    req.query_count = query.count;
+    req.headers = list_pairs(L, &headers);
+    req.header_count = headers.count;
+
+    dcs_sign_result_init(&res);
+    rc = dcs_sign(&req, &res, &bad);
+    if (rc != DCS_SIGN_OK) {
+        dcs_sign_result_free(&res);
+        return raise_sign_error(L, rc, &req, bad);
+    }
+    return push_results(L, &req, &res);
+}
 /* Runs a percent-coding function over argument 1. */
 static int push_coded(lua_State *L, void (*code)(dcs_buf *, const char *, size_t, int), int flag)
 {
@@ -360,4 +460,8 @@ static const luaL_Reg sign_functions[] = {
 void dcs_open_sign(lua_State *L)
 {
     dcs_setfuncs(L, sign_functions, 0);
+    lua_pushinteger(L, DCS_SIGN_MAX_HEADERS);
+    lua_setfield(L, -2, "SIGN_MAX_HEADERS");
+    lua_pushinteger(L, DCS_SIGN_MAX_QUERY);
+    lua_setfield(L, -2, "SIGN_MAX_QUERY");
 }

@@ -66,13 +66,12 @@ static int l_monotime(lua_State *L)
 static int l_sha256_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    static const char hex[] = "0123456789abcdef";
     unsigned char chunk[16384], md[32];
     char out[65];
     mbedtls_md_context_t ctx;
     const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
     FILE *fp;
-    size_t n, i;
+    size_t n;
     int ok;
 
     fp = fopen(path, "rb");
@@ -93,10 +92,7 @@ static int l_sha256_file(lua_State *L)
         lua_pushfstring(L, "cannot hash %s", path);
         return 2;
     }
-    for (i = 0; i < 32; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 15];
-    }
+    dcs_hex_encode(md, sizeof md, out);
     lua_pushlstring(L, out, 64);
     return 1;
 }

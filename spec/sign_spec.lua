@@ -104,6 +104,102 @@ describe("dcs.sign contract", function()
     assert.are.equal(query, lines(canonical)[3])
   end)
 
+  it("writes integral numbers in decimal, up to the long long range", function()
+    local _, _, query = sign { query = { a = 2 ^ 53, b = -2 ^ 63, c = 0.25, d = -0.0 } }
+    assert.are.equal("a=9007199254740992&b=-9223372036854775808&c=0.25&d=0", query)
+    if math.maxinteger then
+      local _, _, q2 = sign { query = { a = math.maxinteger, b = math.mininteger } }
+      assert.are.equal("a=9223372036854775807&b=-9223372036854775808", q2)
+    end
+    local h = sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-N"] = 2 ^ 62 } }
+    assert.are.equal("4611686018427387904", h["X-N"])
+  end)
+
+  -- Each of these once reached a double -> long long cast (undefined;
+  -- UBSan's float-cast-overflow in the `make asan` build).
+  it("raises on numbers that are not finite or not in [-2^63, 2^63)", function()
+    for _, bad in ipairs { 0 / 0, 1 / 0, -1 / 0, 1e300, -1e300, 2 ^ 63, -2 ^ 63 * 2, 2 ^ 64 } do
+      local shown = (bad ~= bad and "nan" or string.format("%.17g", bad)):gsub("%p", "%%%0")
+      assert.error_matches(function() sign { query = { limit = bad } } end,
+        "query value " .. shown .. " for 'limit' is not a finite number in range", nil,
+        "query value " .. tostring(bad))
+      assert.error_matches(function() sign { query = { list = { 1, bad } } } end,
+        "query value " .. shown .. " for 'list' is not a finite number in range")
+      assert.error_matches(function()
+        sign { headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-N"] = bad } }
+      end, "header value " .. shown .. " for 'X%-N' is not a finite number in range")
+      if bad == bad then  -- NaN cannot be a key
+        assert.error_matches(function() sign { query = { [bad] = "v" } } end,
+          "query key " .. shown .. " is not a finite number in range")
+      end
+    end
+  end)
+
+  it("refuses an AK that is not an HTTP token of 1 to 128 bytes", function()
+    for _, bad in ipairs { "AK\r\nX-Evil: 1", "AK\n", "AK\0", "A K", "AK,SignedHeaders=x",
+                           string.rep("A", 129) } do
+      assert.error_matches(function() sign { ak = bad } end,
+        "dcs.sign: invalid AK %(must be an HTTP token of 1 to 128 bytes", nil, ("%q"):format(bad))
+    end
+    local h = sign { ak = string.rep("A", 128) }
+    assert.matches("^SDK%-HMAC%-SHA256 Access=" .. string.rep("A", 128) .. ", ", h.Authorization)
+  end)
+
+  describe("limits", function()
+    local function headers(n)    -- n headers, X-Sdk-Date and Host included
+      local t = { ["X-Sdk-Date"] = "20210416T120000Z", Host = "h" }
+      for i = 1, n - 2 do t[("X-N%05d"):format(i)] = "v" end
+      return t
+    end
+
+    it("are exported as dcs.core.SIGN_MAX_HEADERS and SIGN_MAX_QUERY, as README says", function()
+      assert.are.equal(256, core.SIGN_MAX_HEADERS)
+      assert.are.equal(1024, core.SIGN_MAX_QUERY)
+      local f = assert(io.open("README.md"))
+      local readme = f:read("*a"):gsub("%s+", " ")
+      f:close()
+      for _, name in ipairs { "SIGN_MAX_HEADERS", "SIGN_MAX_QUERY" } do
+        assert.truthy(readme:find(("`dcs.core.%s` (%d)"):format(name, core[name]), 1, true), name)
+      end
+    end)
+
+    it("allow SIGN_MAX_HEADERS headers and refuse one more", function()
+      local h = sign { headers = headers(core.SIGN_MAX_HEADERS) }
+      local _, semicolons = h.Authorization:match("SignedHeaders=([^,]*)"):gsub(";", "")
+      assert.are.equal(core.SIGN_MAX_HEADERS, semicolons + 1)
+      assert.error_matches(function() sign { headers = headers(core.SIGN_MAX_HEADERS + 1) } end,
+        "^dcs.sign: too many headers %(at most 256, Host and X%-Sdk%-Date included%)$")
+      -- Host and X-Sdk-Date added by dcs.sign count too.
+      local t = headers(core.SIGN_MAX_HEADERS)
+      t.Host, t["X-Sdk-Date"] = nil, nil
+      t["X-Extra"] = "v"
+      assert.error_matches(function() sign { headers = t } end, "too many headers")
+    end)
+
+    it("refuse 10 000 headers fast", function()
+      local t0 = os.clock()
+      assert.error_matches(function() sign { headers = headers(10000) } end, "too many headers")
+      assert.is_true(os.clock() - t0 < 2)
+    end)
+
+    it("allow SIGN_MAX_QUERY pairs and refuse one more, arrays included", function()
+      local q, list = {}, {}
+      for i = 1, core.SIGN_MAX_QUERY - 24 do q["k" .. i] = i end
+      for i = 1, 24 do list[i] = i end
+      q.list = list
+      local _, _, query = sign { query = q }
+      local _, amps = query:gsub("&", "")
+      assert.are.equal(core.SIGN_MAX_QUERY, amps + 1)
+      list[25] = 25
+      assert.error_matches(function() sign { query = q } end,
+        "^dcs.sign: too many query pairs %(at most 1024%)$")
+      local big, long = {}, {}
+      for i = 1, 100000 do big["k" .. i], long[i] = "v", i end
+      assert.error_matches(function() sign { query = big } end, "too many query pairs")
+      assert.error_matches(function() sign { query = { k = long } } end, "too many query pairs")
+    end)
+  end)
+
   it("raises on programmer errors, naming the problem", function()
     assert.error_matches(function() sign { url = "https://h/p?x=1" } end, "without query")
     assert.error_matches(function() sign { ak = "" } end, "'ak' is required")

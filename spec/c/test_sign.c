@@ -7,6 +7,7 @@
  *
  * The vectors are copied from shared/vectors/sign-vectors.json (Host is the
  * authority part of the URL, as the official cores take it). */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@
 
 #define EMPTY_SHA256 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 #define NOT_SET ((size_t)-1)
+#define LAST_CODE DCS_SIGN_ETOOMANYQUERY
 
 static int g_tests, g_failed;
 
@@ -978,6 +980,8 @@ static void test_headers(void)
         req.method = mkstr("GET");
         req.headers = h;
         req.header_count = n;
+        req.ak = mkstr("AK");
+        req.sk = mkstr("SK");
         dcs_sign_result_init(&r);
         check_rc("headers: 202 headers sign", dcs_sign(&req, &r, NULL), DCS_SIGN_OK);
         for (i = 0; i + 1 < 200; i++) {
@@ -1020,6 +1024,232 @@ static void check_error(const char *name, const dcs_pair *h, size_t n, int exp_r
     dcs_sign_result_init(&r);
     check_rc("  ...same with bad_header == NULL", dcs_sign(&req, &r, NULL), exp_rc);
     dcs_sign_result_free(&r);
+}
+
+/* However many headers there are, the first one in the given order that is
+ * invalid or repeats an earlier name (ignoring case) decides the error. */
+enum { MANY = 250 };
+
+typedef struct many_headers {
+    dcs_pair h[MANY];
+    char names[MANY][16];
+} many_headers;
+
+/* Host, X-Sdk-Date and unique names in a scrambled order. */
+static void many_init(many_headers *m)
+{
+    size_t i;
+    for (i = 0; i < MANY; i++) {
+        snprintf(m->names[i], sizeof m->names[i], "X-H%03u", (unsigned)(i * 97 % MANY));
+        m->h[i].key = mkstr(m->names[i]);
+        m->h[i].value = mkstr("v");
+    }
+    m->h[7].key = mkstr("Host");
+    m->h[131].key = mkstr("X-Sdk-Date");
+}
+
+/* Header at `at` takes the name of the one at `from`, in upper case. */
+static void many_copy_name(many_headers *m, size_t at, size_t from)
+{
+    size_t i;
+    for (i = 0; i < m->h[from].key.len && i + 1 < sizeof m->names[at]; i++)
+        m->names[at][i] = (char)toupper((unsigned char)m->h[from].key.ptr[i]);
+    m->names[at][i] = '\0';
+    m->h[at].key = mkstr(m->names[at]);
+}
+
+static void test_many_header_errors(void)
+{
+    many_headers m;
+
+    many_init(&m);
+    check_error("many: 250 distinct headers sign", m.h, MANY, DCS_SIGN_OK, NOT_SET);
+    many_copy_name(&m, 200, 40);
+    check_error("many: a repeat at 200 of 40 (other case) -> EDUPHEADER at 200", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 200);
+    m.h[230].value = mkstr("a\r\nb");
+    check_error("many: an invalid header after the repeat -> still EDUPHEADER at 200", m.h,
+                MANY, DCS_SIGN_EDUPHEADER, 200);
+    m.h[120].key = mkstr("X;bad");
+    check_error("many: an invalid header before the repeat -> EBADHEADER at 120", m.h, MANY,
+                DCS_SIGN_EBADHEADER, 120);
+    many_copy_name(&m, 90, 10);
+    check_error("many: a repeat at 90 of 10 -> EDUPHEADER at 90", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 90);
+    many_copy_name(&m, 60, 5);
+    many_copy_name(&m, 50, 5);
+    check_error("many: three of one name at 5, 50, 60 -> EDUPHEADER at 50", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 50);
+
+    /* The later of a pair may sort before the earlier one's partner. */
+    many_init(&m);
+    many_copy_name(&m, 180, 20);
+    many_copy_name(&m, 170, 100);
+    check_error("many: repeats at 180 (of 20) and 170 (of 100) -> EDUPHEADER at 170", m.h,
+                MANY, DCS_SIGN_EDUPHEADER, 170);
+    many_init(&m);
+    many_copy_name(&m, 30, 249);
+    check_error("many: 30 takes the name of 249, so 249 repeats it -> EDUPHEADER at 249",
+                m.h, MANY, DCS_SIGN_EDUPHEADER, 249);
+
+    /* A repeated invalid name is reported as invalid, at its first use. */
+    many_init(&m);
+    m.h[30].key = mkstr("X bad");
+    m.h[50].key = mkstr("x BAD");
+    check_error("many: the same invalid name at 30 and 50 -> EBADHEADER at 30", m.h, MANY,
+                DCS_SIGN_EBADHEADER, 30);
+    many_init(&m);
+    m.h[3].key = mkstr("A_b");
+    m.h[4].key = mkstr("a_B");
+    check_error("many: repeated unsigned '_' names -> EDUPHEADER at 4", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 4);
+    many_init(&m);
+    m.h[8].key = mkstr("HOST");
+    check_error("many: Host at 7 and HOST at 8 -> EDUPHEADER at 8", m.h, MANY,
+                DCS_SIGN_EDUPHEADER, 8);
+}
+
+/* ---- limits and the AK ---- */
+
+/* A request with n headers (Host, X-Sdk-Date and X-Nnnnn), nq query
+ * pairs, and the given method and AK.  Storage is the caller's. */
+typedef struct sized_request {
+    dcs_sign_request req;
+    dcs_pair *h, *q;
+    char (*names)[16];
+} sized_request;
+
+static int sized_init(sized_request *s, size_t n, size_t nq, const char *method, dcs_str ak)
+{
+    size_t i;
+    memset(s, 0, sizeof *s);
+    s->h = calloc(n + 1, sizeof *s->h);
+    s->q = calloc(nq + 1, sizeof *s->q);
+    s->names = calloc(n + 1, sizeof *s->names);
+    if (s->h == NULL || s->q == NULL || s->names == NULL)
+        return 0;
+    for (i = 0; i < n; i++) {
+        snprintf(s->names[i], sizeof s->names[i], "X-N%05u", (unsigned)(n - i));
+        s->h[i].key = mkstr(s->names[i]);
+        s->h[i].value = mkstr("v");
+    }
+    if (n > 0)
+        s->h[0].key = mkstr("Host");
+    if (n > 1)
+        s->h[n - 1].key = mkstr("X-Sdk-Date");
+    for (i = 0; i < nq; i++) {
+        s->q[i].key = mkstr("k");
+        s->q[i].value = mkstr(i % 2 ? "b" : "a");
+    }
+    s->req.method = mkstr(method);
+    s->req.path = mkstr("/");
+    s->req.headers = s->h;
+    s->req.header_count = n;
+    s->req.query = s->q;
+    s->req.query_count = nq;
+    s->req.ak = ak;
+    s->req.sk = mkstr("SK");
+    return 1;
+}
+
+static void sized_free(sized_request *s)
+{
+    free(s->h);
+    free(s->q);
+    free(s->names);
+}
+
+static void check_sized(const char *name, size_t n, size_t nq, const char *method, dcs_str ak,
+                        int exp_rc)
+{
+    sized_request s;
+    dcs_sign_result r;
+    size_t bad = NOT_SET;
+
+    if (!sized_init(&s, n, nq, method, ak)) {
+        ok(0, "%s: allocation", name);
+        sized_free(&s);
+        return;
+    }
+    dcs_sign_result_init(&r);
+    if (check_rc(name, dcs_sign(&s.req, &r, &bad), exp_rc) && exp_rc != DCS_SIGN_OK &&
+        !ok(bad == NOT_SET, "%s: bad_header left alone", name))
+        diag("  got %ld", (long)bad);
+    if (exp_rc == DCS_SIGN_OK)
+        ok(count_char(r.signed_headers.data, r.signed_headers.len, ';') + 1 == n &&
+               count_char(r.canonical_query.data, r.canonical_query.len, '&') + 1 ==
+                   (nq ? nq : 1),
+           "%s: every header signed, every pair in the query", name);
+    dcs_sign_result_free(&r);
+    sized_free(&s);
+}
+
+static void test_limits(void)
+{
+    dcs_str ak = LIT("AK");
+
+    check_sized("limits: DCS_SIGN_MAX_HEADERS (256) headers sign", DCS_SIGN_MAX_HEADERS, 0,
+                "GET", ak, DCS_SIGN_OK);
+    check_sized("limits: 257 headers -> ETOOMANY", DCS_SIGN_MAX_HEADERS + 1, 0, "GET", ak,
+                DCS_SIGN_ETOOMANY);
+    check_sized("limits: 10000 headers -> ETOOMANY", 10000, 0, "GET", ak, DCS_SIGN_ETOOMANY);
+    check_sized("limits: DCS_SIGN_MAX_QUERY (1024) pairs sign", 2, DCS_SIGN_MAX_QUERY, "GET", ak,
+                DCS_SIGN_OK);
+    check_sized("limits: 1025 pairs -> ETOOMANYQUERY", 2, DCS_SIGN_MAX_QUERY + 1, "GET", ak,
+                DCS_SIGN_ETOOMANYQUERY);
+    check_sized("limits: order: too many headers before too many pairs", 300, 2000, "GET", ak,
+                DCS_SIGN_ETOOMANY);
+    check_sized("limits: order: a bad AK before too many headers", 300, 0, "GET",
+                mkstr("A K"), DCS_SIGN_EBADAK);
+    check_sized("limits: order: a bad method before a bad AK", 300, 0, "GE T", mkstr("A K"),
+                DCS_SIGN_EBADMETHOD);
+    ok(strstr(dcs_sign_strerror(DCS_SIGN_ETOOMANY), "at most 256") != NULL &&
+           strstr(dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY), "at most 1024") != NULL,
+       "strerror: the limits are named");
+}
+
+static void test_ak(void)
+{
+    static const char long_ak[DCS_SIGN_MAX_AK + 2] =
+        "AKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAK"
+        "AKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKAKx";
+    static const struct {
+        const char *name;
+        dcs_str ak;
+        int rc;
+    } cases[] = {
+        {"ak: empty -> EBADAK", {"", 0}, DCS_SIGN_EBADAK},
+        {"ak: NULL -> EBADAK", {NULL, 0}, DCS_SIGN_EBADAK},
+        {"ak: CR LF -> EBADAK", LIT("AK\r\nX-Evil: 1"), DCS_SIGN_EBADAK},
+        {"ak: LF -> EBADAK", LIT("AK\n"), DCS_SIGN_EBADAK},
+        {"ak: NUL -> EBADAK", LIT("AK\0x"), DCS_SIGN_EBADAK},
+        {"ak: space -> EBADAK", LIT("A K"), DCS_SIGN_EBADAK},
+        {"ak: comma -> EBADAK", LIT("AK,SignedHeaders=x"), DCS_SIGN_EBADAK},
+        {"ak: '=' -> EBADAK", LIT("AK="), DCS_SIGN_EBADAK},
+        {"ak: non-ASCII -> EBADAK", LIT("A\xc3\xa9"), DCS_SIGN_EBADAK},
+        {"ak: 129 bytes -> EBADAK", {long_ak, DCS_SIGN_MAX_AK + 1}, DCS_SIGN_EBADAK},
+        {"ak: 128 bytes sign", {long_ak, DCS_SIGN_MAX_AK}, DCS_SIGN_OK},
+        {"ak: every tchar signs", LIT("!#$%&'*+-.^_`|~Az09"), DCS_SIGN_OK},
+    };
+    size_t i;
+
+    for (i = 0; i < COUNT(cases); i++) {
+        sized_request s;
+        dcs_sign_result r;
+        if (!sized_init(&s, 2, 0, "GET", cases[i].ak)) {
+            ok(0, "%s: allocation", cases[i].name);
+            sized_free(&s);
+            continue;
+        }
+        dcs_sign_result_init(&r);
+        check_rc(cases[i].name, dcs_sign(&s.req, &r, NULL), cases[i].rc);
+        if (cases[i].rc == DCS_SIGN_OK)
+            ok(r.authorization.len > 23 + cases[i].ak.len &&
+                   memcmp(r.authorization.data + 23, cases[i].ak.ptr, cases[i].ak.len) == 0,
+               "%s: the AK is in the Authorization as given", cases[i].name);
+        dcs_sign_result_free(&r);
+        sized_free(&s);
+    }
 }
 
 static void test_method_and_token_errors(void)
@@ -1120,12 +1350,12 @@ static void test_errors(void)
     check_error("error: the first bad header wins (EBADHEADER at 1 before EDUPHEADER at 2)",
                 bad_then_dup, COUNT(bad_then_dup), DCS_SIGN_EBADHEADER, 1);
 
-    for (c = DCS_SIGN_OK; c <= DCS_SIGN_ECRYPTO; c++) {
+    for (c = DCS_SIGN_OK; c <= LAST_CODE; c++) {
         const char *s = dcs_sign_strerror(c);
         ok(s != NULL && s[0] != '\0' && strcmp(s, "unknown signing error") != 0,
            "strerror(%d) = \"%s\"", c, s ? s : "(null)");
     }
-    ok(strcmp(dcs_sign_strerror(DCS_SIGN_ECRYPTO + 1), "unknown signing error") == 0 &&
+    ok(strcmp(dcs_sign_strerror(LAST_CODE + 1), "unknown signing error") == 0 &&
            strcmp(dcs_sign_strerror(-1), "unknown signing error") == 0,
        "strerror of an unknown code");
 }
@@ -1242,7 +1472,7 @@ static void test_repeatable(void)
 
 static void test_large(void)
 {
-    enum { NQ = 2000, PATHREP = 3000 };
+    enum { NQ = DCS_SIGN_MAX_QUERY, PATHREP = 3000 };
     dcs_pair *q = malloc(NQ * sizeof *q);
     char (*keys)[8] = malloc(NQ * sizeof *keys);
     char *path = malloc(PATHREP * 3 + 2);
@@ -1265,7 +1495,7 @@ static void test_large(void)
     for (i = 0; i < PATHREP; i++)
         memcpy(path + 1 + 3 * i, "\303\251/", 3);
     path[1 + 3 * PATHREP] = '\0';
-    if (check_rc("large: 2000 query pairs and a 9 KB path sign",
+    if (check_rc("large: DCS_SIGN_MAX_QUERY query pairs and a 9 KB path sign",
                  sign_with("GET", path, q, NQ, NULL, 0, mkstr(""), &r), DCS_SIGN_OK)) {
         dcs_str uri = line_of(&r.canonical_request, 1);
         ok(r.canonical_query.len == NQ * strlen("k00000=%20") + NQ - 1 &&
@@ -1295,6 +1525,9 @@ int main(void)
     test_canonical_uri();
     test_headers();
     test_errors();
+    test_many_header_errors();
+    test_limits();
+    test_ak();
     test_payload();
     test_repeatable();
     test_large();

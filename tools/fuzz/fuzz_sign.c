@@ -16,15 +16,21 @@
  *   flags & 0x40     spell Host / X-Sdk-Date as "HOST" / "x-sdk-date"
  *   flags & 0x80     pass bad_header == NULL
  *
- * A Host and an X-Sdk-Date header are always added, so most inputs reach the
- * happy path.  Every result of dcs_sign is compared with an independent
- * reference implementation of dcs-api.md 3.6 written below (error code and
- * bad_header index included), structural invariants are checked, and the
- * result must not change when the call is repeated or when the query and
- * header lists are given in reverse order.  The whole input also goes
- * through dcs_percent_encode/decode (round trips, against the reference),
- * dcs_url_split (against a reference) and dcs_sdk_date (against a civil
- * calendar computation; times outside years 0..9999 must be refused).
+ * A Host and an X-Sdk-Date header are always added, and an empty AK field
+ * stands for "AK", so most inputs reach the happy path.  Every result of
+ * dcs_sign is compared with an independent reference implementation of
+ * dcs-api.md 3.6 written below (error code and bad_header index included,
+ * the limits and the AK rule too), structural invariants are checked, and
+ * the result must not change when the call is repeated or when the query
+ * and header lists are given in reverse order.
+ *
+ * A quarter of the inputs (by their last byte) also drive a second signer
+ * run with up to DCS_SIGN_MAX_HEADERS + 4 headers whose names often repeat
+ * (in another case), hold '_' or are invalid (fuzz_many_headers, below).
+ * The whole input also goes through dcs_percent_encode/decode (round trips,
+ * against the reference), dcs_url_split (against a reference) and
+ * dcs_sdk_date (against a civil calendar computation; times outside years
+ * 0..9999 must be refused).
  * A violated invariant prints its line and calls abort(). */
 #include <stddef.h>
 #include <stdint.h>
@@ -40,6 +46,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_Q 7
 #define MAX_H 3
 #define SEP 0xFF
+/* The most headers any driver passes: fuzz_many_headers goes past the limit. */
+#define REF_MAX_HEADERS (DCS_SIGN_MAX_HEADERS + 4)
 
 #define CHECK(cond)                                                                    \
     do {                                                                               \
@@ -284,7 +292,7 @@ static void ref_free(ref_result *r)
 
 static void ref_sign(const dcs_sign_request *req, ref_result *r)
 {
-    size_t i, j, order[MAX_H + 3], nsigned = 0;
+    size_t i, j, order[REF_MAX_HEADERS], nsigned = 0;
     dcs_str date = {NULL, 0}, hash = {NULL, 0};
     int have_host = 0;
     dcs_buf sts = DCS_BUF_INIT;
@@ -292,9 +300,22 @@ static void ref_sign(const dcs_sign_request *req, ref_result *r)
 
     memset(r, 0, sizeof *r);
     r->bad = (size_t)-1;
-    CHECK(req->header_count <= MAX_H + 3);
+    CHECK(req->header_count <= REF_MAX_HEADERS);
     if (!ref_token(req->method)) {
         r->rc = DCS_SIGN_EBADMETHOD;
+        return;
+    }
+    /* The AK goes into the Authorization value: a token of 1..128 bytes. */
+    if (!ref_token(req->ak) || req->ak.len > 128) {
+        r->rc = DCS_SIGN_EBADAK;
+        return;
+    }
+    if (req->header_count > 256) {
+        r->rc = DCS_SIGN_ETOOMANY;
+        return;
+    }
+    if (req->query_count > 1024) {
+        r->rc = DCS_SIGN_ETOOMANYQUERY;
         return;
     }
     for (i = 0; i < req->header_count; i++) {
@@ -560,6 +581,8 @@ static void fuzz_sign(const char *data, size_t size)
     }
     req.body = next_field(&f);
     req.ak = next_field(&f);
+    if (req.ak.len == 0)
+        req.ak.ptr = "AK", req.ak.len = 2;
     req.sk = next_field(&f);
     req.query = q;
     req.query_count = nq;
@@ -605,7 +628,120 @@ static void fuzz_sign(const char *data, size_t size)
     } else {
         /* Host and X-Sdk-Date are always there; only header errors remain. */
         CHECK(rc1 == DCS_SIGN_EBADHEADER || rc1 == DCS_SIGN_EDUPHEADER ||
-              rc1 == DCS_SIGN_EBADMETHOD);
+              rc1 == DCS_SIGN_EBADMETHOD || rc1 == DCS_SIGN_EBADAK);
+    }
+    dcs_sign_result_free(&r1);
+    ref_free(&ref);
+}
+
+/* ---- many headers ---- */
+
+/* Input bytes 0-1 give the header count (0..REF_MAX_HEADERS), bytes 2 and 3
+ * where Host and X-Sdk-Date go (0xFF: left out), byte 4 the query: 0..3
+ * fixed pairs, or DCS_SIGN_MAX_QUERY + 1 when 0xFF.  Byte 5 + i shapes
+ * header i; past the input, headers get plain unique names:
+ *   0-3   the name of an earlier header, case flipped when odd
+ *   4-5   an invalid name (a ';' in it)
+ *   6-7   a CR or LF in the value
+ *   8-11  a name with '_' (never signed)
+ *   else  a unique name, upper or lower case, value padded with blanks. */
+static void many_header(const uint8_t *data, size_t size, size_t i, dcs_pair *h,
+                        char name[24], char value[24])
+{
+    unsigned b = i + 5 < size ? data[i + 5] : 0xFF;
+    size_t k;
+
+    snprintf(name, 24, "%s-%u", (b & 0x10) ? "X-Many" : "x-many", (unsigned)i);
+    snprintf(value, 24, "%sv%u%s", (b & 0x20) ? " \t" : "", (unsigned)i, (b & 0x40) ? " " : "");
+    if (b < 4 && i > 0) {
+        const dcs_pair *earlier = h - 1 - (b * 37 + i) % i;
+        for (k = 0; k < earlier->key.len && k < 23; k++) {
+            char c = earlier->key.ptr[k];
+            name[k] = (b & 1) && c >= 'a' && c <= 'z' ? (char)(c - 32)
+                      : (b & 1) && c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+        }
+        name[k] = '\0';
+    } else if (b < 6) {
+        name[1] = ';';
+    } else if (b < 8) {
+        value[0] = b == 6 ? '\r' : '\n';
+    } else if (b < 12) {
+        name[1] = '_';
+    }
+    h->key.ptr = name;
+    h->key.len = strlen(name);
+    h->value.ptr = value;
+    h->value.len = strlen(value);
+}
+
+static void fuzz_many_headers(const uint8_t *data, size_t size)
+{
+    static char names[REF_MAX_HEADERS][24], values[REF_MAX_HEADERS][24];
+    static dcs_pair h[REF_MAX_HEADERS], hr[REF_MAX_HEADERS], q[DCS_SIGN_MAX_QUERY + 1];
+    static const dcs_pair fixed_q[3] = {{{"b", 1}, {"2", 1}}, {{"a", 1}, {"x y", 3}},
+                                        {{"a", 1}, {"", 0}}};
+    size_t n, i, bad1 = (size_t)-1, bad2;
+    dcs_sign_request req, rev;
+    dcs_sign_result r1, r2;
+    ref_result ref;
+    int rc;
+
+    if (size < 5)
+        return;
+    n = ((size_t)data[0] << 8 | data[1]) % (REF_MAX_HEADERS + 1);
+    for (i = 0; i < n; i++)
+        many_header(data, size, i, &h[i], names[i], values[i]);
+    if (data[2] != 0xFF && n > 0) {
+        h[data[2] % n].key.ptr = data[2] & 1 ? "host" : "Host";
+        h[data[2] % n].key.len = 4;
+    }
+    if (data[3] != 0xFF && n > 0) {
+        h[data[3] % n].key.ptr = data[3] & 1 ? "X-SDK-DATE" : "X-Sdk-Date";
+        h[data[3] % n].key.len = 10;
+    }
+    memset(&req, 0, sizeof req);
+    req.method.ptr = "GET";
+    req.method.len = 3;
+    req.path.ptr = "/p";
+    req.path.len = 2;
+    req.headers = h;
+    req.header_count = n;
+    if (data[4] == 0xFF) {
+        for (i = 0; i <= DCS_SIGN_MAX_QUERY; i++)
+            q[i] = fixed_q[i % 3];
+        req.query = q;
+        req.query_count = DCS_SIGN_MAX_QUERY + 1;
+    } else {
+        req.query = fixed_q;
+        req.query_count = data[4] & 3;
+    }
+    req.ak.ptr = "AK";
+    req.ak.len = 2;
+    req.sk.ptr = "SK";
+    req.sk.len = 2;
+
+    ref_sign(&req, &ref);
+    dcs_sign_result_init(&r1);
+    rc = dcs_sign(&req, &r1, &bad1);
+    if (rc != ref.rc || bad1 != ref.bad)
+        fprintf(stderr, "fuzz_sign: many headers (%lu): rc %d at %ld, reference %d at %ld\n",
+                (unsigned long)n, rc, (long)bad1, ref.rc, (long)ref.bad);
+    CHECK(rc == ref.rc);
+    CHECK(bad1 == ref.bad);
+    if (rc == DCS_SIGN_OK) {
+        CHECK(buf_eq(&r1.canonical_query, &ref.query));
+        CHECK(buf_eq(&r1.canonical_request, &ref.request));
+        CHECK(buf_eq(&r1.signed_headers, &ref.signed_headers));
+        CHECK(buf_eq(&r1.authorization, &ref.authorization));
+        check_ok_result(&req, &r1);
+        rev = req;
+        for (i = 0; i < n; i++)
+            hr[i] = h[n - 1 - i];
+        rev.headers = hr;
+        dcs_sign_result_init(&r2);
+        CHECK(dcs_sign(&rev, &r2, &bad2) == DCS_SIGN_OK);
+        CHECK(same_result(&r1, &r2));
+        dcs_sign_result_free(&r2);
     }
     dcs_sign_result_free(&r1);
     ref_free(&ref);
@@ -753,6 +889,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0)
         return 0;
     fuzz_sign((const char *)data, size);
+    /* A quarter of the inputs: it costs ten times the rest. */
+    if ((data[size - 1] & 3) == 0)
+        fuzz_many_headers(data, size);
     fuzz_percent((const char *)data, size);
     fuzz_url_split((const char *)data + 1, size - 1);
     fuzz_sdk_date(data, size);

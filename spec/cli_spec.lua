@@ -166,7 +166,7 @@ describe("dcs-logs", function()
     local inner = ("env %s LUA_PATH=%s LUA_CPATH=%s %s %s/bin/dcs-logs download %s %s --output %s/tty.log")
       :format(env(), sub.LUA_PATH:gsub(";", "\\;"), sub.LUA_CPATH:gsub(";", "\\;"), sub.LUA,
         ROOT, E.INSTANCE, E.LOG_ID, dir)
-    local p = io.popen("script -qec " .. sh_quote(inner) .. " /dev/null")
+    local p = io.popen("env -u LD_PRELOAD script -qec " .. sh_quote(inner) .. " /dev/null")
     local tty = p:read("*a")
     p:close()
     assert.matches("%[##############################%] 100%% 96%.0 KiB / 96%.0 KiB", tty)

@@ -288,6 +288,8 @@ describe("hardening", function()
         local h = core.http()
         assert.has_error(function() h:request { url = "http://127.0.0.1:9/", timeout = v } end)
         h:close()
+      end
+      for _, v in ipairs { math.huge, -math.huge, 0 / 0, 1e300, 2 ^ 63 } do
         assert.has_error(function()
           core.sign { method = "GET", url = "http://h/", ak = "a", sk = "b", query = { n = v } }
         end)

@@ -176,10 +176,9 @@ describe("dcs.sign contract", function()
       assert.error_matches(function() sign { headers = t } end, "too many headers")
     end)
 
-    it("refuse 10 000 headers fast", function()
-      local t0 = os.clock()
+    it("refuse 10 000 headers", function()
+      -- (speed is make bench's business: no timing in tests)
       assert.error_matches(function() sign { headers = headers(10000) } end, "too many headers")
-      assert.is_true(os.clock() - t0 < 2)
     end)
 
     it("allow SIGN_MAX_QUERY pairs and refuse one more, arrays included", function()

@@ -1,6 +1,7 @@
 -- Regression tests for the hardening issue: each drives the public API
 -- (or the dcs-logs command) the way an attacker or a hostile server would,
 -- and failed before the fix.  The defect numbers follow the issue.
+local cjson = require "cjson"
 local core = require "dcs.core"
 local dcs = require "dcs"
 local E = require "support.emulator"
@@ -150,6 +151,53 @@ describe("hardening", function()
     end)
   end)
 
+  describe("3: header injection in the nginx transport", function()
+    local N = require "support.nginx"
+    local hs, nginx
+    lazy_setup(function()
+      assert(os.execute("make -s LUA=luajit >/dev/null"))
+      hs = E.start_hostile()
+      nginx = N.start { env = { HOSTILE = hs.url, SCRATCH = os.tmpname() }, server = [[
+        location = /inject {
+          content_by_lua_block {
+            local dcs = require "dcs"
+            local base = { ak = "AK", sk = "SK", project = "P", endpoint = os.getenv("HOSTILE"), retries = false }
+            local case, evil = ngx.var.arg_case, "x\r\nX-Injected: 1"
+            if case == "link" then
+              local client = dcs.client(base)
+              local _, err = client:download(os.getenv("HOSTILE") .. "/x\r\nX-Injected: 1\r\nY: z",
+                os.getenv("SCRATCH"))
+              client:close()
+              return ngx.say(err and err.kind or "downloaded")
+            end
+            base[case] = evil
+            local ok, client = pcall(dcs.client, base)
+            if not ok then return ngx.say("refused") end
+            local called, _, err = pcall(client.create_redislog_download_link, client, "i", "l")
+            client:close()
+            ngx.say("accepted ", called and (err and err.kind or "") or "raised")
+          }
+        }
+      ]] }
+    end)
+    lazy_teardown(function()
+      if nginx then nginx:stop() end
+      hs:stop()
+    end)
+
+    it("refuses CR/LF in ak, user_agent and a download link before anything is sent", function()
+      for _, c in ipairs { { "link", "invalid_argument" }, { "user_agent", "refused" }, { "ak", "refused" },
+                           { "project", "refused" }, { "security_token", "refused" } } do
+        local case, want = c[1], c[2]
+        hs:clear_log()
+        local res = assert(nginx:get("/inject?case=" .. case))
+        assert.are.equal(200, res.status)
+        assert.are.equal(want .. "\n", res.body, case)
+        assert.are.same({}, hs:log(), case)
+      end
+    end)
+  end)
+
   describe("5: dot segments and implausible ids", function()
     it("rejects '.' and '..' and other non-ids before sending", function()
       local client = emu:client()
@@ -250,6 +298,100 @@ describe("hardening", function()
       client:close()
       assert.are.equal(1, #waits)
       assert.is_true(waits[1] > 0 and waits[1] <= 0.02)
+    end)
+  end)
+
+  describe("7: resuming only what the server proves", function()
+    local hs
+    lazy_setup(function() hs = E.start_hostile() end)
+    lazy_teardown(function() hs:stop() end)
+    before_each(function() hs:reset() end)
+
+    it("does not splice a changed file when the server gave no validator", function()
+      local d = hs:file { path = "/f.log", size = 100000, etag = cjson.null, last_modified = cjson.null,
+        tricks = { drop_after = { 30000 }, change_after = 1 } }
+      local client = emu:client()
+      local res, err = client:download(hs.url .. "/f.log", dir .. "/f.log")
+      client:close()
+      local now = hs:file_sha256("/f.log").sha256
+      assert.are_not.equal(d.sha256, now)
+      if res then
+        assert.are.equal(now, res.sha256)
+        assert.are.equal(now, core.sha256_hex(read(dir .. "/f.log")))
+      else
+        assert.are.equal("network", err.kind)
+        assert.are.same({}, entries(dir))
+      end
+    end)
+
+    it("starts over when Content-Range does not continue the partial file", function()
+      local numbers = {}
+      for i = 1, 200 do numbers[i] = ("%05d"):format(i) end
+      local body = table.concat(numbers)             -- 1000 bytes, no two 500-byte halves alike
+      local head = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nETag: \"v1\"\r\n\r\n"
+      hs:script { match = { path_prefix = "/r.log" }, times = 1,
+        steps = { { send = head .. body:sub(1, 500) }, { close = true } } }
+      -- asked for bytes=500-, it answers with the first 500 bytes again
+      hs:script { match = { path_prefix = "/r.log" }, times = 1, steps = { { respond = { status = 206,
+        headers = { ["Content-Range"] = "bytes 0-499/1000", ETag = '"v1"' }, body = body:sub(1, 500) } } } }
+      hs:script { match = { path_prefix = "/r.log" }, times = 1, steps = { { respond = { status = 200,
+        headers = { ETag = '"v1"' }, body = body } } } }
+      local client = emu:client()
+      local res, err = client:download(hs.url .. "/r.log", dir .. "/r.log")
+      client:close()
+      assert.is_table(res, tostring(err))
+      assert.are.equal(core.sha256_hex(body), res.sha256)
+      assert.are.equal(body, read(dir .. "/r.log"))
+    end)
+  end)
+
+  describe("8: bounded work against a hostile server", function()
+    local hs
+    lazy_setup(function() hs = E.start_hostile() end)
+    lazy_teardown(function() hs:stop() end)
+    before_each(function() hs:reset() end)
+
+    local function hostile_client(opts)
+      local o = { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = hs.url }
+      for k, v in pairs(opts or {}) do o[k] = v end
+      return dcs.client(o)
+    end
+
+    it("does not retry a body over the size cap", function()
+      hs:script { match = { path_contains = "/links" }, times = -1, steps = { { respond = { status = 200,
+        body_repeat = { text = ("x"):rep(1024), count = 64 * 1024 + 1 } } } } }
+      local client = hostile_client { retries = { max = 3, base = 0.01, cap = 0.05 } }
+      local _, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+      client:close()
+      assert.are.equal("too_large", err.reason)
+      assert.is_false(err.retryable)
+      assert.are.equal(1, hs:stats().requests)
+    end)
+
+    it("fails a download that drips below the minimum speed", function()
+      hs:file { path = "/drip.log", size = 100, tricks = { drip_interval = 0.5 } }
+      local client = emu:client()
+      local t0 = core.monotime()
+      local res, err = client:download(hs.url .. "/drip.log", dir .. "/drip.log", { stall_timeout = 2 })
+      local took = core.monotime() - t0
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("timeout", err.kind)
+      assert.is_true(took >= 2 and took < 6, "took " .. took)
+      -- nothing at the path; only the partial file a later call may resume
+      assert.are.same({ "drip.log.part", "drip.log.part.meta" }, entries(dir))
+    end)
+
+    it("spends one connect timeout on a stalled TLS handshake, not one per resume", function()
+      local url = hs:listener("tls_silent")
+      local client = emu:client { connect_timeout = 1 }
+      local t0 = core.monotime()
+      local res, err = client:download(url .. "/x.log", dir .. "/x.log")
+      local took = core.monotime() - t0
+      client:close()
+      assert.is_nil(res)
+      assert.are.equal("timeout", err.kind)
+      assert.is_true(took >= 1 and took < 3, "took " .. took)
     end)
   end)
 

@@ -203,9 +203,11 @@ local function next_step(state, failure, before)
     state.offset, state.validator, state.total, state.restart = 0, nil, nil, nil
     return "again"
   end
-  if failure.kind ~= "network" and failure.kind ~= "timeout" then return nil end
+  -- a drop is resumed; a stall or a timeout is the server being too slow,
+  -- and asking again would only repeat it
+  if failure.kind ~= "network" then return nil end
   -- resume only what the server can prove unchanged, and only after progress:
-  -- an attempt that got nothing (a stalled handshake, say) is not repeated
+  -- an attempt that got nothing (a refused connection, say) is not repeated
   local size = state.file:size()
   if not (o.resume and state.validator and state.total and size > before and size < state.total) then
     return nil

@@ -252,12 +252,17 @@ describe("inside nginx", function()
     local res = assert(example.http:request { url = example.url .. path, headers = { ["X-Ops-Key"] = "letmein" } })
     local missing = assert(example.http:request { url = example.url .. "/redis-log?instance=" .. E.INSTANCE,
       headers = { ["X-Ops-Key"] = "letmein" } })
+    emu:admin("DELETE", "/_emulator/requests")
+    local dots = assert(example.http:request { url = example.url .. "/redis-log?instance=..&log=..",
+      headers = { ["X-Ops-Key"] = "letmein" } })
     example:stop()
+    assert.are.equal(400, dots.status)
+    assert.are.same({}, emu:requests())              -- nothing reached the service
     assert.are.equal(403, denied.status)
     assert.are.equal(302, res.status)
     assert.matches("^" .. emu.url:gsub("%p", "%%%0") .. "/_obs/", res.headers.location)
     assert.are.equal(400, missing.status)
-    assert.matches("log_id must be a non%-empty string", missing.body)
+    assert.matches("instance and log must be ids", missing.body)
   end)
 
   it("runs the README's timer job, with the region's endpoint from the environment", function()

@@ -195,6 +195,24 @@ describe("keep-alive", function()
     assert.are_not.equal(reqs[1].conn, reqs[2].conn)
   end)
 
+  -- The emulator must not hide keep-alive behind delayed ACKs: a reused
+  -- connection answers quickly (a generous bound: loopback calls take a
+  -- few ms; a Nagle stall is about 40).
+  it("answers calls on a reused connection without a delayed-ACK stall", function()
+    local c = emu:client()
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    local times = {}
+    for i = 1, 10 do
+      local t0 = core.monotime()
+      assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+      times[i] = core.monotime() - t0
+    end
+    c:close()
+    table.sort(times)
+    local median = (times[5] + times[6]) / 2
+    assert.is_true(median < 0.020, ("median %.1f ms"):format(median * 1000))
+  end)
+
   it("reports new_connections from the transport", function()
     local t = core.http()
     local first = assert(t:request { url = emu.url .. "/_emulator/health" })

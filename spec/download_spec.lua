@@ -52,6 +52,12 @@ describe("client:download", function()
     assert.are.same({ "a.log" }, entries(dir))
   end)
 
+  it("skips the checksum when asked", function()
+    local res = assert(client:download(link_for(), dir .. "/n.log", { checksum = false }))
+    assert.is_nil(res.sha256)
+    assert.are.equal(expected, read(res.path))
+  end)
+
   it("does not sign the pre-signed link", function()
     assert(client:download(link_for(), dir .. "/a.log"))
     local r = emu:last_request()

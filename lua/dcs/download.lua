@@ -23,10 +23,12 @@ M.DEFAULTS = {
   stall_timeout = 30,   -- seconds below min_speed before the transfer counts as stalled
   min_speed = 1024,     -- bytes per second
   max_bytes = 4 * 1024 ^ 3,   -- a larger file (or a body that never ends) is refused
+  checksum = true,      -- SHA-256 of the file, computed as it streams
 }
 
 local OPTION_TYPES = { progress = "function", resume = "boolean", max_resumes = "number",
-  timeout = "number", stall_timeout = "number", min_speed = "number", max_bytes = "number" }
+  timeout = "number", stall_timeout = "number", min_speed = "number", max_bytes = "number",
+  checksum = "boolean" }
 
 local function invalid(message) return nil, errors.invalid("download", message) end
 
@@ -103,7 +105,7 @@ end
 local function open_partial(path, o)
   local part, meta_path = path .. ".part", path .. ".part.meta"
   if o.resume then
-    local f, why, code = core.open_file(part, "existing", { sha256 = true })
+    local f, why, code = core.open_file(part, "existing", { sha256 = o.checksum })
     if f then
       local meta = read_sidecar(meta_path)
       if meta and f:size() > 0 and f:size() < meta.total then return f, meta end
@@ -117,7 +119,7 @@ local function open_partial(path, o)
     os.remove(part)
   end
   os.remove(meta_path)
-  local f, why, code = core.open_file(part, "new", { sha256 = true })
+  local f, why, code = core.open_file(part, "new", { sha256 = o.checksum })
   if not f then return nil, io_error(why, code) end
   return f, {}
 end
@@ -283,7 +285,7 @@ function M.download(self, link, path, opts)
     return nil, errors.new { kind = "network", operation = "download", reason = "short",
       message = ("incomplete download: %d of %d bytes"):format(size, state.total) }
   end
-  local sha256 = file:sha256()
+  local sha256 = o.checksum and file:sha256() or nil
   local closed, cerr = file:close()
   if closed then closed, cerr = os.rename(state.part_path, path) end
   if not closed then

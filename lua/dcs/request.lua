@@ -1,0 +1,318 @@
+--- The request pipeline every operation goes through:
+--   build (validate the arguments) -> credentials and project -> sign (C)
+--   -> send (the transport, endpoint failover) -> decode,
+-- in a retry loop, with hooks around each attempt.  It also keeps what a
+-- client must not show: the credentials provider (and with it the SK and
+-- the security token) and the transports, in a table keyed weakly by
+-- client, unreachable through the client table (pairs, inspect, dumps).
+local core = require "dcs.core"
+local cjson = require "cjson"
+local errors = require "dcs.errors"
+local operations = require "dcs.operations"
+local retry = require "dcs.retry"
+local validate = require "dcs.validate"
+
+local M = {}
+
+local json = cjson.new()
+if json.decode_array_with_array_mt then json.decode_array_with_array_mt(true) end
+
+-- lua-cjson decodes every number as a float on Lua 5.3+; give integral
+-- values back as integers so total_num prints as 3, not 3.0.
+local integers = math.tointeger and function(self, t)
+  for k, v in pairs(t) do
+    if type(v) == "number" then
+      t[k] = math.tointeger(v) or v
+    elseif type(v) == "table" then
+      self(self, v)
+    end
+  end
+  return t
+end or function(_, t) return t end
+
+local private = setmetatable({}, { __mode = "k" })
+
+-- Project ids found through IAM, per AK and region, for the whole process.
+local project_cache = {}
+
+--- Gives a client its private parts: { provider, selector, redact }.
+function M.attach(client, parts)
+  private[client] = parts
+end
+
+--- The transport for a call, or nil and an error object.
+function M.transport(client, operation)
+  local t, why = private[client].selector.get()
+  if not t then
+    return nil, errors.new { kind = "unsupported_phase", operation = operation, message = why,
+                             retryable = false }
+  end
+  return t
+end
+
+--- Values to redact from anything a server or transport says: the SK,
+-- the security token, proxy credentials, and more given by the caller.
+function M.secret_values(client, creds, ...)
+  local list = { creds and creds.sk, creds and creds.security_token }
+  for _, v in ipairs(private[client].redact) do list[#list + 1] = v end
+  for i = 1, select("#", ...) do list[#list + 1] = select(i, ...) end
+  return list
+end
+
+function M.close(client)
+  private[client].selector.close()
+end
+
+local function check_query_value(name, spec, v)
+  local _, why
+  if spec.type == "integer" then
+    _, why = validate.integer(v, spec.min, spec.max)
+  elseif spec.type == "id" then
+    _, why = validate.id(v)
+  end
+  if why then return name .. " " .. why end
+  if spec.enum then
+    for _, e in ipairs(spec.enum) do if e == v then return nil end end
+    local list = {}
+    for i, e in ipairs(spec.enum) do list[i] = tostring(e) end
+    return ("%s must be one of %s (got %s)"):format(name, table.concat(list, ", "), tostring(v))
+  end
+  return nil
+end
+
+-- Per-call options that are not query parameters.
+local function call_option(name, req, k, v)
+  if k == "timeout" then
+    local _, why = validate.seconds(v)
+    if why then return errors.invalid(name, "timeout " .. why) end
+    req.timeout = v
+  elseif k == "retries" then
+    local policy, why = retry.policy(v)
+    if policy == nil then return errors.invalid(name, "retries: " .. why) end
+    req.retries = policy
+  end
+end
+
+-- Validates the arguments of one call: the request without endpoint,
+-- project and credentials, or nil and an error object.
+local function build(name, op, n, ...)
+  local args = { ... }
+  local path = op.path
+  for i, arg_name in ipairs(op.args) do
+    local _, why = validate.id(args[i])
+    if why then return nil, errors.invalid(name, arg_name .. " " .. why) end
+    path = path:gsub("{" .. arg_name .. "}", function() return core.encode(args[i]) end)
+  end
+  local opts = args[#op.args + 1]
+  if n > #op.args + 1 then
+    return nil, errors.invalid(name, ("too many arguments (%s takes %d and an options table)")
+      :format(name, #op.args))
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    return nil, errors.invalid(name, "options must be a table")
+  end
+  local req = { method = op.method, path = path, query = {}, body = "" }
+  for k, v in pairs(opts or {}) do
+    local spec = op.query and op.query[k]
+    if k == "timeout" or k == "retries" then
+      local err = call_option(name, req, k, v)
+      if err then return nil, err end
+    elseif not spec or spec.fixed then
+      return nil, errors.invalid(name, ("unknown option '%s'"):format(tostring(k)))
+    else
+      local problem = check_query_value(k, spec, v)
+      if problem then return nil, errors.invalid(name, problem) end
+      req.query[k] = v
+    end
+  end
+  for k, spec in pairs(op.query or {}) do
+    if spec.fixed then req.query[k] = spec.fixed end
+  end
+  return req
+end
+
+-- The body as JSON, an error object for an error status, or the
+-- operation's result; nothing a server sends raises, and every quote of
+-- its body is redacted first.
+local function decode(name, op, res, secret_values)
+  local decoded
+  if res.body ~= "" then
+    local ok, value = pcall(json.decode, res.body)
+    if ok and type(value) == "table" then decoded = integers(integers, value) end
+  end
+  if not op.success[res.status] then
+    return nil, errors.from_response(name, res, decoded, secret_values)
+  end
+  if res.body ~= "" and decoded == nil then
+    return nil, errors.decode(name, res, "json",
+      "response body is not a JSON object: " .. errors.quote(res.body, secret_values, 200))
+  end
+  if op.result then
+    local value, why = op.result(res.status, decoded)
+    if value == nil then return nil, errors.decode(name, res, "shape", why) end
+    return value
+  end
+  if decoded == nil then return nil, errors.decode(name, res, "json", "empty response body") end
+  return decoded
+end
+
+local REDACTED = { authorization = true, ["x-security-token"] = true }
+
+-- Hooks see copies with Authorization and the security token redacted; an
+-- error inside a hook is ignored so logging can never break a call.
+local function run_hook(hook, info, headers)
+  if not hook then return end
+  if headers then
+    info.headers = {}
+    for k, v in pairs(headers) do info.headers[k] = REDACTED[k:lower()] and "***" or v end
+  end
+  pcall(hook, info)
+end
+
+local call
+
+-- The one project id in an IAM answer, or nil and an error object.
+local function project_from_iam(self, res)
+  local projects = type(res) == "table" and res.projects
+  if type(projects) ~= "table" then
+    return nil, errors.decode("iam_list_projects", nil, "shape", "IAM answer has no 'projects' list")
+  end
+  if #projects ~= 1 then
+    local ids = {}
+    for i, p in ipairs(projects) do ids[i] = type(p) == "table" and tostring(p.id) or "?" end
+    return nil, errors.new { kind = "invalid_argument", operation = "iam_list_projects", retryable = false,
+      message = #projects == 0
+        and ("no IAM project named '%s': confirm that it exists, or set 'project'"):format(self.region)
+        or ("%d IAM projects named '%s' (%s): set 'project'"):format(#projects, self.region,
+          table.concat(ids, ", ")) }
+  end
+  local id = type(projects[1]) == "table" and projects[1].id
+  local _, why = validate.id(id)
+  if why then return nil, errors.decode("iam_list_projects", nil, "shape", "IAM project id " .. why) end
+  return id
+end
+
+-- The project id: given, from the credentials, or looked up in IAM once
+-- per AK and region.
+local function project_for(self, creds)
+  if self.project then return self.project end
+  if creds.project and validate.id(creds.project) then
+    self.project = creds.project
+    return self.project
+  end
+  local key = creds.ak .. "\0" .. tostring(self.region)
+  if not project_cache[key] then
+    local res, err = call(self, "iam_list_projects", operations.iam_list_projects, { name = self.region })
+    local id
+    if res then id, err = project_from_iam(self, res) end
+    if not id then
+      err.message = "project id lookup in IAM failed: " .. err.message
+      return nil, err
+    end
+    project_cache[key] = id
+  end
+  self.project = project_cache[key]
+  return self.project
+end
+
+-- Network failures after which the request surely did not reach the
+-- server, so another endpoint may be tried at once.
+local FAILOVER = { dns = true, connect = true, tls = true }
+
+-- Signs the request for one endpoint: url and headers to send.
+local function signed(self, req, url, creds, project)
+  local headers, _, query = core.sign {
+    method = req.method, url = url, query = req.query, body = req.body, ak = creds.ak, sk = creds.sk,
+    headers = {
+      ["Content-Type"] = "application/json",
+      ["X-Project-Id"] = project,
+      ["X-Security-Token"] = creds.security_token,
+    },
+  }
+  -- Sent but not signed, as the Node SDK does: proxies may rewrite these.
+  headers["User-Agent"] = self.user_agent
+  headers["Accept"] = "application/json"
+  if query ~= "" then url = url .. "?" .. query end
+  return url, headers
+end
+
+-- Sends to one endpoint: the decoded result or nil, err; and what
+-- happened: "answered" (a response came back), "unsent" (failed before
+-- the request could reach the server) or "failed".
+local function exchange(self, name, op, req, number, transport, url, headers, secret_values)
+  run_hook(self.on_request, { operation = name, method = req.method, url = url, attempt = number }, headers)
+  local started = self.monotime()
+  local res, failure = transport:request { method = req.method, url = url, headers = headers,
+    body = req.body, timeout = req.timeout }
+  run_hook(self.on_response, { operation = name, method = req.method, url = url, attempt = number,
+    status = res and res.status, duration = self.monotime() - started,
+    request_id = res and res.headers["x-request-id"],
+    error = failure and errors.quote(tostring(failure.message), secret_values) })
+  if res then
+    local value, err = decode(name, op, res, secret_values)
+    return value, err, "answered"
+  end
+  local err = errors.from_transport(name, failure, secret_values)
+  return nil, err, FAILOVER[failure.reason] and "unsent" or "failed"
+end
+
+-- One attempt: credentials, project, then each endpoint in turn while
+-- they fail before sending.
+local function attempt(self, name, op, req, number)
+  local creds, why = private[self].provider.get()
+  if not creds then
+    return nil, errors.new { kind = "credentials", operation = name, message = why, retryable = false }
+  end
+  local project
+  if op.project ~= false then
+    local err
+    project, err = project_for(self, creds)
+    if not project then return nil, err end
+  end
+  local transport, terr = M.transport(self, name)
+  if not transport then return nil, terr end
+  local path = project and req.path:gsub("{project_id}", function() return core.encode(project) end)
+    or req.path
+  local endpoints = op.service == "iam" and { self.iam_endpoint } or self.endpoints
+  local first = op.service == "iam" and 1 or (self.endpoint_index or 1)
+  local failures = {}
+  for i = 0, #endpoints - 1 do
+    local index = (first - 1 + i) % #endpoints + 1
+    local url, headers = signed(self, req, endpoints[index] .. path, creds, project)
+    local secret_values = M.secret_values(self, creds, headers.Authorization)
+    local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, secret_values)
+    if outcome == "answered" and op.service ~= "iam" then
+      self.endpoint_index, self.endpoint = index, endpoints[index]    -- stay on the one that answers
+    end
+    if outcome == "answered" then return res, err end
+    failures[#failures + 1] = endpoints[index] .. ": " .. err.message
+    if outcome ~= "unsent" or i == #endpoints - 1 then
+      if #failures > 1 then err.message = table.concat(failures, "; ") end
+      return nil, err
+    end
+  end
+end
+
+--- Runs one operation for a client: the method body of every operation.
+-- -> result | nil, err
+call = function(self, name, op, ...)
+  if self.closed then return nil, errors.closed(name) end
+  local req, err = build(name, op, select("#", ...), ...)
+  if not req then return nil, err end
+  local policy = req.retries == nil and self.retries or req.retries
+  local number = 0
+  while true do
+    number = number + 1
+    local res
+    res, err = attempt(self, name, op, req, number)
+    if res ~= nil then return res end
+    err.attempts = number
+    local wait = retry.delay(policy, number, err)
+    if not wait then return nil, err end
+    self.sleep(wait)
+  end
+end
+
+M.call = call
+
+return M

@@ -1,0 +1,38 @@
+-- The rockspec installs every module of the Lua layer and every C source,
+-- so a new file can never be left out of a release.
+local function read(path)
+  local f = assert(io.open(path))
+  local text = f:read("*a")
+  f:close()
+  return text
+end
+
+local function files(pattern)
+  local list = {}
+  local p = io.popen("find lua csrc -type f | sort")
+  for path in p:lines() do
+    if path:find(pattern) then list[#list + 1] = path end
+  end
+  p:close()
+  return list
+end
+
+describe("lua-dcs-scm-1.rockspec", function()
+  local rockspec = read("lua-dcs-scm-1.rockspec")
+
+  it("installs every Lua module under its module name", function()
+    local lua = files("%.lua$")
+    assert.is_true(#lua > 10)
+    for _, path in ipairs(lua) do
+      local name = path:gsub("^lua/", ""):gsub("/init%.lua$", ""):gsub("%.lua$", ""):gsub("/", ".")
+      local listed = rockspec:find(('["%s"] = "%s"'):format(name, path), 1, true)
+      assert.truthy(listed, path .. " is not in the rockspec as " .. name)
+    end
+  end)
+
+  it("builds every C source of the module", function()
+    for _, path in ipairs(files("%.c$")) do
+      assert.truthy(rockspec:find('"' .. path .. '"', 1, true), path .. " is not in the rockspec")
+    end
+  end)
+end)

@@ -44,6 +44,86 @@ describe("transport option", function()
     assert.matches("log_type=run", log[2].url)
   end)
 
+  -- The README's LuaSocket transport, taken from the README itself.
+  local function readme_transport()
+    local f = assert(io.open("README.md"))
+    local text = f:read("*a")
+    f:close()
+    local block = assert(text:match("```lua\n(local socket = require \"socket\".-)\nlocal client ="))
+    return assert(load(block .. "\nreturn luasocket_transport"))()
+  end
+
+  it("streams a download through the README's LuaSocket transport, chunk by chunk", function()
+    local id = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { size = 8 * 1024 * 1024 }).id
+    local streamed, writes = 0, 0
+    local luasocket = readme_transport()
+    local c = emu:client { transport = function(req)
+      if req.stream then
+        local stream = req.stream
+        req.stream = function(status, headers)
+          streamed = streamed + 1
+          local write = stream(status, headers)
+          return write and function(chunk)
+            writes = writes + 1
+            return write(chunk)
+          end
+        end
+      end
+      return luasocket(req)
+    end }
+    local link = assert(c:create_redislog_download_link(E.INSTANCE, id)).link
+    local path = os.tmpname()
+    collectgarbage()
+    local before = collectgarbage("count")
+    local peak = before
+    local saved = assert(c:download(link, path, { progress = function()
+      peak = math.max(peak, collectgarbage("count"))
+    end }))
+    c:close()
+    assert.are.equal(8 * 1024 * 1024, saved.bytes)
+    assert.are.equal(core.sha256_file(path), saved.sha256)
+    os.remove(path)
+    assert.are.equal(1, streamed)
+    assert.is_true(writes > 100, "writes: " .. writes)
+    assert.is_true(peak - before < 4 * 1024, ("heap grew by %.0f KiB"):format(peak - before))
+  end)
+
+  it("keeps the Lua heap under 16 MiB for a 200 MiB download through the streaming form", function()
+    local CHUNK, SIZE = ("x"):rep(65536), 200 * 1024 * 1024
+    local c = emu:client { transport = function(req)
+      local write = assert(req.stream(200, { ["Content-Length"] = tostring(SIZE), ETag = '"g"' }))
+      for _ = 1, SIZE / #CHUNK do assert(write(CHUNK)) end
+      return 200, { ["Content-Length"] = tostring(SIZE) }
+    end }
+    local path = os.tmpname()
+    collectgarbage()
+    local peak, before = 0, collectgarbage("count")
+    local saved = assert(c:download("http://generated.invalid/big.log", path, { checksum = false,
+      progress = function() peak = math.max(peak, collectgarbage("count") - before) end }))
+    c:close()
+    os.remove(path)
+    assert.are.equal(SIZE, saved.bytes)
+    assert.is_true(peak < 16 * 1024, ("heap grew by %.0f KiB"):format(peak))
+  end)
+
+  it("stops a streaming function when the download refuses or fails", function()
+    local c = emu:client { retries = false, transport = function(req)
+      local write, why = req.stream(200, { ["Content-Length"] = "10" })
+      assert(write, why)
+      local ok, err = write("0123456789")
+      assert(ok, err)
+      ok, err = write("more than announced: max_bytes says no")
+      return ok and 200 or nil, err
+    end }
+    local path = os.tmpname()
+    os.remove(path)
+    local res, err = c:download("http://generated.invalid/x.log", path, { max_bytes = 10 })
+    c:close()
+    assert.is_nil(res)
+    assert.is_table(err)
+    assert.is_nil(io.open(path))
+  end)
+
   it("turns a failing function into a network error", function()
     local c = emu:client { retries = false, transport = function() return nil, "host loop is down" end }
     local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)

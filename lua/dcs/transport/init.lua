@@ -77,44 +77,97 @@ local function failure(kind, reason, message)
   return { kind = kind, reason = reason, message = message }
 end
 
---- Hands a whole body to req.sink as a transport that streams would:
--- head first, then the body into the file.  Returns res or nil, failure.
-function M.deliver(req, res)
-  local sink = req.sink
-  if not sink then return res end
-  local ok, take, why = pcall(sink.head, res.status, res.headers)
-  if not ok then return nil, failure("aborted", "callback", tostring(take)) end
-  if take == false then return res end
-  if take ~= true then return nil, failure("aborted", "refused", tostring(why)) end
-  local written, werr = sink.file:write(res.body)
-  if not written then return nil, failure("aborted", "write", werr) end
-  if sink.progress then
-    local pok, go_on = pcall(sink.progress, #res.body)
-    if not pok then return nil, failure("aborted", "callback", tostring(go_on)) end
-    if go_on == false then return nil, failure("aborted", "cancelled", "cancelled by the progress callback") end
-  end
-  res.body = ""
-  return res
+local PROGRESS_EVERY = 256 * 1024
+
+-- The sink's head, under pcall: true (stream), false (buffer) or nil, failure.
+local function ask_head(sink, status, headers)
+  local ok, take, why = pcall(sink.head, status, headers)
+  if not ok then return nil, failure("aborted", "callback", "sink.head failed: " .. tostring(take)) end
+  if take == true or take == false then return take end
+  return nil, failure("aborted", "refused", tostring(why or "refused by the sink"))
 end
 
---- Wraps function(req) -> status, headers, body in the contract.
+-- write(chunk) -> true | nil, failure: the file, then progress every 256 KiB.
+local function file_writer(sink)
+  local streamed, reported = 0, 0
+  local writer = {}
+  function writer.write(chunk, final)
+    if chunk ~= "" then
+      local ok, err = sink.file:write(chunk)
+      if not ok then return nil, failure("aborted", "write", "cannot write the body to the file: " .. tostring(err)) end
+      streamed = streamed + #chunk
+    end
+    if not sink.progress or (not final and streamed - reported < PROGRESS_EVERY) then return true end
+    reported = streamed
+    local ok, go_on = pcall(sink.progress, streamed)
+    if not ok then return nil, failure("aborted", "callback", "sink.progress failed: " .. tostring(go_on)) end
+    if go_on == false then return nil, failure("aborted", "cancelled", "cancelled by the progress callback") end
+    return true
+  end
+  return writer
+end
+
+local function lower_keys(headers)
+  local out = {}
+  if type(headers) == "table" then
+    for k, v in pairs(headers) do out[tostring(k):lower()] = tostring(v) end
+  end
+  return out
+end
+
+--- Wraps a user's function in the contract.  Two forms:
+--   function(req) -> status, headers, body          the body whole
+--   function(req) -> status, headers                after streaming it: for a
+--       download req.stream(status, headers) returns write(chunk) -> true |
+--       nil, err (call it per chunk; stop on an error), or nil when the body
+--       should come back whole after all (an error answer), or nil, err.
 function M.from_function(fn)
   local t = {}
   function t.request(_, req)
-    local ok, status, headers, body = pcall(fn, { method = req.method, url = req.url,
-      headers = req.headers, body = req.body, timeout = req.timeout })
+    local state = {}
+    local user_req = { method = req.method, url = req.url, headers = req.headers, body = req.body,
+      timeout = req.timeout }
+    if req.sink then
+      user_req.stream = function(status, headers)
+        if state.asked then error("req.stream may be called once", 2) end
+        state.asked = true
+        local take, f = ask_head(req.sink, status, lower_keys(headers))
+        if take == nil then state.failure = f return nil, f.message end
+        if not take then return nil end
+        state.writer = file_writer(req.sink)
+        return function(chunk)
+          if state.failure then return nil, state.failure.message end
+          local ok, werr = state.writer.write(tostring(chunk))
+          if not ok then state.failure = werr return nil, werr.message end
+          return true
+        end
+      end
+    end
+    local ok, status, headers, body = pcall(fn, user_req)
+    if state.failure then return nil, state.failure end
     if not ok or type(status) ~= "number" then
       local why = not ok and status or headers
       return nil, failure("network", "transport", "transport function failed: " .. tostring(why or "no status"))
     end
-    if type(body) ~= "nil" and type(body) ~= "string" then
+    if body ~= nil and type(body) ~= "string" then
       return nil, failure("network", "transport", "transport function returned a body that is not a string")
     end
-    local res = { status = status, headers = {}, body = body or "", new_connections = 0 }
-    if type(headers) == "table" then
-      for k, v in pairs(headers) do res.headers[tostring(k):lower()] = tostring(v) end
+    local res = { status = status, headers = lower_keys(headers), body = body or "", new_connections = 0 }
+    if state.writer then
+      local done, ferr = state.writer.write(res.body, true)
+      if not done then return nil, ferr end
+      res.body = ""
+      return res
     end
-    return M.deliver(req, res)
+    if not req.sink or state.asked then return res end
+    -- the whole-body form: hand it to the sink as a streaming transport would
+    local take, hf = ask_head(req.sink, res.status, res.headers)
+    if take == nil then return nil, hf end
+    if not take then return res end
+    local done, ferr = file_writer(req.sink).write(res.body, true)
+    if not done then return nil, ferr end
+    res.body = ""
+    return res
   end
   function t.close() return true end
   return t

@@ -20,6 +20,10 @@ CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SHARED     := -shared -fPIC -fvisibility=hidden
 LIBS       := -lcurl -lmbedcrypto
+# One version string: lua/dcs/version.lua; the C core gets it from here (and
+# the rockspec's defines, checked by spec/package_spec.lua).
+VERSION    := $(shell sed -n 's/^return "\([^"]*\)".*/\1/p' lua/dcs/version.lua)
+DEFS       := -DDCS_VERSION=$(VERSION)
 BUILD      := build/$(LUA)
 SO         := $(BUILD)/dcs/core.so
 SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lutil.c csrc/lfile.c csrc/dcs_sign.c \
@@ -34,16 +38,16 @@ ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame
 
 all: $(SO)
 
-$(SO): $(SRC) $(HDR)
+$(SO): $(SRC) $(HDR) lua/dcs/version.lua
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(SHARED) -I$(LUA_INCDIR) -o $@ $(SRC) $(LIBS)
+	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(SHARED) -I$(LUA_INCDIR) -o $@ $(SRC) $(LIBS)
 
 # dcs/core.so for Lua 5.4 built by clang with ASan+UBSan (tools/check loads
 # it with the ASan runtime preloaded).
 asan: $(ASAN_SO)
-$(ASAN_SO): $(SRC) $(HDR)
+$(ASAN_SO): $(SRC) $(HDR) lua/dcs/version.lua
 	@mkdir -p $(dir $@)
-	clang $(ASAN_FLAGS) $(WARN) $(SHARED) -I/usr/include/lua5.4 -o $@ $(SRC) $(LIBS)
+	clang $(ASAN_FLAGS) $(WARN) $(DEFS) $(SHARED) -I/usr/include/lua5.4 -o $@ $(SRC) $(LIBS)
 
 deps:
 	@tools/install-deps

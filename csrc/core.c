@@ -5,20 +5,22 @@
  *   sleep, monotime, sha256_file, isatty                          (lutil.c)
  *   open_file, read_file                                          (lfile.c)
  * Everything here is static or hidden except luaopen_dcs_core. */
-#include <mbedtls/version.h>
-
 #include "compat.h"
 #include "dcs_http.h"
 #include "lcore.h"
 
-#define DCS_CORE_VERSION "0.1.0"
+/* The build passes -DDCS_VERSION=x.y.z, read from lua/dcs/version.lua (the
+ * one version string); the Lua layer refuses a core of another version. */
+#ifndef DCS_VERSION
+#error "DCS_VERSION must be defined: build with the Makefile or the rockspec"
+#endif
+#define DCS_STRING(x) DCS_STRING_(x)
+#define DCS_STRING_(x) #x
 
 DCS_EXPORT int luaopen_dcs_core(lua_State *L);
 
 DCS_EXPORT int luaopen_dcs_core(lua_State *L)
 {
-    char mbedtls[32];
-
     if (!dcs_http_global_init())
         return luaL_error(L, "dcs.core: curl_global_init failed");
     lua_newtable(L);
@@ -26,10 +28,7 @@ DCS_EXPORT int luaopen_dcs_core(lua_State *L)
     dcs_open_http(L);
     dcs_open_util(L);
     dcs_open_file(L);
-    lua_pushliteral(L, DCS_CORE_VERSION);
+    lua_pushliteral(L, DCS_STRING(DCS_VERSION));
     lua_setfield(L, -2, "_VERSION");
-    mbedtls_version_get_string(mbedtls);
-    lua_pushstring(L, mbedtls);
-    lua_setfield(L, -2, "mbedtls_version");
     return 1;
 }

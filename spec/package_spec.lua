@@ -30,6 +30,13 @@ describe("lua-dcs-scm-1.rockspec", function()
     end
   end)
 
+  it("gives the C core the version of lua/dcs/version.lua", function()
+    local version = require "dcs.version"
+    assert.truthy(rockspec:find('"DCS_VERSION=' .. version .. '"', 1, true))
+    assert.are.equal(version, require("dcs.core")._VERSION)
+    assert.are.equal(version, require("dcs")._VERSION)
+  end)
+
   it("builds every C source of the module", function()
     for _, path in ipairs(files("%.c$")) do
       assert.truthy(rockspec:find('"' .. path .. '"', 1, true), path .. " is not in the rockspec")

@@ -5,7 +5,6 @@ local M = {}
 
 local Error = {}
 Error.__index = Error
-M.Error = Error
 
 -- Kinds: api, network, timeout, invalid_argument, decode, closed, credentials,
 -- unsupported_phase; for downloads also io, cancelled, callback.

@@ -10,6 +10,11 @@ local errors = require "dcs.errors"
 local runlogs = require "dcs.runlogs"
 local version = require "dcs.version"
 
+if core._VERSION ~= version then
+  error(("dcs: the C module dcs.core is version %s but the Lua layer is %s: rebuild dcs.core")
+    :format(tostring(core._VERSION), version), 2)
+end
+
 runlogs.install(client.Client)
 
 return {

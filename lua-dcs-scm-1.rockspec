@@ -7,8 +7,10 @@ source = {
 description = {
   summary = "Huawei Cloud DCS SDK for Lua: Redis run logs (collect, list, download links)",
   detailed = [[
-    A C core (SDK-HMAC-SHA256 signing with mbedTLS, HTTP with libcurl) and a
-    thin Lua layer with configuration and error objects.
+    A C core (SDK-HMAC-SHA256 signing with mbedTLS, HTTP with libcurl,
+    downloads streamed to disk) and a Lua layer with configuration, the
+    request pipeline, the run-log workflow and error objects; it runs in
+    plain Lua and inside OpenResty/nginx (cosockets).
   ]],
   homepage = "https://github.com/lua-dcs/lua-dcs",
   license = "MIT",

@@ -105,82 +105,92 @@ local function parse_utc(s)
 end
 M.parse_utc = parse_utc
 
+-- ---- the ECS metadata provider ----
+-- m = { endpoint, now, token, token_until, token_retry_at }
+
+local function metadata_request(m, http, method, path, headers)
+  local res, failure = http:request { method = method, url = m.endpoint .. path, headers = headers,
+    timeout = M.METADATA_TIMEOUT }
+  if not res then return nil, failure.message end
+  return res
+end
+
+-- The IMDSv2-style token, when the service has one.  -> true | nil, why
+local function metadata_token(m, http)
+  if m.now() < m.token_retry_at then return true end
+  local res, err = metadata_request(m, http, "PUT", "/meta-data/latest/api/token",
+    { ["X-Metadata-Token-Ttl-Seconds"] = tostring(TOKEN_TTL) })
+  if not res then return nil, err end
+  if res.status == 200 and res.body ~= "" then
+    if #res.body > 4096 or not validate.text(res.body) then return nil, "token answer is not a usable token" end
+    m.token, m.token_until = res.body, m.now() + TOKEN_TTL - 60
+    return true
+  end
+  if res.status == 404 or res.status == 405 or res.status == 503 then
+    m.token, m.token_retry_at = nil, m.now() + TOKEN_RETRY     -- no IMDSv2 here: go without
+    return true
+  end
+  return nil, ("token request answered HTTP %d"):format(res.status)
+end
+
+-- The credentials in a securitykey answer, checked.  -> creds | nil, why
+local function decode_credential(res)
+  if res.status ~= 200 then
+    return nil, ("securitykey answered HTTP %d: %s"):format(res.status, errors.quote(res.body, {}, 200))
+  end
+  local ok, body = pcall(cjson.decode, res.body)
+  local c = ok and type(body) == "table" and body.credential
+  if type(c) ~= "table" then return nil, "securitykey answer has no credential" end
+  local fresh = { ak = c.access, sk = c.secret, security_token = c.securitytoken,
+    expires_at = parse_utc(c.expires_at), source = "metadata" }
+  local _, why = M.check(fresh)
+  if why then return nil, "securitykey answer is not usable: " .. why end
+  return fresh
+end
+
+-- Token, then securitykey; a 401 means the token went stale: a new one, once.
+local function metadata_fetch(m, http)
+  local res, err
+  for try = 1, 2 do
+    if not m.token or m.now() >= m.token_until then
+      local ok
+      ok, err = metadata_token(m, http)
+      if not ok then return nil, err end
+    end
+    res, err = metadata_request(m, http, "GET", "/openstack/latest/securitykey", { ["X-Metadata-Token"] = m.token })
+    if not res then return nil, err end
+    if res.status ~= 401 or res.body:find("Please configure Cloud Service Agency first", 1, true) or try == 2 then
+      break
+    end
+    m.token, m.token_until, m.token_retry_at = nil, 0, 0
+  end
+  return decode_credential(res)
+end
+
 --- The ECS metadata provider: token step, then securitykey; cached, and
 -- refreshed REFRESH_WINDOW before expiry.  new_transport() gives the
 -- transport to use (never through a proxy); now() the clock.
 function M.metadata(opts)
   local self = { name = "metadata", endpoint = opts.endpoint or M.METADATA_ENDPOINT }
-  local creds, token, token_until, token_retry_at = nil, nil, 0, 0
-  local now = opts.now or os.time
-
-  local function request(http, method, path, headers)
-    local res, failure = http:request { method = method, url = self.endpoint .. path, headers = headers,
-      timeout = M.METADATA_TIMEOUT }
-    if not res then return nil, failure.message end
-    return res
-  end
-
-  local function fetch_token(http)
-    if now() < token_retry_at then return true end
-    local res, err = request(http, "PUT", "/meta-data/latest/api/token",
-      { ["X-Metadata-Token-Ttl-Seconds"] = tostring(TOKEN_TTL) })
-    if not res then return nil, err end
-    if res.status == 200 and res.body ~= "" then
-      if #res.body > 4096 or not validate.text(res.body) then return nil, "token answer is not a usable token" end
-      token, token_until = res.body, now() + TOKEN_TTL - 60
-      return true
-    end
-    if res.status == 404 or res.status == 405 or res.status == 503 then
-      token, token_retry_at = nil, now() + TOKEN_RETRY     -- no IMDSv2 here: go without
-      return true
-    end
-    return nil, ("token request answered HTTP %d"):format(res.status)
-  end
-
-  local function fetch(http)
-    local res, err
-    for try = 1, 2 do
-      if not token or now() >= token_until then
-        local ok
-        ok, err = fetch_token(http)
-        if not ok then return nil, err end
-      end
-      res, err = request(http, "GET", "/openstack/latest/securitykey",
-        { ["X-Metadata-Token"] = token })
-      if not res then return nil, err end
-      -- A 401 means the token went stale: get a new one, once.
-      if res.status ~= 401 or res.body:find("Please configure Cloud Service Agency first", 1, true)
-        or try == 2 then
-        break
-      end
-      token, token_until, token_retry_at = nil, 0, 0
-    end
-    if res.status ~= 200 then
-      return nil, ("securitykey answered HTTP %d: %s"):format(res.status, errors.quote(res.body, {}, 200))
-    end
-    local ok, body = pcall(cjson.decode, res.body)
-    local c = ok and type(body) == "table" and body.credential
-    if type(c) ~= "table" then return nil, "securitykey answer has no credential" end
-    local fresh = { ak = c.access, sk = c.secret, security_token = c.securitytoken,
-      expires_at = parse_utc(c.expires_at), source = "metadata" }
-    local _, why = M.check(fresh)
-    if why then return nil, "securitykey answer is not usable: " .. why end
-    return fresh
-  end
+  local m = { endpoint = self.endpoint, now = opts.now or os.time, token_until = 0, token_retry_at = 0 }
+  local creds
 
   function self.get()
-    if creds and (not creds.expires_at or creds.expires_at - now() > M.REFRESH_WINDOW) then
+    if creds and (not creds.expires_at or creds.expires_at - m.now() > M.REFRESH_WINDOW) then
       return creds
     end
-    local http = opts.new_transport()
-    local fresh, err = fetch(http)
-    http:close()
+    local http, err = opts.new_transport()
+    local fresh
+    if http then
+      fresh, err = metadata_fetch(m, http)
+      http:close()
+    end
     if fresh then
       creds = fresh
       return creds
     end
     -- A failed refresh keeps credentials that are still valid.
-    if creds and creds.expires_at and creds.expires_at > now() then return creds end
+    if creds and creds.expires_at and creds.expires_at > m.now() then return creds end
     return nil, "metadata: " .. self.endpoint .. ": " .. tostring(err)
   end
   return self

@@ -119,17 +119,22 @@ end
 -- Where a body goes: req.sink's file when its head says so (see the
 -- contract in dcs.transport), else a buffer capped at MAX_BODY.  The
 -- transfer also fails when it runs under min_speed for stall_timeout.
+-- The consumer's answer to the head: its file, false (buffer), or nil, failure.
+local function ask_head(consumer, res)
+  local ok, take, why = pcall(consumer.head, res.status, res.headers)
+  if not ok then return nil, failure("aborted", "callback", "sink.head failed: " .. tostring(take), res) end
+  if take == true then return consumer.file end
+  if take == false then return false end
+  return nil, failure("aborted", "refused", tostring(why or "refused by the sink"), res)
+end
+
 function M.new_sink(req, res)
   local sink = { parts = {}, size = 0, streamed = 0, reported = 0 }
   local consumer = req.sink
   if consumer then
-    local ok, take, why = pcall(consumer.head, res.status, res.headers)
-    if not ok then return nil, failure("aborted", "callback", "sink.head failed: " .. tostring(take), res) end
-    if take == true then
-      sink.file = consumer.file
-    elseif take ~= false then
-      return nil, failure("aborted", "refused", tostring(why or "refused by the sink"), res)
-    end
+    local file, err = ask_head(consumer, res)
+    if file == nil then return nil, err end
+    sink.file = file or nil
   end
   local min_speed, window = req.min_speed or 1, req.stall_timeout
   local window_start, window_bytes = ngx.now(), 0

@@ -51,13 +51,15 @@ end
 
 local IS_ROOT = io.popen("id -u"):read("*l") == "0"
 
--- Writes conf into dir and starts nginx in the foreground with env.
-local function launch(dir, port, conf, env, pid_file)
+-- Writes conf into dir and starts nginx in the foreground with env (and
+-- the shared library `preload` preloaded, if given).
+local function launch(dir, port, conf, env, pid_file, preload)
   local f = assert(io.open(dir .. "/nginx.conf", "w"))
   f:write(conf)
   f:close()
   local vars = {}
   for name, value in pairs(env or {}) do vars[#vars + 1] = name .. "=" .. sub.quote(value) end
+  if preload then vars[#vars + 1] = "LD_PRELOAD=" .. sub.quote(preload) end
   local cmd = ("exec env -u LD_PRELOAD %s nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
     :format(table.concat(vars, " "), dir, dir, dir)
   local self = setmetatable({ dir = dir, port = port, url = "http://127.0.0.1:" .. port,
@@ -65,14 +67,16 @@ local function launch(dir, port, conf, env, pid_file)
   return self:wait()
 end
 
---- M.start{ env = {NAME = value}, http = "directives", server = "locations" }
+--- M.start{ env = {NAME = value}, http = "directives", server = "locations",
+--   preload = "path/to/lib.so" (LD_PRELOAD for nginx; the environment
+--   variables in env that the library reads at load time get to it) }
 function M.start(spec)
   local dir, port = scratch_dir("tmp"), free_port()
   local env_lines = {}
   for name in pairs(spec.env or {}) do env_lines[#env_lines + 1] = "env " .. name .. ";" end
   local conf = TEMPLATE:format(IS_ROOT and "user root;" or "", dir, dir, table.concat(env_lines, "\n"),
     dir, dir, dir, dir, dir, sub.ROOT, sub.ROOT, sub.ROOT, spec.http or "", port, spec.server or "")
-  return launch(dir, port, conf, spec.env, dir .. "/nginx.pid")
+  return launch(dir, port, conf, spec.env, dir .. "/nginx.pid", spec.preload)
 end
 
 --- Runs a whole nginx.conf of ours (examples/openresty/nginx.conf) on a

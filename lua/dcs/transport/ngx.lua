@@ -107,6 +107,37 @@ local function exchange(io, req, target, authority)
   return res
 end
 
+-- The handshake's failure as resty.core reports it ("18: self-signed
+-- certificate"), read back from the socket, or nil.
+local function recorded_handshake_failure(sock)
+  local found, ffi = pcall(require, "ffi")
+  local based, base = pcall(require, "resty.core.base")
+  if not (found and based and type(sock[1]) == "userdata") then return nil end
+  local ok, msg = pcall(function()
+    local errmsg, code = base.get_errmsg_ptr(), ffi.new("int[1]")
+    local rc = ffi.C.ngx_http_lua_ffi_socket_tcp_get_sslhandshake_result(base.get_request(), sock[1],
+      ffi.new("void *[1]"), errmsg, code)
+    if rc ~= base.FFI_ERROR or errmsg[0] == nil then return nil end
+    local text = ffi.string(errmsg[0])
+    return code[0] ~= 0 and (code[0] .. ": " .. text) or text
+  end)
+  return ok and msg or nil
+end
+
+-- sock:sslhandshake(nil, host, verify) -> session | nil, err; never raises.
+-- lua-nginx-module before 0.10.32 (0.10.23 in Debian 12; fixed upstream by
+-- openresty/lua-nginx-module#2506) loses a verification failure when the
+-- handshake completes within its first call (each server flight already
+-- there when OpenSSL reads, as when the server thread preempts the worker
+-- on one CPU): the call says FFI_OK with the failure recorded on the (now
+-- closed) socket, and resty.core's sslhandshake dies on
+-- `assert(rc == FFI_OK)`.  The failure is read back from the socket.
+local function sslhandshake(sock, host, verify)
+  local ok, session, err = pcall(sock.sslhandshake, sock, nil, host, verify)
+  if ok then return session, err end
+  return nil, recorded_handshake_failure(sock) or ("handshake failed: " .. tostring(session))
+end
+
 -- Connects (through the proxy, with TLS) to the request's destination.
 -- -> sock, reused | nil, failure
 local function connect(self, io, target)
@@ -132,7 +163,7 @@ local function connect(self, io, target)
       local tunnelled, terr = tunnel(io, proxy, target.authority)
       if not tunnelled then return nil, terr end
     end
-    local session, herr = sock:sslhandshake(nil, target.host, self.verify)
+    local session, herr = sslhandshake(sock, target.host, self.verify)
     if not session then
       if herr == "timeout" then
         return nil, failure("timeout", "timeout", "TLS handshake with " .. peer .. ": timed out")

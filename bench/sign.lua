@@ -1,6 +1,7 @@
 -- Signing speed: dcs.sign (C, mbedTLS) against a peer in the same run, the
 -- emulator's Python signer (hmac, hashlib).  Both sign the list_redislog
--- vector of shared/vectors from scratch and must produce its Authorization.
+-- vector of spec/fixtures/sign-vectors.json from scratch and must produce
+-- its Authorization.
 --
 --   make bench            (LUA=lua5.4 by default; also LUA=luajit)
 local dcs = require "dcs"

@@ -1,5 +1,5 @@
 /* SDK-HMAC-SHA256 signer.  The rules follow the official Go and Python
- * cores and what the gateway accepts (shared/docs/dcs-api.md 3.2 and 3.6):
+ * cores and what the gateway accepts (docs/api.md, "What lua-dcs signs"):
  *  - canonical URI: percent-decode the whole path, then encode every byte
  *    except '/' and A-Za-z0-9-_.~, and end it with '/';
  *  - canonical query: pairs sorted by raw key then raw value, both encoded

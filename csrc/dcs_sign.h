@@ -1,5 +1,5 @@
 /* SDK-HMAC-SHA256 request signing, as the Huawei Cloud API gateway checks it
- * (shared/docs/dcs-api.md section 3).  Pure C: no Lua types, no I/O, no
+ * (docs/api.md, "Signing").  Pure C: no Lua types, no I/O, no
  * clock, so it can be unit-tested and fuzzed on its own. */
 #ifndef DCS_SIGN_H
 #define DCS_SIGN_H

@@ -4,7 +4,7 @@ local core = require "dcs.core"
 local cjson = require "cjson"
 
 local function read_vectors()
-  local f = assert(io.open("../shared/vectors/sign-vectors.json", "rb"))
+  local f = assert(io.open("spec/fixtures/sign-vectors.json", "rb"))
   local data = cjson.decode(f:read("*a"))
   f:close()
   return data

@@ -1,5 +1,5 @@
 --- Where AK/SK come from when dcs.client is not given them: the environment,
--- then the profile file, then the ECS metadata service (dcs-api.md 4.3),
+-- then the profile file, then the ECS metadata service (docs/api.md, "Credentials"),
 -- like the official Go and Python SDKs.  A provider is an object with
 -- :get() -> creds | nil, why, where creds = { ak, sk, security_token,
 -- project, expires_at (epoch seconds, temporary credentials only) }.

@@ -1,4 +1,4 @@
---- The DCS run-log API, described once (shared/docs/dcs-api.md section 1).
+--- The DCS run-log API, described once (docs/api.md, "Run-log APIs").
 -- Each entry becomes a client method taking its path arguments in order,
 -- then an optional table of query options and per-call settings.
 --
@@ -80,7 +80,7 @@ local M = {
       limit = { type = "integer", min = 1, max = 1000 },
     },
     success = { [200] = true, [204] = true },
-    -- 204 means "no logs" (dcs-api.md 1.2): give the same shape as a 200.
+    -- 204 means "no logs" (docs/api.md, "ListRedislog"): give the same shape as a 200.
     result = function(status, body)
       if status == 204 then return { total_num = 0, file_list = {} } end
       if type(body) ~= "table" then return nil, "answer is not a JSON object" end
@@ -89,7 +89,7 @@ local M = {
   },
 }
 
--- IAM KeystoneListProjects, for the project id lookup (dcs-api.md 4.4).
+-- IAM KeystoneListProjects, for the project id lookup (docs/api.md, "Project id lookup").
 M.iam_list_projects = {
   api = "KeystoneListProjects",
   service = "iam",

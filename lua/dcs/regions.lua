@@ -1,5 +1,5 @@
 --- DCS regions and endpoint resolution, as the official Go and Python SDKs
--- do it (dcs-api.md 4.1, 4.2): the environment override
+-- do it (docs/api.md, "Regions and endpoints"): the environment override
 -- HUAWEICLOUD_SDK_REGION_DCS_<REGION_ID> (comma-separated endpoints) first,
 -- then the built-in table, https://dcs.<region>.myhuaweicloud.com.
 local validate = require "dcs.validate"
@@ -65,7 +65,7 @@ function M.endpoints(region)
   return { "https://dcs." .. region .. ".myhuaweicloud.com" }
 end
 
---- The IAM endpoint for the project lookup (dcs-api.md 4.4).
+--- The IAM endpoint for the project lookup (docs/api.md, "Project id lookup").
 function M.iam_endpoint(region)
   local env = os.getenv("HUAWEICLOUD_SDK_IAM_ENDPOINT")
   if env and env ~= "" then return M.normalize(env) end

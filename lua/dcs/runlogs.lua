@@ -120,7 +120,7 @@ end
 -- Polls the listing until the collected files are ready: the new files
 -- (not in `known`), or nil, err.
 local function wait_for_new(self, instance_id, o, known)
-  local expected = math.max(1, o.days)       -- one file per day (dcs-api.md 1)
+  local expected = math.max(1, o.days)       -- one file per day (docs/api.md, "Run-log APIs")
   local deadline = self.monotime() + o.timeout
   while true do
     local files, err = list_all(self, instance_id, o)

@@ -5,7 +5,7 @@
  *      csrc/dcs_sign.c csrc/dcs_buf.c -lmbedcrypto
  *   build/test_sign
  *
- * The vectors are copied from shared/vectors/sign-vectors.json (Host is the
+ * The vectors are copied from spec/fixtures/sign-vectors.json (Host is the
  * authority part of the URL, as the official cores take it). */
 #include <ctype.h>
 #include <stdarg.h>
@@ -490,7 +490,7 @@ static void test_hashes(void)
                "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
-/* ---- dcs_sign: vectors from shared/vectors/sign-vectors.json ---- */
+/* ---- dcs_sign: vectors from spec/fixtures/sign-vectors.json ---- */
 
 typedef struct kv {
     const char *k, *v;

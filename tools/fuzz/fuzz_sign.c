@@ -19,10 +19,10 @@
  * A Host and an X-Sdk-Date header are always added, and an empty AK field
  * stands for "AK", so most inputs reach the happy path.  Every result of
  * dcs_sign is compared with an independent reference implementation of
- * dcs-api.md 3.6 written below (error code and bad_header index included,
- * the limits and the AK rule too), structural invariants are checked, and
- * the result must not change when the call is repeated or when the query
- * and header lists are given in reverse order.
+ * docs/api.md ("What lua-dcs signs") written below (error code and
+ * bad_header index included, the limits and the AK rule too), structural
+ * invariants are checked, and the result must not change when the call is
+ * repeated or when the query and header lists are given in reverse order.
  *
  * A quarter of the inputs (by their last byte) also drive a second signer
  * run with up to DCS_SIGN_MAX_HEADERS + 4 headers whose names often repeat
@@ -195,7 +195,7 @@ static int well_encoded(const char *s, size_t n, const char *extra)
     return 1;
 }
 
-/* ---- reference canonical request (dcs-api.md 3.1 and 3.6) ---- */
+/* ---- reference canonical request (docs/api.md, "Signing") ---- */
 
 static void ref_canonical_uri(dcs_buf *out, dcs_str path)
 {

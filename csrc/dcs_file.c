@@ -1,65 +1,360 @@
 /* The download file writer (dcs_file.h).  Offsets are explicit (pread,
- * pwrite): nothing depends on where the descriptor's own offset stands. */
+ * pwrite): nothing depends on where the descriptor's own offset stands.
+ *
+ * Async hashing: one helper thread per digest kept, all reading one ring
+ * that only the owner's thread writes.  `pushed` counts the bytes copied in,
+ * each helper's `done` the bytes it has hashed; the ring holds the bytes
+ * between the slowest helper and `pushed`.  Counters, flags and the
+ * conditions are under one mutex; ring bytes are copied and hashed outside
+ * it, in regions the counters hand over (the writer fills [pushed, slowest
+ * + cap), a helper reads [done, pushed)), so every byte is written before
+ * the unlock that publishes it and read after the lock that sees it. */
 #define _FILE_OFFSET_BITS 64
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/base64.h>
+
 #include "dcs_file.h"
 
-#define CHUNK 16384
+/* libmbedcrypto is not built with ThreadSanitizer, so it cannot see the
+ * digests read ring bytes or change their contexts: say so where they do
+ * (nothing in other builds). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DCS_TSAN 1
+#endif
+#endif
+#if !defined(DCS_TSAN) && defined(__SANITIZE_THREAD__)
+#define DCS_TSAN 1
+#endif
+#ifdef DCS_TSAN
+void __tsan_read_range(void *addr, long size);
+void __tsan_write_range(void *addr, long size);
+#define SEEN_READ(p, n) __tsan_read_range((void *)(p), (long)(n))
+#define SEEN_WRITE(p, n) __tsan_write_range((void *)(p), (long)(n))
+#else
+#define SEEN_READ(p, n) ((void)0)
+#define SEEN_WRITE(p, n) ((void)0)
+#endif
+
+#define CHUNK 65536             /* reads that prime the digests */
+#define SLICE ((size_t)256 << 10)   /* most a helper hashes between two looks at the counters */
+#define NDIGESTS 2
+
+static const mbedtls_md_type_t digest_type[NDIGESTS] = {MBEDTLS_MD_SHA256, MBEDTLS_MD_MD5};
+
+typedef struct helper {
+    dcs_file_async *a;
+    mbedtls_md_context_t *md;   /* the digest this helper owns while it runs */
+    unsigned long long done;    /* bytes of the stream hashed (mu) */
+    pthread_t thread;
+} helper;
+
+struct dcs_file_async {
+    pthread_mutex_t mu;
+    pthread_cond_t more;        /* helpers wait here for bytes or stop */
+    pthread_cond_t room;        /* the owner waits here for a helper to move on */
+    unsigned char *ring;
+    size_t cap;
+    unsigned long long pushed;  /* bytes copied into the ring (mu) */
+    int idle;                   /* helpers waiting on `more` (mu) */
+    int waiting;                /* the owner waits on `room` (mu) */
+    int stop;                   /* (mu) */
+    int error;                  /* a digest update failed: EIO (mu) */
+    int count;                  /* helpers started */
+    helper h[NDIGESTS];
+};
 
 void dcs_file_init(dcs_file *f)
 {
+    int i;
     f->fd = -1;
     f->size = 0;
     f->error = 0;
     f->hashing = 0;
-    mbedtls_md_init(&f->sha);
+    f->async = NULL;
+    for (i = 0; i < NDIGESTS; i++)
+        mbedtls_md_init(&f->md[i]);
 }
 
-static int hash_setup(mbedtls_md_context_t *ctx)
+static int kept(const dcs_file *f, int i)
 {
-    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    return (f->hashing & (1 << i)) != 0;
+}
+
+static int hash_setup(mbedtls_md_context_t *ctx, mbedtls_md_type_t type)
+{
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(type);
     if (info == NULL)
         return ENOSYS;
     return mbedtls_md_setup(ctx, info, 0) == 0 ? 0 : ENOMEM;
 }
 
-/* Starts the hash over from the first `limit` bytes of the file (all of it
- * when limit < 0) and sets f->size to the bytes read. */
+/* Inline hashing: every digest kept takes the bytes. */
+static int hash_update(dcs_file *f, const unsigned char *p, size_t n)
+{
+    int i;
+    for (i = 0; i < NDIGESTS; i++) {
+        if (!kept(f, i))
+            continue;
+        SEEN_WRITE(&f->md[i], sizeof f->md[i]);
+        if (mbedtls_md_update(&f->md[i], p, n) != 0)
+            return EIO;
+    }
+    return 0;
+}
+
+/* Starts the digests over from the first `limit` bytes of the file (all of
+ * it when limit < 0) and sets f->size to the bytes read.  Never while the
+ * helpers run (callers settle them first). */
 static int hash_prime(dcs_file *f, long long limit)
 {
-    unsigned char buf[CHUNK];
+    unsigned char *buf = malloc(CHUNK);
     long long done = 0;
+    int i, rc = 0;
 
-    if (mbedtls_md_starts(&f->sha) != 0)
-        return EIO;
-    while (limit < 0 || done < limit) {
-        size_t want = sizeof buf;
+    if (buf == NULL)
+        return ENOMEM;
+    for (i = 0; i < NDIGESTS; i++) {
+        if (!kept(f, i))
+            continue;
+        SEEN_WRITE(&f->md[i], sizeof f->md[i]);
+        if (mbedtls_md_starts(&f->md[i]) != 0)
+            rc = EIO;
+    }
+    while (rc == 0 && (limit < 0 || done < limit)) {
+        size_t want = CHUNK;
         ssize_t r;
         if (limit >= 0 && (unsigned long long)(limit - done) < want)
             want = (size_t)(limit - done);
         r = pread(f->fd, buf, want, (off_t)done);
         if (r < 0 && errno == EINTR)
             continue;
-        if (r < 0)
-            return errno;
-        if (r == 0)
+        if (r <= 0) {
+            rc = r < 0 ? errno : 0;
             break;
-        if (mbedtls_md_update(&f->sha, buf, (size_t)r) != 0)
-            return EIO;
+        }
+        rc = hash_update(f, buf, (size_t)r);
         done += r;
     }
-    if (limit >= 0 && done != limit)
-        return EIO;             /* someone else shortened the file under us */
-    f->size = done;
+    free(buf);
+    if (rc == 0 && limit >= 0 && done != limit)
+        rc = EIO;               /* someone else shortened the file under us */
+    if (rc == 0)
+        f->size = done;
+    return rc;
+}
+
+/* ---- the helpers ---- */
+
+static unsigned long long slowest(const dcs_file_async *a)
+{
+    unsigned long long low = a->pushed;
+    int i;
+    for (i = 0; i < a->count; i++)
+        if (a->h[i].done < low)
+            low = a->h[i].done;
+    return low;
+}
+
+/* The owner waits (mu held) until a helper reports progress. */
+static void wait_room(dcs_file_async *a)
+{
+    a->waiting = 1;
+    pthread_cond_wait(&a->room, &a->mu);
+    a->waiting = 0;
+}
+
+static void *helper_main(void *arg)
+{
+    helper *h = arg;
+    dcs_file_async *a = h->a;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        unsigned long long avail;
+        size_t off, n;
+        int failed;
+
+        while (h->done == a->pushed && !a->stop) {
+            a->idle++;
+            pthread_cond_wait(&a->more, &a->mu);
+            a->idle--;
+        }
+        avail = a->pushed - h->done;
+        if (avail == 0)
+            break;              /* stopped, and every byte is hashed */
+        off = (size_t)(h->done % a->cap);
+        n = a->cap - off;
+        if (n > avail)
+            n = (size_t)avail;
+        if (n > SLICE)
+            n = SLICE;
+        pthread_mutex_unlock(&a->mu);
+        SEEN_READ(a->ring + off, n);
+        SEEN_WRITE(h->md, sizeof *h->md);
+        failed = mbedtls_md_update(h->md, a->ring + off, n) != 0;
+        pthread_mutex_lock(&a->mu);
+        if (failed)
+            a->error = EIO;
+        h->done += n;
+        if (a->waiting)
+            pthread_cond_signal(&a->room);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Copies n bytes into the ring, waiting while it is full. */
+static void ring_push(dcs_file_async *a, const unsigned char *p, size_t n)
+{
+    pthread_mutex_lock(&a->mu);
+    while (n > 0) {
+        unsigned long long used;
+        size_t off, k;
+
+        while ((used = a->pushed - slowest(a)) == a->cap)
+            wait_room(a);
+        off = (size_t)(a->pushed % a->cap);
+        k = a->cap - (size_t)used;
+        if (k > a->cap - off)
+            k = a->cap - off;
+        if (k > n)
+            k = n;
+        pthread_mutex_unlock(&a->mu);
+        memcpy(a->ring + off, p, k);
+        pthread_mutex_lock(&a->mu);
+        a->pushed += k;
+        p += k;
+        n -= k;
+        if (a->idle > 0)
+            pthread_cond_broadcast(&a->more);
+    }
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Waits until every helper has hashed every byte pushed; the helpers then
+ * wait for more, so the owner may use the digests until its next push.
+ * Returns and clears a digest failure. */
+static int ring_settle(dcs_file_async *a)
+{
+    int err;
+    pthread_mutex_lock(&a->mu);
+    while (slowest(a) != a->pushed)
+        wait_room(a);
+    err = a->error;
+    a->error = 0;
+    pthread_mutex_unlock(&a->mu);
+    return err;
+}
+
+/* Stops and joins the helpers (they hash what is left first) and frees a.
+ * Returns a digest failure. */
+static int async_free(dcs_file_async *a)
+{
+    int i, err;
+
+    pthread_mutex_lock(&a->mu);
+    a->stop = 1;
+    pthread_cond_broadcast(&a->more);
+    pthread_mutex_unlock(&a->mu);
+    for (i = 0; i < a->count; i++)
+        pthread_join(a->h[i].thread, NULL);
+    err = a->error;
+    pthread_cond_destroy(&a->room);
+    pthread_cond_destroy(&a->more);
+    pthread_mutex_destroy(&a->mu);
+    free(a->ring);
+    free(a);
+    return err;
+}
+
+/* The helpers, started with every signal blocked: signals stay the
+ * owner's business. */
+static int start_helpers(dcs_file *f, dcs_file_async *a)
+{
+    sigset_t all, old;
+    int i, rc = 0;
+
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    for (i = 0; rc == 0 && i < NDIGESTS; i++) {
+        helper *h = &a->h[a->count];
+        if (!kept(f, i))
+            continue;
+        h->a = a;
+        h->md = &f->md[i];
+        rc = pthread_create(&h->thread, NULL, helper_main, h);
+        if (rc == 0)
+            a->count++;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int dcs_file_async_begin(dcs_file *f, size_t ring_bytes)
+{
+    dcs_file_async *a;
+    int rc;
+
+    if (f->fd < 0)
+        return EBADF;
+    if (f->hashing == 0 || f->async != NULL)
+        return 0;
+    a = calloc(1, sizeof *a);
+    if (a == NULL)
+        return ENOMEM;
+    a->cap = ring_bytes > 0 ? ring_bytes : DCS_FILE_RING_DEFAULT;
+    a->ring = malloc(a->cap);
+    if (a->ring == NULL) {
+        free(a);
+        return ENOMEM;
+    }
+    if ((rc = pthread_mutex_init(&a->mu, NULL)) != 0) {
+        free(a->ring);
+        free(a);
+        return rc;
+    }
+    pthread_cond_init(&a->more, NULL);  /* cannot fail with default attributes */
+    pthread_cond_init(&a->room, NULL);
+    rc = start_helpers(f, a);
+    if (rc != 0) {
+        async_free(a);          /* joins those that started: nothing was pushed */
+        return rc;
+    }
+    f->async = a;
     return 0;
+}
+
+int dcs_file_async_end(dcs_file *f)
+{
+    dcs_file_async *a = f->async;
+    int err;
+
+    if (a == NULL)
+        return f->error;
+    f->async = NULL;
+    err = async_free(a);
+    if (err != 0 && f->error == 0)
+        f->error = err;
+    return f->error;
+}
+
+/* Before the owner reads or restarts a digest: the helpers caught up. */
+static void settle(dcs_file *f)
+{
+    int err;
+    if (f->async != NULL && (err = ring_settle(f->async)) != 0 && f->error == 0)
+        f->error = err;
 }
 
 /* Refines the errno of a failed open into the refusals callers act on. */
@@ -88,7 +383,21 @@ static int check_existing(int fd)
     return 0;
 }
 
-int dcs_file_open(dcs_file *f, const char *path, int mode, int hash)
+/* Sets up the digests asked for and primes them from the content. */
+static int start_digests(dcs_file *f, int hashes)
+{
+    int i, rc = 0;
+    for (i = 0; rc == 0 && i < NDIGESTS; i++) {
+        if ((hashes & (1 << i)) == 0)
+            continue;
+        rc = hash_setup(&f->md[i], digest_type[i]);
+        if (rc == 0)
+            f->hashing |= 1 << i;
+    }
+    return rc == 0 ? hash_prime(f, -1) : rc;
+}
+
+int dcs_file_open(dcs_file *f, const char *path, int mode, int hashes)
 {
     /* O_NONBLOCK: opening whatever sits at the name must never wait (a FIFO,
      * a terminal); O_NOCTTY: nor adopt a terminal.  Regular files ignore both. */
@@ -99,6 +408,8 @@ int dcs_file_open(dcs_file *f, const char *path, int mode, int hash)
     if (f->fd >= 0)
         return EBUSY;
     dcs_file_init(f);
+    if ((hashes & ~(DCS_FILE_SHA256 | DCS_FILE_MD5)) != 0)
+        return EINVAL;
     if (mode == DCS_FILE_NEW)
         fd = open(path, flags | O_CREAT | O_EXCL, 0600);
     else if (mode == DCS_FILE_EXISTING)
@@ -110,11 +421,8 @@ int dcs_file_open(dcs_file *f, const char *path, int mode, int hash)
     f->fd = fd;
     if (mode == DCS_FILE_EXISTING)
         rc = check_existing(fd);
-    if (rc == 0 && hash) {
-        rc = hash_setup(&f->sha);
-        f->hashing = rc == 0;
-        if (rc == 0)
-            rc = hash_prime(f, -1);
+    if (rc == 0 && hashes != 0) {
+        rc = start_digests(f, hashes);
     } else if (rc == 0) {
         if (fstat(fd, &st) != 0)
             rc = errno;
@@ -151,9 +459,11 @@ int dcs_file_write(dcs_file *f, const void *data, size_t n)
         if (w == 0)
             return write_failed(f, EIO);
         /* What reached the file is counted and hashed even if the rest
-         * fails: size and hash always describe the bytes on disk. */
+         * fails: size and digests always describe the bytes on disk. */
         f->size += w;
-        if (f->hashing && mbedtls_md_update(&f->sha, p, (size_t)w) != 0)
+        if (f->async != NULL)
+            ring_push(f->async, p, (size_t)w);
+        else if (f->hashing && hash_update(f, p, (size_t)w) != 0)
             return write_failed(f, EIO);
         p += w;
         n -= (size_t)w;
@@ -169,6 +479,7 @@ int dcs_file_truncate(dcs_file *f, long long size)
         return EBADF;
     if (size < 0 || size > f->size)
         return EINVAL;
+    settle(f);                  /* the digests are about to start over */
     while (ftruncate(f->fd, (off_t)size) != 0)
         if (errno != EINTR)
             return errno;
@@ -189,40 +500,64 @@ int dcs_file_sync(dcs_file *f)
     return 0;
 }
 
-int dcs_file_sha256(dcs_file *f, char out[65])
+/* The digest i of the content so far into md (its size), from a clone: the
+ * running digest keeps taking bytes. */
+static int finish_digest(dcs_file *f, int i, unsigned char *md)
 {
     mbedtls_md_context_t copy;
-    unsigned char md[32];
     int rc;
 
     if (f->fd < 0)
         return EBADF;
-    if (!f->hashing)
+    if (!kept(f, i))
         return EINVAL;
+    settle(f);
     if (f->error != 0)
         return f->error;
-    /* Finish a clone: the running hash keeps taking bytes. */
     mbedtls_md_init(&copy);
-    rc = hash_setup(&copy);
-    if (rc == 0 && (mbedtls_md_clone(&copy, &f->sha) != 0 || mbedtls_md_finish(&copy, md) != 0))
+    SEEN_READ(&f->md[i], sizeof f->md[i]);
+    rc = hash_setup(&copy, digest_type[i]);
+    if (rc == 0 && (mbedtls_md_clone(&copy, &f->md[i]) != 0 || mbedtls_md_finish(&copy, md) != 0))
         rc = EIO;
     mbedtls_md_free(&copy);
+    return rc;
+}
+
+int dcs_file_sha256(dcs_file *f, char out[65])
+{
+    unsigned char md[32];
+    int rc = finish_digest(f, 0, md);
     if (rc == 0)
         dcs_hex_encode(md, sizeof md, out);
     return rc;
 }
 
+int dcs_file_content_md5(dcs_file *f, char out[25])
+{
+    unsigned char md[16];
+    size_t len = 0;
+    int rc = finish_digest(f, 1, md);
+    if (rc == 0 && (mbedtls_base64_encode((unsigned char *)out, 25, &len, md, sizeof md) != 0 ||
+                    len != 24))
+        rc = EIO;
+    return rc;
+}
+
 int dcs_file_close(dcs_file *f)
 {
-    int rc = 0;
+    int rc = 0, i;
+
+    dcs_file_async_end(f);      /* join the helpers before their digests go */
     if (f->fd >= 0) {
         /* Linux frees the descriptor even when close fails: never retry. */
         if (close(f->fd) != 0 && errno != EINTR)
             rc = errno;
         f->fd = -1;
     }
-    mbedtls_md_free(&f->sha);
-    mbedtls_md_init(&f->sha);
+    for (i = 0; i < NDIGESTS; i++) {
+        mbedtls_md_free(&f->md[i]);
+        mbedtls_md_init(&f->md[i]);
+    }
     f->hashing = 0;
     return rc;
 }

@@ -8,9 +8,19 @@
  *    download to resume) with O_NOFOLLOW, and keeps it only when it is a
  *    regular file, owned by the effective user, with one link.
  *
- * With hashing on, the SHA-256 of the whole content is kept as bytes are
- * written (an existing file's bytes are read once when it is opened), so a
- * digest never needs a second pass over the file.
+ * With hashing on, the SHA-256 and/or the MD5 of the whole content are kept
+ * as bytes are written (an existing file's bytes are read once when it is
+ * opened), so a digest never needs a second pass over the file.
+ *
+ * Hashing runs inline in dcs_file_write, or, between dcs_file_async_begin
+ * and dcs_file_async_end, on helper threads (one per digest) fed through a
+ * bounded ring: a write stores the bytes with one pwrite, copies them into
+ * the ring (waiting while it is full) and returns while the threads hash.
+ * Every other call (digest, truncate, close) first waits until the threads
+ * have caught up, so what it sees is the same as with inline hashing.  The
+ * threads touch only the ring and the digests, never the caller's data or
+ * anything else: they are plain C with no Lua in reach.  A dcs_file is
+ * used by one thread at a time (its owner's); only the helpers run beside.
  *
  * Errors are sticky: after a failed write the content on disk is no longer
  * known to match `size` and the hash, so every later write and digest fails
@@ -28,6 +38,14 @@
 
 enum { DCS_FILE_NEW = 0, DCS_FILE_EXISTING = 1 };
 
+/* The digests to keep (dcs_file_open's `hashes`, a bit set). */
+enum { DCS_FILE_SHA256 = 1, DCS_FILE_MD5 = 2 };
+
+/* The ring the helper threads hash from when dcs_file_async_begin is given 0. */
+#define DCS_FILE_RING_DEFAULT ((size_t)4 << 20)
+
+typedef struct dcs_file_async dcs_file_async;
+
 /* Why an open or read was refused beyond errno: */
 enum {
     DCS_FILE_ENOTREG = -1,      /* not a regular file */
@@ -41,15 +59,16 @@ typedef struct dcs_file {
     int fd;                     /* -1 when closed or never opened */
     long long size;             /* bytes in the file; the write offset */
     int error;                  /* sticky: 0, or the code of the failed write */
-    int hashing;
-    mbedtls_md_context_t sha;   /* set up while hashing */
+    int hashing;                /* DCS_FILE_SHA256 | DCS_FILE_MD5: the digests kept */
+    mbedtls_md_context_t md[2]; /* [0] SHA-256, [1] MD5, each set up while kept */
+    dcs_file_async *async;      /* NULL: hashing runs inline */
 } dcs_file;
 
 /* Every function returns 0 on success, else an errno value (or one of the
  * negative codes above); dcs_file_strerror and dcs_file_code_name name
  * either kind. */
 DCS_INTERNAL void dcs_file_init(dcs_file *f);   /* closed, safe to close again */
-DCS_INTERNAL int  dcs_file_open(dcs_file *f, const char *path, int mode, int hash);
+DCS_INTERNAL int  dcs_file_open(dcs_file *f, const char *path, int mode, int hashes);
 /* All n bytes or an error (short writes and EINTR are retried). */
 DCS_INTERNAL int  dcs_file_write(dcs_file *f, const void *data, size_t n);
 /* Drops every byte from `size` on (0 <= size <= f->size, else EINVAL); the
@@ -57,9 +76,20 @@ DCS_INTERNAL int  dcs_file_write(dcs_file *f, const void *data, size_t n);
 DCS_INTERNAL int  dcs_file_truncate(dcs_file *f, long long size);
 DCS_INTERNAL int  dcs_file_sync(dcs_file *f);
 /* Hex SHA-256 of the content so far; the file stays open for more.  EINVAL
- * when the file was opened without hashing. */
+ * when the file was opened without DCS_FILE_SHA256. */
 DCS_INTERNAL int  dcs_file_sha256(dcs_file *f, char out[65]);
-DCS_INTERNAL int  dcs_file_close(dcs_file *f);  /* idempotent */
+/* Base64 of the MD5 of the content so far, the form of a Content-MD5
+ * header (24 characters and a NUL).  EINVAL without DCS_FILE_MD5. */
+DCS_INTERNAL int  dcs_file_content_md5(dcs_file *f, char out[25]);
+/* Moves hashing to helper threads fed by a ring of ring_bytes (0: the
+ * default) until dcs_file_async_end.  0 when they run or there is nothing
+ * to hash (or they already run); else why hashing stays inline (ENOMEM,
+ * EAGAIN, EBADF...), which is not a failure: writes work the same. */
+DCS_INTERNAL int  dcs_file_async_begin(dcs_file *f, size_t ring_bytes);
+/* Waits for the threads to hash what is left, joins them, and hashes inline
+ * from then on; a no-op when they do not run.  Returns f->error. */
+DCS_INTERNAL int  dcs_file_async_end(dcs_file *f);
+DCS_INTERNAL int  dcs_file_close(dcs_file *f);  /* idempotent; ends async hashing first */
 /* A sentence ("No space left on device", "it is a symbolic link"). */
 DCS_INTERNAL const char *dcs_file_strerror(int code);
 /* A short stable name for programs: "exists", "symlink", "not_regular",

@@ -1,12 +1,17 @@
 /* Lua binding of the download file writer (dcs_file.c):
- *   core.open_file(path, "new" | "existing"[, { sha256 = true }])
+ *   core.open_file(path, "new" | "existing"[, { sha256 = bool, md5 = bool }])
  *     -> dcs.core.file | nil, message, code
+ *   file:write(s), :size(), :truncate(n), :sync(), :sha256() (hex),
+ *   :content_md5() (base64, as in a Content-MD5 header), :close()
  *   core.read_file(path, max_bytes) -> string | nil, message, code
  *
  * Lifetime: the userdata holds a closed dcs_file before the open runs, and
  * close, __gc and __close share one idempotent destroy.  lhttp.c writes into
  * the embedded dcs_file while the userdata sits on its stack; a close from a
- * callback only makes the next write fail with EBADF. */
+ * callback only makes the next write fail with EBADF.  dcs_http hashes on
+ * helper threads while it streams a body (dcs_file_async_begin/end); every
+ * method here waits for them first where it needs to (dcs_file.c), and
+ * close and __gc join them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +85,18 @@ static const char *check_path(lua_State *L, int idx)
     return NULL;
 }
 
+/* A boolean option of the table at 3: `bit` when true, else 0. */
+static int flag_field(lua_State *L, const char *name, int bit)
+{
+    int on;
+    lua_getfield(L, 3, name);
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TBOOLEAN)
+        luaL_argerror(L, 3, lua_pushfstring(L, "'%s' must be a boolean", name));
+    on = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return on ? bit : 0;
+}
+
 static int l_open_file(lua_State *L)
 {
     static const char *const modes[] = {"new", "existing", NULL};
@@ -92,11 +109,7 @@ static int l_open_file(lua_State *L)
         return 3;
     if (!lua_isnoneornil(L, 3)) {
         luaL_checktype(L, 3, LUA_TTABLE);
-        lua_getfield(L, 3, "sha256");
-        luaL_argcheck(L, lua_isnil(L, -1) || lua_type(L, -1) == LUA_TBOOLEAN, 3,
-                      "'sha256' must be a boolean");
-        hash = lua_toboolean(L, -1);
-        lua_pop(L, 1);
+        hash = flag_field(L, "sha256", DCS_FILE_SHA256) | flag_field(L, "md5", DCS_FILE_MD5);
     }
     u = dcs_newuserdata(L, sizeof *u);
     dcs_file_init(&u->f);
@@ -171,7 +184,7 @@ static int f_sha256(lua_State *L)
     char hex[65];
     int rc;
 
-    if (u->f.fd >= 0 && !u->f.hashing) {
+    if (u->f.fd >= 0 && !(u->f.hashing & DCS_FILE_SHA256)) {
         lua_pushnil(L);
         lua_pushliteral(L, "not hashing: the file was opened without sha256 = true");
         return 2;
@@ -180,6 +193,24 @@ static int f_sha256(lua_State *L)
     if (rc != 0)
         return push_error(L, "hash", u->path, rc);
     lua_pushlstring(L, hex, 64);
+    return 1;
+}
+
+static int f_content_md5(lua_State *L)
+{
+    lfile *u = check_file(L);
+    char b64[25];
+    int rc;
+
+    if (u->f.fd >= 0 && !(u->f.hashing & DCS_FILE_MD5)) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "not hashing: the file was opened without md5 = true");
+        return 2;
+    }
+    rc = dcs_file_content_md5(&u->f, b64);
+    if (rc != 0)
+        return push_error(L, "hash", u->path, rc);
+    lua_pushlstring(L, b64, 24);
     return 1;
 }
 
@@ -250,6 +281,7 @@ static const luaL_Reg file_methods[] = {
     {"truncate", f_truncate},
     {"sync", f_sync},
     {"sha256", f_sha256},
+    {"content_md5", f_content_md5},
     {"close", f_close},
     {NULL, NULL}
 };

@@ -6,7 +6,9 @@
  *   build/test_file
  *
  * The ownership test needs root (it chowns a file to nobody); it is skipped
- * otherwise. */
+ * otherwise.  The async tests run the hashing helper threads; tools/check
+ * also builds this file with -fsanitize=thread (c-tsan) and runs it under
+ * valgrind. */
 #define _FILE_OFFSET_BITS 64
 
 #include <errno.h>
@@ -19,12 +21,20 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/base64.h>
 #include <mbedtls/md.h>
 
 #include "dcs_file.h"
 #include "tap.h"
 
 static char dir[64];
+
+/* The fallback test asks for a ring no malloc can give: under ASan and TSan
+ * that must return NULL, as it does without them. */
+const char *__asan_default_options(void);
+const char *__tsan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
 
 static const char *at(const char *name)
 {
@@ -42,6 +52,14 @@ static void sha256_hex(const void *data, size_t n, char out[65])
     dcs_hex_encode(md, sizeof md, out);
 }
 
+static void md5_b64(const void *data, size_t n, char out[25])
+{
+    unsigned char md[16];
+    size_t len;
+    mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_MD5), data, n, md);
+    mbedtls_base64_encode((unsigned char *)out, 25, &len, md, sizeof md);
+}
+
 static int check_rc(const char *name, int got, int exp)
 {
     if (!ok(got == exp, "%s", name))
@@ -56,6 +74,16 @@ static void check_digest(const char *name, dcs_file *f, const char *data, size_t
     char got[65], exp[65];
     int rc = dcs_file_sha256(f, got);
     sha256_hex(data, n, exp);
+    if (!ok(rc == 0 && strcmp(got, exp) == 0, "%s", name))
+        diag("  rc %d, got %s, expected %s", rc, rc == 0 ? got : "-", exp);
+}
+
+/* The Content-MD5 of f equals that of data. */
+static void check_md5(const char *name, dcs_file *f, const char *data, size_t n)
+{
+    char got[25], exp[25];
+    int rc = dcs_file_content_md5(f, got);
+    md5_b64(data, n, exp);
     if (!ok(rc == 0 && strcmp(got, exp) == 0, "%s", name))
         diag("  rc %d, got %s, expected %s", rc, rc == 0 ? got : "-", exp);
 }
@@ -206,10 +234,137 @@ static void test_truncate(void)
     dcs_file_close(&f);
 }
 
+static void test_md5(void)
+{
+    dcs_file f;
+    char b64[25];
+
+    dcs_file_init(&f);
+    check_rc("md5 and sha256: created",
+             dcs_file_open(&f, at("m"), DCS_FILE_NEW, DCS_FILE_SHA256 | DCS_FILE_MD5), 0);
+    check_md5("md5 of nothing", &f, "", 0);
+    dcs_file_write(&f, "hello world", 11);
+    check_rc("the Content-MD5 form", dcs_file_content_md5(&f, b64), 0);
+    ok(strcmp(b64, "XrY7u+Ae7tCTyyK7j1rNww==") == 0, "base64 of the MD5 digest");
+    check_digest("the SHA-256 in the same pass", &f, "hello world", 11);
+    dcs_file_close(&f);
+    check_rc("reopened with md5 only",
+             dcs_file_open(&f, at("m"), DCS_FILE_EXISTING, DCS_FILE_MD5), 0);
+    check_md5("md5 primed from the content", &f, "hello world", 11);
+    check_rc("no sha256 asked: EINVAL", dcs_file_sha256(&f, (char[65]){0}), EINVAL);
+    dcs_file_write(&f, "!", 1);
+    check_md5("md5 of old and new bytes", &f, "hello world!", 12);
+    check_rc("truncate", dcs_file_truncate(&f, 5), 0);
+    check_md5("md5 re-primed", &f, "hello", 5);
+    dcs_file_close(&f);
+    check_rc("sha256 only: md5 is EINVAL", dcs_file_open(&f, at("m"), DCS_FILE_EXISTING, 1), 0);
+    check_rc("content_md5 without md5", dcs_file_content_md5(&f, b64), EINVAL);
+    dcs_file_close(&f);
+    check_rc("unknown digest bits: EINVAL", dcs_file_open(&f, at("m"), DCS_FILE_EXISTING, 4),
+             EINVAL);
+}
+
+/* Deterministic bytes: no two chunks alike, so a dropped, repeated or
+ * reordered piece changes the digests. */
+static void fill(unsigned char *p, size_t n, unsigned seed)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        p[i] = (unsigned char)(seed >> 16);
+    }
+}
+
+/* Writes data[from, to) in pieces of varied sizes (1 byte to 3 rings). */
+static int write_pieces(dcs_file *f, const unsigned char *data, size_t from, size_t to,
+                        size_t ring)
+{
+    static const size_t sizes[] = {1, 7, 4096, 3, 65536, 100, 12345, 0};
+    size_t i = 0;
+    int rc = 0;
+    while (rc == 0 && from < to) {
+        size_t n = sizes[i++ % (sizeof sizes / sizeof sizes[0])];
+        if (n == 0)
+            n = 3 * ring + 5;
+        if (n > to - from)
+            n = to - from;
+        rc = dcs_file_write(f, data + from, n);
+        from += n;
+    }
+    return rc;
+}
+
+/* Async hashing with `hashes`, a ring of `ring` bytes, checked against
+ * inline digests: wrap-around, a full ring (backpressure), digests and a
+ * truncate while the helpers run, end and begin again, close while on. */
+static void async_round(int hashes, size_t ring, const unsigned char *data, size_t n)
+{
+    const char *what = hashes == 1 ? "sha256" : hashes == 2 ? "md5" : "sha256+md5";
+    const char *d = (const char *)data;
+    dcs_file f;
+
+    dcs_file_init(&f);
+    check_rc("async: open", dcs_file_open(&f, at("async"), DCS_FILE_NEW, hashes), 0);
+    check_rc("async: helpers start", dcs_file_async_begin(&f, ring), 0);
+    ok(f.async != NULL, "async (%s, ring %zu): on", what, ring);
+    check_rc("async: begin again is a no-op", dcs_file_async_begin(&f, ring), 0);
+    check_rc("async: writes", write_pieces(&f, data, 0, n / 2, ring), 0);
+    check_int("async: size follows at once", f.size, (long long)(n / 2));
+    if (hashes & DCS_FILE_SHA256)
+        check_digest("async: sha256 while on waits for the helpers", &f, d, n / 2);
+    if (hashes & DCS_FILE_MD5)
+        check_md5("async: md5 while on waits for the helpers", &f, d, n / 2);
+    check_rc("async: truncate while on", dcs_file_truncate(&f, (long long)(n / 3)), 0);
+    check_rc("async: writes after the truncate", write_pieces(&f, data, n / 3, n, ring), 0);
+    check_rc("async: end", dcs_file_async_end(&f), 0);
+    ok(f.async == NULL, "async: off");
+    if (hashes & DCS_FILE_SHA256)
+        check_digest("async: sha256 of everything", &f, d, n);
+    if (hashes & DCS_FILE_MD5)
+        check_md5("async: md5 of everything", &f, d, n);
+    check_rc("async: end again is a no-op", dcs_file_async_end(&f), 0);
+    check_rc("async: begin again", dcs_file_async_begin(&f, ring), 0);
+    check_rc("async: and write", dcs_file_write(&f, "tail", 4), 0);
+    check_rc("async: close while on joins the helpers", dcs_file_close(&f), 0);
+    ok(f.async == NULL && f.fd == -1, "async: closed");
+    check_rc("async: begin on a closed file: EBADF", dcs_file_async_begin(&f, ring), EBADF);
+    unlink(at("async"));
+}
+
+static void test_async(void)
+{
+    size_t n = (size_t)3 << 20;
+    unsigned char *data = malloc(n);
+    dcs_file f;
+
+    fill(data, n, 42);
+    async_round(DCS_FILE_SHA256, 0, data, n);
+    async_round(DCS_FILE_SHA256 | DCS_FILE_MD5, 65536 + 3, data, n);
+    async_round(DCS_FILE_MD5, 4099, data, n);
+
+    dcs_file_init(&f);
+    check_rc("no hashing: open", dcs_file_open(&f, at("plain"), DCS_FILE_NEW, 0), 0);
+    check_rc("no hashing: nothing to start", dcs_file_async_begin(&f, 0), 0);
+    ok(f.async == NULL, "no hashing: no helpers");
+    dcs_file_close(&f);
+
+    /* A ring that cannot be allocated: hashing stays inline, all the same. */
+    check_rc("fallback: open", dcs_file_open(&f, at("fallback"), DCS_FILE_NEW, 3), 0);
+    check_rc("fallback: begin says why", dcs_file_async_begin(&f, (size_t)-1 / 2), ENOMEM);
+    ok(f.async == NULL, "fallback: inline");
+    check_rc("fallback: writes", write_pieces(&f, data, 0, n / 4, 4096), 0);
+    check_digest("fallback: sha256", &f, (const char *)data, n / 4);
+    check_md5("fallback: md5", &f, (const char *)data, n / 4);
+    check_rc("fallback: end is a no-op", dcs_file_async_end(&f), 0);
+    dcs_file_close(&f);
+    free(data);
+}
+
 /* RLIMIT_FSIZE turns the limit into a short write, then EFBIG: the error
  * path without filling a disk.  SIGXFSZ is ignored so the write just fails;
- * nothing is printed while the limit holds (stdout may be a file). */
-static void test_write_failure(void)
+ * nothing is printed while the limit holds (stdout may be a file).  With
+ * async on, what reached the file went through the ring: the same digests. */
+static void write_failure(int async)
 {
     struct rlimit old, lim;
     char data[100], hex[65];
@@ -219,7 +374,10 @@ static void test_write_failure(void)
 
     memset(data, 'x', sizeof data);
     dcs_file_init(&f);
+    unlink(at("limited"));
     check_rc("open", dcs_file_open(&f, at("limited"), DCS_FILE_NEW, 1), 0);
+    if (async)
+        check_rc("async: on, with a ring smaller than the write", dcs_file_async_begin(&f, 64), 0);
     fflush(stdout);
     signal(SIGXFSZ, SIG_IGN);
     getrlimit(RLIMIT_FSIZE, &old);
@@ -241,6 +399,12 @@ static void test_write_failure(void)
     check_rc("writes work again", dcs_file_write(&f, data, 10), 0);
     check_digest("digest follows", &f, data, 40);
     dcs_file_close(&f);
+}
+
+static void test_write_failure(void)
+{
+    write_failure(0);
+    write_failure(1);
 }
 
 static void test_read_small(void)
@@ -301,6 +465,8 @@ int main(void)
     test_symlinks();
     test_existing();
     test_truncate();
+    test_md5();
+    test_async();
     test_write_failure();
     test_read_small();
     cleanup();

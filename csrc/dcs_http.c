@@ -9,10 +9,19 @@
 #include "dcs_headers.h"
 #include "dcs_http.h"
 
+/* Bodies that may stream into a file: libcurl receives up to RECV_BUFFER
+ * bytes at a time (its default is 16 KiB), and since it hands them over in
+ * pieces of at most 16 KiB (CURL_MAX_WRITE_SIZE), they are gathered into
+ * WRITE_BUFFER bytes for each write to the file: one pwrite and one hand-over
+ * to the hashing helpers per 256 KiB instead of per 16 KiB. */
+#define RECV_BUFFER (512L * 1024)
+#define WRITE_BUFFER ((size_t)256 * 1024)
+
 struct dcs_http {
     CURL *easy;
     dcs_http_config cfg;        /* strings below are owned copies */
     char errbuf[CURL_ERROR_SIZE];
+    unsigned char *wbuf;        /* WRITE_BUFFER bytes, made on the first file body */
 };
 
 typedef struct transfer {
@@ -23,6 +32,9 @@ typedef struct transfer {
     int too_large;
     int bad_head;               /* malformed or oversized header block */
     int aborted;                /* on_head refused or on_progress said stop */
+    int async;                  /* this transfer moved req->file's hashing to its helpers */
+    unsigned char *wbuf;        /* NULL: each piece goes to the file as it comes */
+    size_t pending;             /* bytes in wbuf, not yet in the file */
 } transfer;
 
 int dcs_http_global_init(void)
@@ -103,6 +115,7 @@ void dcs_http_free(dcs_http *h)
     if (h->easy != NULL)
         curl_easy_cleanup(h->easy);
     free_config_strings(&h->cfg);
+    free(h->wbuf);
     free(h);
 }
 
@@ -171,6 +184,10 @@ static int head_complete(transfer *t)
         t->aborted = 1;
         return 0;
     }
+    /* The body streams into the file: hash on helper threads while libcurl
+     * receives (inline if they cannot start); dcs_http_perform ends it. */
+    if (res->body_to == DCS_HTTP_BODY_FILE && !t->async)
+        t->async = dcs_file_async_begin(req->file, 0) == 0;
     return 1;
 }
 
@@ -207,25 +224,65 @@ static int report_progress(transfer *t)
     return 1;
 }
 
+/* Writes n body bytes to the file; 0 (with res->file_error) on failure. */
+static int write_file(transfer *t, const void *data, size_t n)
+{
+    int rc = dcs_file_write(t->req->file, data, n);
+    if (rc != 0) {
+        t->res->file_error = rc;
+        return 0;
+    }
+    t->res->streamed += (long long)n;
+    return 1;
+}
+
+/* The gathered bytes to the file (after the transfer too: a body cut short
+ * keeps every byte received, for a resume). */
+static int flush_pending(transfer *t)
+{
+    size_t n = t->pending;
+    t->pending = 0;
+    return n == 0 || write_file(t, t->wbuf, n);
+}
+
+/* After bytes reached the file: a progress report when one is due. */
+static int progress_due(transfer *t)
+{
+    dcs_http_response *res = t->res;
+    if (t->req->on_progress == NULL ||
+        res->streamed - (res->reported < 0 ? 0 : res->reported) < t->req->progress_step)
+        return 1;
+    return report_progress(t);
+}
+
+static size_t to_file(transfer *t, const char *data, size_t n)
+{
+    size_t left = n;
+
+    if (t->wbuf == NULL)
+        return write_file(t, data, n) && progress_due(t) ? n : 0;
+    while (left > 0) {
+        size_t k = WRITE_BUFFER - t->pending;
+        if (k > left)
+            k = left;
+        memcpy(t->wbuf + t->pending, data, k);
+        t->pending += k;
+        data += k;
+        left -= k;
+        if (t->pending == WRITE_BUFFER && !(flush_pending(t) && progress_due(t)))
+            return 0;
+    }
+    return n;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     transfer *t = ud;
     dcs_http_response *res = t->res;
     size_t n = size * nmemb;
 
-    if (res->body_to == DCS_HTTP_BODY_FILE) {
-        int rc = dcs_file_write(t->req->file, data, n);
-        if (rc != 0) {
-            res->file_error = rc;
-            return 0;
-        }
-        res->streamed += (long long)n;
-        if (t->req->on_progress != NULL &&
-            res->streamed - (res->reported < 0 ? 0 : res->reported) >= t->req->progress_step &&
-            !report_progress(t))
-            return 0;
-        return n;
-    }
+    if (res->body_to == DCS_HTTP_BODY_FILE)
+        return to_file(t, data, n);
     if (t->max_body > 0 && res->body.len + n > t->max_body) {
         t->too_large = 1;
         return 0;
@@ -320,6 +377,8 @@ static CURLcode apply_options(dcs_http *h, const dcs_http_request *req, transfer
     SET(CURLOPT_HEADERDATA, t);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, t);
+    if (req->file != NULL)
+        SET(CURLOPT_BUFFERSIZE, RECV_BUFFER);
 
     if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
         SET(CURLOPT_HTTPGET, 1L);
@@ -391,6 +450,9 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     t.req = req;
     t.res = res;
     t.max_body = h->cfg.max_body;
+    if (req->file != NULL && h->wbuf == NULL)
+        h->wbuf = malloc(WRITE_BUFFER);     /* without it, bodies go unbuffered */
+    t.wbuf = req->file != NULL ? h->wbuf : NULL;
     h->errbuf[0] = '\0';
     res->status = 0;
     res->head_done = 0;
@@ -411,6 +473,11 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     rc = apply_options(h, req, &t, headers);
     if (rc == CURLE_OK)
         rc = curl_easy_perform(h->easy);
+    if (t.pending > 0 && res->file_error == 0)
+        flush_pending(&t);
+    /* Every byte written is hashed before anyone can ask for a digest. */
+    if (t.async)
+        dcs_file_async_end(req->file);
     curl_slist_free_all(headers);
     /* Never leave pointers to this call's stack frame inside the handle. */
     curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, NULL);

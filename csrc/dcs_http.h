@@ -26,7 +26,8 @@ typedef struct dcs_http_config {
 /* Where the body of the final response goes, decided by on_head. */
 typedef enum dcs_http_body_to {
     DCS_HTTP_BODY_BUFFER = 0,   /* res->body, capped by max_body */
-    DCS_HTTP_BODY_FILE,         /* req->file, straight from libcurl's write callback */
+    DCS_HTTP_BODY_FILE,         /* req->file, from libcurl's write callback in 256 KiB
+                                 * writes, its digests on helper threads meanwhile */
     DCS_HTTP_BODY_REFUSE        /* stop the transfer (DCS_HTTP_ABORTED) */
 } dcs_http_body_to;
 
@@ -43,7 +44,8 @@ typedef struct dcs_http_request {
     /* Called once, when the final response's header block is complete and
      * valid (never for 1xx or a proxy's CONNECT answer); NULL = buffer. */
     dcs_http_body_to (*on_head)(void *ud, long status, const char *block, size_t len);
-    dcs_file *file;             /* the body's target when on_head says FILE */
+    dcs_file *file;             /* the body's target when on_head says FILE; its
+                                 * digests are complete when perform returns */
     /* Body bytes streamed so far: at most once per progress_step bytes and
      * once when the transfer completed; returns 0 to stop (DCS_HTTP_ABORTED). */
     int (*on_progress)(void *ud, long long bytes);

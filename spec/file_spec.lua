@@ -1,7 +1,10 @@
 -- core.open_file and core.read_file: the download file writer (csrc/dcs_file.c,
 -- csrc/lfile.c): refusals (links, other owners, FIFOs, devices), the running
--- SHA-256, truncate, close and garbage collection.
+-- SHA-256 and MD5, truncate, close and garbage collection; and the same
+-- methods while a libcurl transfer streams into the file and its digests
+-- run on helper threads.
 local core = require "dcs.core"
+local E = require "support.emulator"
 local files = require "support.files"
 local sub = require "support.subprocess"
 
@@ -149,6 +152,7 @@ describe("core.open_file", function()
   it("raises on programmer errors", function()
     assert.has_error(function() core.open_file(dir .. "/x", "append") end)
     assert.has_error(function() core.open_file(dir .. "/x", "new", { sha256 = "yes" }) end)
+    assert.has_error(function() core.open_file(dir .. "/x", "new", { md5 = 1 }) end)
     assert.has_error(function() core.open_file(dir .. "/x", "new", 1) end)
     assert.has_error(function() core.open_file(nil, "new") end)
   end)
@@ -169,6 +173,33 @@ describe("core.open_file", function()
     local hex, why = f:sha256()
     assert.is_nil(hex)
     assert.matches("without sha256", why)
+    f:close()
+  end)
+
+  it("keeps the MD5 as Content-MD5 would carry it, primed, truncated and closed", function()
+    local path = dir .. "/m"
+    local f = assert(core.open_file(path, "new", { md5 = true, sha256 = true }))
+    assert.are.equal("1B2M2Y8AsgTpgAmY7PhCfg==", f:content_md5())        -- MD5 of ""
+    assert(f:write("hello "))
+    assert(f:write("world"))
+    assert.are.equal("XrY7u+Ae7tCTyyK7j1rNww==", f:content_md5())
+    assert.are.equal(core.sha256_hex("hello world"), f:sha256())
+    f:close()
+    f = assert(core.open_file(path, "existing", { md5 = true }))
+    assert.are.equal("XrY7u+Ae7tCTyyK7j1rNww==", f:content_md5())
+    local hex, why = f:sha256()
+    assert.is_nil(hex)
+    assert.matches("without sha256", why)
+    assert.is_true(f:truncate(0))
+    assert.are.equal("1B2M2Y8AsgTpgAmY7PhCfg==", f:content_md5())
+    f:close()
+    local md5, closed = f:content_md5()
+    assert.is_nil(md5)
+    assert.matches("closed", closed)
+    f = assert(core.open_file(path, "existing", { sha256 = true }))
+    md5, why = f:content_md5()
+    assert.is_nil(md5)
+    assert.matches("without md5", why)
     f:close()
   end)
 
@@ -257,6 +288,125 @@ describe("core.open_file", function()
     assert.matches("^nil\tcannot write " .. dir:gsub("%p", "%%%0") .. "/big: File too large\tefbig\ttrue\ttrue$",
       first)
     assert.matches("^nil\tcannot write .*File too large\tefbig$", second)   -- sticky
+  end)
+end)
+
+-- A libcurl transfer into the file hashes on helper threads; each method,
+-- called from the sink's progress callback while they run, must see what
+-- it would see with inline hashing.
+describe("core.open_file under a streaming transfer", function()
+  local SIZE = 3 * 1024 * 1024
+  local hs, dir, url, expected
+  lazy_setup(function()
+    hs = E.start_hostile()
+    dir = files.tmpdir()
+  end)
+  lazy_teardown(function()
+    hs:stop()
+    files.remove_tree(dir)
+  end)
+  before_each(function()
+    hs:reset()
+    expected = hs:file { path = "/f.bin", size = SIZE }.sha256
+    url = hs.url .. "/f.bin"
+  end)
+
+  -- Streams f.bin into a new file; progress(file, bytes, path) runs each time.
+  local n = 0
+  local function stream(progress, opts)
+    n = n + 1
+    local path = dir .. "/s" .. n
+    local file = assert(core.open_file(path, "new", opts or { sha256 = true, md5 = true }))
+    local t = core.http { proxy = "" }
+    local res, failure = t:request { url = url, sink = { file = file,
+      progress = progress and function(bytes) return progress(file, bytes, path) end } }
+    t:close()
+    return file, path, res, failure
+  end
+
+  -- The digests of what is on disk, computed inline by a fresh reader.
+  local function inline_md5(path)
+    local f = assert(core.open_file(path, "existing", { md5 = true }))
+    local md5 = f:content_md5()
+    f:close()
+    return md5
+  end
+
+  it("has every byte hashed when the request returns", function()
+    local file, path, res = stream()
+    assert.are.equal(200, res.status)
+    assert.are.equal(SIZE, file:size())
+    assert.are.equal(expected, file:sha256())
+    assert.are.equal(inline_md5(path), file:content_md5())
+    file:close()
+    assert.are.equal(expected, core.sha256_hex(read(path)))
+  end)
+
+  it("gives the digests of the bytes so far in the middle of the body", function()
+    local checked = 0
+    local file, path, res = stream(function(f, bytes, path)
+      if bytes < SIZE and checked < 3 then
+        checked = checked + 1
+        assert.are.equal(bytes, f:size())
+        assert.are.equal(core.sha256_hex(read(path):sub(1, bytes)), f:sha256())
+        assert.are.equal(inline_md5(path), f:content_md5())
+      end
+    end)
+    assert.are.equal(200, res.status)
+    assert.are.equal(3, checked)
+    assert.are.equal(expected, file:sha256())
+    file:close()
+    assert.are.equal(expected, core.sha256_hex(read(path)))
+  end)
+
+  it("follows a truncate and a write from the callback", function()
+    local done = false
+    local file, path, res = stream(function(f, bytes)
+      if not done and bytes >= SIZE / 2 then
+        done = true
+        assert.is_true(f:truncate(1000))
+        assert.is_true(f:write("inserted"))
+      end
+    end)
+    assert.are.equal(200, res.status)
+    local content = read(path)
+    assert.are.equal(#content, file:size())
+    assert.are.equal(core.sha256_hex(content), file:sha256())
+    assert.are.equal(inline_md5(path), file:content_md5())
+    file:close()
+  end)
+
+  it("stops cleanly when the callback closes the file", function()
+    local file, _, res, failure = stream(function(f, bytes)
+      if bytes >= SIZE / 3 then f:close() end
+    end)
+    assert.is_nil(res)
+    assert.are.equal("write", failure.reason)
+    assert.matches("ebadf", failure.message)
+    assert.matches("closed", tostring(file))
+  end)
+
+  it("hashes one digest alone, and none when asked for none", function()
+    local file = stream(nil, { sha256 = true })
+    assert.are.equal(expected, file:sha256())
+    file:close()
+    local path
+    file, path = stream(nil, { md5 = true })
+    assert.are.equal(inline_md5(path), file:content_md5())
+    file:close()
+    file, path = stream(nil, {})
+    assert.are.equal(SIZE, file:size())
+    file:close()
+    assert.are.equal(expected, core.sha256_hex(read(path)))
+  end)
+
+  it("releases writers collected after a streamed body", function()
+    for _ = 1, 3 do stream() end                -- never closed: __gc joins and closes
+    collectgarbage()
+    collectgarbage()
+    local file = stream()
+    assert.are.equal(expected, file:sha256())
+    file:close()
   end)
 end)
 

@@ -23,7 +23,7 @@ M.DEFAULTS = {
   stall_timeout = 30,   -- seconds below min_speed before the transfer counts as stalled
   min_speed = 1024,     -- bytes per second
   max_bytes = 4 * 1024 ^ 3,   -- a larger file (or a body that never ends) is refused
-  checksum = true,      -- SHA-256 of the file, computed as it streams
+  checksum = true,      -- SHA-256 (and MD5 for a Content-MD5) of the file, computed as it streams
 }
 
 local OPTION_TYPES = { progress = "function", resume = "boolean", max_resumes = "number",
@@ -105,7 +105,7 @@ end
 local function open_partial(path, o)
   local part, meta_path = path .. ".part", path .. ".part.meta"
   if o.resume then
-    local f, why, code = core.open_file(part, "existing", { sha256 = o.checksum })
+    local f, why, code = core.open_file(part, "existing", { sha256 = o.checksum, md5 = o.checksum })
     if f then
       local meta = read_sidecar(meta_path)
       if meta and f:size() > 0 and f:size() < meta.total then return f, meta end
@@ -119,7 +119,7 @@ local function open_partial(path, o)
     os.remove(part)
   end
   os.remove(meta_path)
-  local f, why, code = core.open_file(part, "new", { sha256 = o.checksum })
+  local f, why, code = core.open_file(part, "new", { sha256 = o.checksum, md5 = o.checksum })
   if not f then return nil, io_error(why, code) end
   return f, {}
 end
@@ -160,6 +160,9 @@ local function head(state, status, headers)
     end
     if state.offset > 0 then file:truncate(0) end    -- the whole file came back: start over
     state.offset, state.total, state.validator = 0, length, validator_of(headers)
+    -- the whole file's MD5; a 206 continuing this validated file keeps it (a
+    -- 206's own Content-MD5 would cover only the range sent, RFC 2616 14.15)
+    state.content_md5 = headers["content-md5"]
     if o.resume and state.validator and length and length > 0 then
       write_sidecar(state.meta_path, state.validator, length)
     end
@@ -284,6 +287,13 @@ function M.download(self, link, path, opts)
     abandon(state)
     return nil, errors.new { kind = "network", operation = "download", reason = "short",
       message = ("incomplete download: %d of %d bytes"):format(size, state.total) }
+  end
+  if o.checksum and state.content_md5 and file:content_md5() ~= state.content_md5 then
+    file:close()
+    os.remove(state.part_path)
+    os.remove(state.meta_path)
+    return nil, errors.new { kind = "network", reason = "checksum", operation = "download",
+      message = "Content-MD5 does not match: the file is corrupt" }
   end
   local sha256 = o.checksum and file:sha256() or nil
   local closed, cerr = file:close()

@@ -5,7 +5,8 @@
 #   make demo       install what is missing, start the emulator, run the main job
 #   make check      install what is missing, build, run every test
 #   make deps       install the Debian packages the project needs (apt-get)
-#   make bench      signing speed against a Python peer, in the same run
+#   make bench      signing speed against a Python peer, then download speed
+#                   against curl -o and the SHA-256 alone (a local nginx), in the same run
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
 # OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
@@ -58,9 +59,11 @@ demo: deps all
 check: deps all
 	@tools/check
 
-# Signing speed against a peer in the same run (not a test: numbers vary).
+# Signing speed against a peer, then download speed against curl -o and the
+# SHA-256 alone, each in the same run (not tests: numbers vary).
 bench: all
 	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) bench/sign.lua
+	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) bench/download.lua
 
 clean:
 	rm -rf build

@@ -1,0 +1,209 @@
+-- Download speed: client:download against `curl -s -o` and against the
+-- SHA-256 of the file alone, in the same run, from a local nginx serving a
+-- static file (Debian's nginx, no Lua on the server side).  Each round runs
+-- every variant once, in an order that rotates from round to round; the
+-- table shows the medians.  Peak Lua heap (sampled from the progress
+-- callback) and the process's peak RSS (VmHWM) show that memory stays
+-- constant whatever the file's size.  CPU is user+sys of the Lua process
+-- (every thread) or of curl.  The checksummed download keeps the MD5 too
+-- (for a Content-MD5), on a second helper thread; the last row is the same
+-- transfer through core.http with the SHA-256 only, to show what that costs.
+--
+--   make bench                                    (LUA=lua5.4 by default)
+--   lua5.4 bench/download.lua [rounds] [MiB]      (with LUA_PATH/LUA_CPATH as in make bench)
+local core = require "dcs.core"
+local dcs = require "dcs"
+
+local ROUNDS = tonumber(arg[1]) or 7
+local MIB = tonumber(arg[2]) or 300
+local DIR = os.getenv("PWD") .. "/build/bench"
+local WWW = DIR .. "/www"
+local SOURCE = WWW .. "/file.bin"
+local OUT = DIR .. "/out"
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  assert(ok == true or ok == 0, "failed: " .. cmd)
+end
+
+local function vm_hwm_kib()
+  local f = assert(io.open("/proc/self/status"))
+  local kib = f:read("*a"):match("VmHWM:%s*(%d+)")
+  f:close()
+  return tonumber(kib)
+end
+
+-- CPU seconds used so far by this process (all its threads) and by its
+-- waited-for children (curl), from /proc/self/stat.
+local TICKS = tonumber(io.popen("getconf CLK_TCK"):read("*l")) or 100
+local function cpu_seconds()
+  local f = assert(io.open("/proc/self/stat"))
+  local fields = {}
+  for x in f:read("*a"):gsub("^.-%) ", ""):gmatch("%S+") do fields[#fields + 1] = x end
+  f:close()
+  return (fields[12] + fields[13] + fields[14] + fields[15]) / TICKS
+end
+
+local function file_size(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local n = f:seek("end")
+  f:close()
+  return n
+end
+
+-- The served file, MIB MiB of random bytes, made once and kept in build/.
+local function make_source()
+  sh("mkdir -p " .. WWW .. " " .. DIR .. "/tmp " .. OUT)
+  if file_size(SOURCE) ~= MIB * 1024 * 1024 then
+    io.stderr:write(("making %s (%d MiB)\n"):format(SOURCE, MIB))
+    sh(("head -c %d /dev/urandom > %s"):format(MIB * 1024 * 1024, SOURCE))
+  end
+end
+
+local function free_port()
+  local p = io.popen("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
+    .. "print(s.getsockname()[1])'")
+  local port = p:read("*l")
+  p:close()
+  return assert(tonumber(port), "no free port")
+end
+
+local CONF = [[
+%s
+worker_processes 1;
+error_log %s/error.log warn;
+pid %s/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  default_type application/octet-stream;
+  client_body_temp_path %s/tmp;
+  proxy_temp_path %s/tmp;
+  fastcgi_temp_path %s/tmp;
+  uwsgi_temp_path %s/tmp;
+  scgi_temp_path %s/tmp;
+  server {
+    listen 127.0.0.1:%d;
+    root %s;
+    location / { }
+  }
+}
+]]
+
+local function start_nginx()
+  local port = free_port()
+  local root = io.popen("id -u"):read("*l") == "0" and "user root;" or ""
+  local f = assert(io.open(DIR .. "/nginx.conf", "w"))
+  f:write(CONF:format(root, DIR, DIR, DIR, DIR, DIR, DIR, DIR, port, WWW))
+  f:close()
+  local proc = io.popen(("exec nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
+    :format(DIR, DIR, DIR))
+  local url = ("http://127.0.0.1:%d"):format(port)
+  local http = core.http { timeout = 5, proxy = "" }
+  for _ = 1, 100 do
+    local res = http:request { method = "HEAD", url = url .. "/file.bin" }
+    if res and res.status == 200 then
+      http:close()
+      return url, proc
+    end
+    core.sleep(0.05)
+  end
+  error("nginx did not start; see " .. DIR .. "/stderr.log")
+end
+
+local function stop_nginx(proc)
+  local f = io.open(DIR .. "/nginx.pid")
+  local pid = f and f:read("*l")
+  if f then f:close() end
+  if pid then os.execute("kill -QUIT " .. pid) end
+  proc:close()
+end
+
+local function median(t)
+  local s = {}
+  for i, v in ipairs(t) do s[i] = v end
+  table.sort(s)
+  return s[math.ceil(#s / 2)]
+end
+
+local function main()
+  make_source()
+  local expected = assert(core.sha256_file(SOURCE))
+  local url, proc = start_nginx()
+  local link = url .. "/file.bin"
+  local client = dcs.client { ak = "BENCHAK0000000000000", sk = "bench", project = ("0"):rep(32),
+    endpoint = url, proxy = "" }
+  local heap_peak, heap_start = 0, collectgarbage("count")
+  local function sample() heap_peak = math.max(heap_peak, collectgarbage("count")) end
+  local http = core.http { proxy = "" }
+  local hwm_start = vm_hwm_kib()
+
+  local variants = {
+    { name = "curl -s -o", run = function(path)
+      sh(("curl -s --noproxy '*' -o %s %s"):format(path, link))
+    end },
+    { name = "client:download, checksum = false", run = function(path)
+      local res = assert(client:download(link, path, { checksum = false, progress = sample }))
+      assert(res.sha256 == nil)
+    end },
+    { name = "client:download (SHA-256)", run = function(path)
+      local res = assert(client:download(link, path, { progress = sample }))
+      assert(res.sha256 == expected, "wrong SHA-256")
+    end },
+    { name = "SHA-256 of the file alone", run = function()
+      assert(core.sha256_file(SOURCE) == expected)
+    end },
+    -- what the MD5 costs: the same transfer as client:download's, without it
+    { name = "core.http sink, SHA-256 only", run = function(path)
+      local f = assert(core.open_file(path, "new", { sha256 = true }))
+      assert(http:request { url = link, sink = { file = f, progress = sample } })
+      assert(f:sha256() == expected, "wrong SHA-256")
+      f:close()
+    end },
+  }
+  local times, cpus = {}, {}
+  for i = 1, #variants do times[i], cpus[i] = {}, {} end
+  -- round 0 warms the page cache and nginx up, and is not counted
+  for round = 0, ROUNDS do
+    for k = 0, #variants - 1 do
+      local i = (round + k) % #variants + 1
+      local path = OUT .. "/" .. i .. ".bin"
+      os.remove(path)
+      local t0, c0 = core.monotime(), cpu_seconds()
+      variants[i].run(path)
+      if round > 0 then
+        times[i][round], cpus[i][round] = core.monotime() - t0, cpu_seconds() - c0
+      end
+      if i ~= 4 then
+        assert(file_size(path) == MIB * 1024 * 1024, variants[i].name .. ": wrong size")
+        os.remove(path)
+      end
+    end
+  end
+  client:close()
+  http:close()
+  stop_nginx(proc)
+
+  local med = {}
+  print(("download of %d MiB from a local nginx (%s, libcurl %s); medians of %d interleaved rounds")
+    :format(MIB, type(jit) == "table" and jit.version or _VERSION, core.curl_version(), ROUNDS))
+  print(("  %-36s %9s %9s %8s"):format("", "wall", "MiB/s", "CPU"))
+  for i, v in ipairs(variants) do
+    med[i] = median(times[i])
+    print(("  %-36s %7.3f s %9.0f %6.2f s"):format(v.name, med[i], MIB / med[i], median(cpus[i])))
+  end
+  print(("  download / curl -o:                  %.2fx the time (%.2fx the speed; target >= 0.9x)")
+    :format(med[2] / med[1], med[1] / med[2]))
+  print(("  download+SHA-256 / SHA-256 alone:    %.2fx the time (target <= 1.2x)"):format(med[3] / med[4]))
+  print(("  download+SHA-256 / curl -o:          %.2fx the time"):format(med[3] / med[1]))
+  print(("  SHA-256 only (no MD5) / SHA-256 alone: %.2fx the time"):format(med[5] / med[4]))
+  print(("  Lua heap: %.0f KiB at the start, peak %.0f KiB during the downloads")
+    :format(heap_start, heap_peak))
+  print(("  RSS (VmHWM): %.1f MiB before the first round, %.1f MiB after the last (file: %d MiB)")
+    :format(hwm_start / 1024, vm_hwm_kib() / 1024, MIB))
+end
+
+main()

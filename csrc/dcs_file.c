@@ -48,6 +48,7 @@ void __tsan_write_range(void *addr, long size);
 
 #define CHUNK 65536             /* reads that prime the digests */
 #define SLICE ((size_t)256 << 10)   /* most a helper hashes between two looks at the counters */
+#define WAKE ((size_t)1 << 20)      /* bytes queued for an idle helper before a write wakes it */
 #define NDIGESTS 2
 
 static const mbedtls_md_type_t digest_type[NDIGESTS] = {MBEDTLS_MD_SHA256, MBEDTLS_MD_MD5};
@@ -56,6 +57,7 @@ typedef struct helper {
     dcs_file_async *a;
     mbedtls_md_context_t *md;   /* the digest this helper owns while it runs */
     unsigned long long done;    /* bytes of the stream hashed (mu) */
+    int idle;                   /* waiting on `more` (mu) */
     pthread_t thread;
 } helper;
 
@@ -66,7 +68,7 @@ struct dcs_file_async {
     unsigned char *ring;
     size_t cap;
     unsigned long long pushed;  /* bytes copied into the ring (mu) */
-    int idle;                   /* helpers waiting on `more` (mu) */
+    size_t wake;                /* WAKE, or less for a small ring */
     int waiting;                /* the owner waits on `room` (mu) */
     int stop;                   /* (mu) */
     int error;                  /* a digest update failed: EIO (mu) */
@@ -166,9 +168,24 @@ static unsigned long long slowest(const dcs_file_async *a)
     return low;
 }
 
+/* Wakes the idle helpers (mu held) when one has at least `least` bytes to
+ * hash: a helper that caught up sleeps until a good slice is queued (fewer
+ * wake-ups), or until the owner needs it (least = 1). */
+static void wake_idle(dcs_file_async *a, unsigned long long least)
+{
+    int i;
+    for (i = 0; i < a->count; i++) {
+        if (a->h[i].idle && a->pushed - a->h[i].done >= least) {
+            pthread_cond_broadcast(&a->more);
+            return;
+        }
+    }
+}
+
 /* The owner waits (mu held) until a helper reports progress. */
 static void wait_room(dcs_file_async *a)
 {
+    wake_idle(a, 1);
     a->waiting = 1;
     pthread_cond_wait(&a->room, &a->mu);
     a->waiting = 0;
@@ -186,9 +203,9 @@ static void *helper_main(void *arg)
         int failed;
 
         while (h->done == a->pushed && !a->stop) {
-            a->idle++;
+            h->idle = 1;
             pthread_cond_wait(&a->more, &a->mu);
-            a->idle--;
+            h->idle = 0;
         }
         avail = a->pushed - h->done;
         if (avail == 0)
@@ -206,9 +223,10 @@ static void *helper_main(void *arg)
         pthread_mutex_lock(&a->mu);
         if (failed)
             a->error = EIO;
-        h->done += n;
-        if (a->waiting)
+        /* The owner waits for the slowest helper: only its progress counts. */
+        if (a->waiting && h->done == slowest(a))
             pthread_cond_signal(&a->room);
+        h->done += n;
     }
     pthread_mutex_unlock(&a->mu);
     return NULL;
@@ -236,8 +254,7 @@ static void ring_push(dcs_file_async *a, const unsigned char *p, size_t n)
         a->pushed += k;
         p += k;
         n -= k;
-        if (a->idle > 0)
-            pthread_cond_broadcast(&a->more);
+        wake_idle(a, a->wake);
     }
     pthread_mutex_unlock(&a->mu);
 }
@@ -314,6 +331,7 @@ int dcs_file_async_begin(dcs_file *f, size_t ring_bytes)
     if (a == NULL)
         return ENOMEM;
     a->cap = ring_bytes > 0 ? ring_bytes : DCS_FILE_RING_DEFAULT;
+    a->wake = a->cap / 2 < WAKE ? (a->cap + 1) / 2 : WAKE;
     a->ring = malloc(a->cap);
     if (a->ring == NULL) {
         free(a);

@@ -129,8 +129,16 @@ local function median(t)
   return s[math.ceil(#s / 2)]
 end
 
+local function loadavg()
+  local f = io.open("/proc/loadavg")
+  local text = f and f:read("*l") or "?"
+  if f then f:close() end
+  return text:match("^(%S+ %S+ %S+)") or text
+end
+
 local function main()
   make_source()
+  local load_before = loadavg()
   local expected = assert(core.sha256_file(SOURCE))
   local url, proc = start_nginx()
   local link = url .. "/file.bin"
@@ -204,6 +212,10 @@ local function main()
     :format(heap_start, heap_peak))
   print(("  RSS (VmHWM): %.1f MiB before the first round, %.1f MiB after the last (file: %d MiB)")
     :format(hwm_start / 1024, vm_hwm_kib() / 1024, MIB))
+  -- the machine's other work shows in the ratios: the checksummed download
+  -- needs a second core for its helpers
+  print(("  load average before: %s, after: %s (%s CPUs)"):format(load_before, loadavg(),
+    io.popen("nproc"):read("*l") or "?"))
 end
 
 main()

@@ -561,6 +561,21 @@ int dcs_file_content_md5(dcs_file *f, char out[25])
     return rc;
 }
 
+int dcs_file_drop_digests(dcs_file *f, int hashes)
+{
+    int i;
+    if (f->async != NULL)
+        return EBUSY;
+    for (i = 0; i < NDIGESTS; i++) {
+        if ((hashes & (1 << i)) && kept(f, i)) {
+            mbedtls_md_free(&f->md[i]);
+            mbedtls_md_init(&f->md[i]);
+            f->hashing &= ~(1 << i);
+        }
+    }
+    return 0;
+}
+
 int dcs_file_close(dcs_file *f)
 {
     int rc = 0, i;

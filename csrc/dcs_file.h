@@ -81,6 +81,10 @@ DCS_INTERNAL int  dcs_file_sha256(dcs_file *f, char out[65]);
 /* Base64 of the MD5 of the content so far, the form of a Content-MD5
  * header (24 characters and a NUL).  EINVAL without DCS_FILE_MD5. */
 DCS_INTERNAL int  dcs_file_content_md5(dcs_file *f, char out[25]);
+/* Stops keeping the digests in `hashes` (DCS_FILE_SHA256 | DCS_FILE_MD5)
+ * from now on, to save their cost (a download whose server sent no
+ * Content-MD5).  EBUSY while helper threads run; a digest dropped is gone. */
+DCS_INTERNAL int  dcs_file_drop_digests(dcs_file *f, int hashes);
 /* Moves hashing to helper threads fed by a ring of ring_bytes (0: the
  * default) until dcs_file_async_end.  0 when they run or there is nothing
  * to hash (or they already run); else why hashing stays inline (ENOMEM,

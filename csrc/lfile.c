@@ -196,6 +196,17 @@ static int f_sha256(lua_State *L)
     return 1;
 }
 
+/* f:drop_md5(): stop keeping the MD5 (the server sent no Content-MD5). */
+static int f_drop_md5(lua_State *L)
+{
+    lfile *u = check_file(L);
+    int rc = dcs_file_drop_digests(&u->f, DCS_FILE_MD5);
+    if (rc != 0)
+        return push_error(L, "drop the MD5 of", u->path, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int f_content_md5(lua_State *L)
 {
     lfile *u = check_file(L);
@@ -282,6 +293,7 @@ static const luaL_Reg file_methods[] = {
     {"sync", f_sync},
     {"sha256", f_sha256},
     {"content_md5", f_content_md5},
+    {"drop_md5", f_drop_md5},
     {"close", f_close},
     {NULL, NULL}
 };

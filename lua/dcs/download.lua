@@ -141,6 +141,15 @@ local function content_range(headers)
   return tonumber(first), tonumber(last), tonumber(total)
 end
 
+-- Without a Content-MD5 to check, the MD5 is not worth its CPU: dropped
+-- for the rest of this download (the SHA-256 stays).
+local function keep_md5_if_checked(state)
+  if state.options.checksum and not state.content_md5 and not state.md5_dropped then
+    state.md5_dropped = state.file:drop_md5() or nil
+  end
+  return true
+end
+
 -- Decides what to do with a response's head (see the sink contract in
 -- dcs.transport); `state` carries what the download knows so far.
 local function head(state, status, headers)
@@ -151,7 +160,7 @@ local function head(state, status, headers)
       state.restart = "the server's Content-Range does not continue the partial file"
       return nil, state.restart
     end
-    return true
+    return keep_md5_if_checked(state)
   elseif status == 200 then
     local length = tonumber(headers["content-length"])
     if length and length > o.max_bytes then
@@ -166,7 +175,7 @@ local function head(state, status, headers)
     if o.resume and state.validator and length and length > 0 then
       write_sidecar(state.meta_path, state.validator, length)
     end
-    return true
+    return keep_md5_if_checked(state)
   elseif status >= 200 and status < 300 then
     state.restart = ("unexpected HTTP %d to a download"):format(status)
     return nil, state.restart
@@ -288,7 +297,7 @@ function M.download(self, link, path, opts)
     return nil, errors.new { kind = "network", operation = "download", reason = "short",
       message = ("incomplete download: %d of %d bytes"):format(size, state.total) }
   end
-  if o.checksum and state.content_md5 and file:content_md5() ~= state.content_md5 then
+  if o.checksum and state.content_md5 and not state.md5_dropped and file:content_md5() ~= state.content_md5 then
     file:close()
     os.remove(state.part_path)
     os.remove(state.meta_path)

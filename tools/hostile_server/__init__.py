@@ -16,7 +16,9 @@ steps (scripts), files (deterministic files, ranges, tricks), replies
 Control API (JSON in and out; never scripted, never logged, not in stats):
   GET    /_hostile/health        {"ok": true}
   POST   /_hostile/reset         clears scripts, files, the log and the counters; closes
-                                 the extra listeners (and their connections)
+                                 the extra listeners (and their connections); with
+                                 {"close_connections": true} also ends every other
+                                 connection of the main listener (clients' kept-alive ones)
   POST   /_hostile/script        {"match": {"method"?, "path_prefix"?, "path_contains"?},
                                   "times": 1 | N | -1, "steps": [STEP, ...]} -> {"id": n}
   GET    /_hostile/script        {"scripts": [{"id", "match", "times" (left), "used"}]}

@@ -96,6 +96,8 @@ local function exchange(io, req, target, authority)
     return nil, io_failure(headers, "recv"), true
   end
   local res = { status = status, headers = headers }
+  local bad = wire.framing_failure(res)
+  if bad then return nil, bad end
   local sink, ferr = wire.new_sink(req, res)
   if not sink then return nil, ferr end
   local ok, err = wire.read_body(io, res, sink, method)

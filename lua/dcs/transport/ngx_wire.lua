@@ -10,6 +10,8 @@ local M = {}
 M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies; streamed ones are the sink's business
 M.MAX_HEAD_BYTES = 64 * 1024       -- as DCS_HEADERS_MAX_BYTES
 M.MAX_HEAD_FIELDS = 200            -- as DCS_HEADERS_MAX_FIELDS
+M.MAX_INTERIM = 10                 -- 1xx answers before the final one, as DCS_HTTP_MAX_INTERIM
+M.MAX_LENGTH_DIGITS = 15           -- as DCS_HTTP_MAX_LENGTH_DIGITS
 local CHUNK = 65536
 local PROGRESS_EVERY = 256 * 1024
 
@@ -105,13 +107,15 @@ local function read_one_head(io)
   return tonumber(status), headers, version
 end
 
---- Reads the status line and headers; skips 1xx answers.
+--- Reads the status line and headers; skips up to MAX_INTERIM 1xx
+-- answers.  A 101 is malformed: no request of ours asks to switch protocols.
 -- -> status, headers, version | nil, err ("bad_response", "timeout", ...)
 function M.read_head(io)
-  for _ = 1, 10 do
+  for _ = 0, M.MAX_INTERIM do
     local status, headers, version = read_one_head(io)
     if not status then return nil, headers end
-    if status >= 200 or status == 101 then return status, headers, version end
+    if status == 101 then return nil, "bad_response" end
+    if status >= 200 then return status, headers, version end
   end
   return nil, "bad_response"
 end
@@ -220,26 +224,42 @@ local function read_chunked(io, res, sink)
 end
 
 -- Content-Length, when there is exactly one well-formed value (repeated
--- equal values allowed); false when malformed.
+-- equal values allowed, as a list or in several fields); false when
+-- malformed (the rule of csrc/dcs_http.c).
 local function content_length(headers)
   local value = headers["content-length"]
   if not value then return nil end
   local first
-  for item in (value .. ","):gmatch("[ \t]*([^,]*),") do
-    if not item:find("^%d+$") or #item > 15 or (first and item ~= first) then return false end
+  for item in (value .. ","):gmatch("([^,]*),") do
+    item = item:match("^[ \t]*(.-)[ \t]*$")
+    if not item:find("^%d+$") or #item > M.MAX_LENGTH_DIGITS or (first and item ~= first) then return false end
     first = item
   end
   return tonumber(first)
 end
 
---- The body of res into sink.  -> true | nil, failure
+--- A failure when the head's framing is ambiguous, else nil: a malformed
+-- or conflicting Content-Length, or one together with Transfer-Encoding
+-- (RFC 9112 6.3: a sign of response splitting); the rules of
+-- csrc/dcs_http.c.  Checked before any sink sees the head.
+function M.framing_failure(res)
+  local length = content_length(res.headers)
+  if length == false then
+    return failure("network", "bad_response", "malformed or conflicting Content-Length", res)
+  end
+  if length and res.headers["transfer-encoding"] then
+    return failure("network", "bad_response",
+      "both Content-Length and Transfer-Encoding (response splitting?)", res)
+  end
+end
+
+--- The body of res (its framing checked) into sink.  -> true | nil, failure
 function M.read_body(io, res, sink, method)
+  local length = content_length(res.headers)
   if method == "HEAD" or res.status == 204 or res.status == 304 then return true end
   if (res.headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
     return read_chunked(io, res, sink)
   end
-  local length = content_length(res.headers)
-  if length == false then return nil, failure("network", "bad_response", "malformed Content-Length", res) end
   if length then return pump(io, res, sink, length) end
   res.until_close = true
   return pump(io, res, sink, nil)

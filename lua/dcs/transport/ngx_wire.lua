@@ -7,7 +7,7 @@
 -- request's deadline as well as by the stall timeout.
 local M = {}
 
-M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies; streamed ones are the sink's business
+M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies by default; streamed ones are the sink's business
 M.MAX_HEAD_BYTES = 64 * 1024       -- as DCS_HEADERS_MAX_BYTES
 M.MAX_HEAD_FIELDS = 200            -- as DCS_HEADERS_MAX_FIELDS
 M.MAX_INTERIM = 10                 -- 1xx answers before the final one, as DCS_HTTP_MAX_INTERIM
@@ -121,9 +121,11 @@ function M.read_head(io)
 end
 
 -- Where a body goes: req.sink's file when its head says so (see the
--- contract in dcs.transport), else a buffer capped at MAX_BODY.  The
+-- contract in dcs.transport), else a buffer capped at max_body (MAX_BODY
+-- when not given).  The
 -- transfer also fails when it runs under min_speed for stall_timeout.
-function M.new_sink(req, res)
+function M.new_sink(req, res, max_body)
+  max_body = max_body or M.MAX_BODY
   local sink = { parts = {}, size = 0, streamed = 0, reported = 0 }
   local consumer = req.sink
   if consumer then
@@ -172,8 +174,8 @@ function M.new_sink(req, res)
       return report(false)
     end
     sink.size = sink.size + #data
-    if sink.size > M.MAX_BODY then
-      return nil, failure("network", "too_large", "response body larger than " .. M.MAX_BODY .. " bytes", res)
+    if sink.size > max_body then
+      return nil, failure("network", "too_large", "response body larger than " .. max_body .. " bytes", res)
     end
     sink.parts[#sink.parts + 1] = data
     return true

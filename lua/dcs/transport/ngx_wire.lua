@@ -60,7 +60,8 @@ local function receive_exact(io, n)
 end
 
 -- One line without its CRLF, read in bounded pieces: a line longer than
--- `limit` is an error, never a memory hog.
+-- `limit` is an error, never a memory hog.  On an error the third value is
+-- what came of the line.
 local function read_line(io, limit)
   local reader = io.sock:receiveuntil("\n")
   local parts, size = {}, 0
@@ -68,7 +69,7 @@ local function read_line(io, limit)
     if not arm(io) then return nil, "timeout" end
     local data, err, partial = reader(4096)
     if not data then
-      if err then return nil, err, partial end
+      if err then return nil, err, table.concat(parts) .. (partial or "") end
       break                                     -- the delimiter was found
     end
     size = size + #data
@@ -79,19 +80,33 @@ local function read_line(io, limit)
 end
 
 local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
+local CONTROL = "[%z\1-\8\10-\31\127]"      -- any control byte but HTAB, as dcs_headers.c
 
 -- One header line -> name (lower-case), value; or nil when malformed.
 local function parse_field(line)
   local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
-  if not name or not name:find(TOKEN) or value:find("[%z\r\n]") then return nil end
+  if not name or not name:find(TOKEN) or value:find(CONTROL) then return nil end
   return name:lower(), value
+end
+
+-- "HTTP/" DIGIT ["." DIGIT] SP 3DIGIT [SP reason] -> status (100..999),
+-- version; or nil.  The grammar of csrc/dcs_headers.h.
+local function parse_status_line(line)
+  local version, status, rest = line:match("^HTTP/(%d%.%d) ([1-9]%d%d)(.*)$")
+  if not version then version, status, rest = line:match("^HTTP/(%d) ([1-9]%d%d)(.*)$") end
+  if not version or (rest ~= "" and (rest:sub(1, 1) ~= " " or rest:find(CONTROL))) then return nil end
+  return tonumber(status), version
 end
 
 -- The status line and fields of one response head.
 local function read_one_head(io)
-  local line, err = read_line(io, M.MAX_HEAD_BYTES)
-  if not line then return nil, err end
-  local version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+  local line, err, partial = read_line(io, M.MAX_HEAD_BYTES)
+  if not line then
+    -- bytes that end without a line end are no status line either (HTTP/0.9)
+    if err == "closed" and partial and partial ~= "" then return nil, "bad_response" end
+    return nil, err
+  end
+  local status, version = parse_status_line(line)
   if not status then return nil, "bad_response" end
   local headers, bytes, fields = {}, #line, 0
   while true do

@@ -24,7 +24,8 @@ Control API (JSON in and out; never scripted, never logged, not in stats):
   GET    /_hostile/script        {"scripts": [{"id", "match", "times" (left), "used"}]}
   DELETE /_hostile/script        forgets every script
   POST   /_hostile/file          {"path", "size", "seed"?: 1, "etag"?, "last_modified"?,
-                                  "tricks"?} -> as file-sha256 below
+                                  "tricks"?} -> as file-sha256 below (sha256 null over
+                                  256 MiB: hashing 2^34 bytes takes minutes)
   GET    /_hostile/file-sha256?path=P
                                  {"path", "size", "seed", "requests", "sha256"} of the content
                                  the next request of P would get

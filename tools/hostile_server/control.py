@@ -94,10 +94,13 @@ def clear_scripts(state):
         state.scripts = []
 
 
+SHA256_ON_ADD = 1 << 28                  # larger files: ask file-sha256 (hashing takes a while)
+
+
 def add_file(state, body):
     served = ServedFile(body)            # ValueError -> 400
     state.add_file(served)
-    return 200, served.describe()
+    return 200, served.describe(with_sha256=served.size <= SHA256_ON_ADD)
 
 
 def file_sha256(state, query):

@@ -136,6 +136,7 @@ local function checked(transport)
       if why then return nil, failure("invalid_argument", "request", why) end
       return transport:request(req)
     end,
+    close = function() return transport:close() end,
   }
 end
 
@@ -187,10 +188,7 @@ function M.select(mode, opts)
     for name, v in pairs(opts) do o[name] = v end
     for name, v in pairs(overrides) do o[name] = v end
     if k == "ngx" and o.proxy == "" then o.proxy = nil end
-    local t = new_transport(k, o)
-    local c = checked(t)
-    c.close = function() return t:close() end
-    return c
+    return checked(new_transport(k, o))
   end
   function selector.close()
     for _, t in pairs(raw) do t:close() end

@@ -25,7 +25,7 @@
 --   expect     "ok", or the error kind (a string or a list of acceptable kinds)
 --   reason, status, retryable   more of the error, when given
 --   requests   requests the server(s) must have received: n or { min, max } (default 1)
---   time       { min, max } seconds (default { 0, 5 })
+--   time       { min, max } seconds (default { 0, 15 }: generous, valgrind included)
 --   left       for download and fetch: the names left in the case's directory
 --   memory     { alloc_mib = n }: Lua allocation during the call (GC stopped), or
 --              { peak_mib = n }: the Lua heap sampled by the download's progress
@@ -679,15 +679,16 @@ wire("an endless chunked body",
   { expect = "network", reason = "too_large" })
 -- (built when run: 2 MiB each)
 local BOMB = 699000       -- "{}," times this is just under 2 MiB
+local SLOW = { 0, 60 }     -- bounds for work that valgrind slows fifty-fold
 fault { name = "dcs: a JSON bomb just under the cap (2 MiB of empty objects)", target = "list",
   scripts = function() return { answer(LIST, 200, "[" .. ("{},"):rep(BOMB) .. "{}]") } end,
-  expect = "decode", memory = { alloc_mib = 128 } }
+  expect = "decode", memory = { alloc_mib = 128 }, time = SLOW }
 fault { name = "dcs: a JSON bomb over the cap (8 MiB of empty objects)", target = "list",
   scripts = function() return { answer(LIST, 200, "[" .. ("{},"):rep(4 * BOMB) .. "{}]") } end,
   expect = "network", reason = "too_large", memory = { alloc_mib = 16 } }
 fault { name = "dcs: a JSON bomb in file_list just under the cap", target = "list",
   scripts = function() return { answer(LIST, 200, '{"file_list":[' .. ("{},"):rep(BOMB) .. "{}]}") } end,
-  expect = "decode", reason = "shape", memory = { alloc_mib = 128 } }
+  expect = "decode", reason = "shape", memory = { alloc_mib = 128 }, time = SLOW }
 wire("a 302 redirect to another path", respond(LIST, { status = 302, headers = { Location = "{{base}}/moved" } }),
   { expect = "api", status = 302,
     check = function(_, ctx, assert) assert.are.equal(0, ctx.count_target("/moved")) end })
@@ -1019,7 +1020,7 @@ dl("an endless chunked body", { files = {}, call_opts = { max_bytes = M.MIB },
   scripts = { respond(OBS, { body_repeat = { text = ("a"):rep(1024), count = 1000000000 }, chunked = true }) },
   expect = "network", reason = "too_large" })
 dl("40 MiB in constant memory", { files = file { size = M.BIG_FILE }, expect = "ok", memory = { peak_mib = 16 },
-  time = { 0, 20 }, check = same_sha })
+  time = { 0, 60 }, check = same_sha })
 dl("a drop in the middle, strong ETag: resumed", { files = file { tricks = { drop_after = { 30000 } } },
   expect = "ok", requests = 2, check = function(v, ctx, assert)
     same_sha(v, ctx, assert)

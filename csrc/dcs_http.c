@@ -24,6 +24,7 @@ typedef struct transfer {
     int bad_head;               /* malformed or oversized header block */
     const char *bad_why;        /* what was wrong with it, for the message */
     int interim;                /* 1xx answers so far */
+    int lines;                  /* lines of the head being received */
     int aborted;                /* on_head refused or on_progress said stop */
 } transfer;
 
@@ -222,6 +223,7 @@ static int head_complete(transfer *t)
         if (++t->interim > DCS_HTTP_MAX_INTERIM)
             return refuse_head(t, "more than 10 interim (1xx) responses");
         dcs_buf_reset(&res->headers);
+        t->lines = 0;
         return 1;
     }
     if (f.bad)
@@ -254,6 +256,10 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
         return n;               /* trailers after a chunked body: not part of the head */
     if (n > DCS_HEADERS_MAX_BYTES - t->res->headers.len)
         return refuse_head(t, "response header block larger than 65536 bytes");
+    /* the status line, the fields and the blank line: fail as soon as
+     * there are too many, not when the block ends (if it ever does) */
+    if (++t->lines > DCS_HEADERS_MAX_FIELDS + 2)
+        return refuse_head(t, "more than 200 header fields");
     dcs_buf_add(&t->res->headers, data, n);
     if (!dcs_buf_ok(&t->res->headers))
         return 0;

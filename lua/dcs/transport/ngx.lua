@@ -135,7 +135,11 @@ local function connect(self, io, target)
       local tunnelled, terr = tunnel(io, proxy, target.authority)
       if not tunnelled then return nil, terr end
     end
-    local session, herr = sock:sslhandshake(nil, target.host, self.verify)
+    -- pcall: lua-resty-core's sslhandshake can raise ("assertion failed!",
+    -- seen with Debian's 0.1.25 when a handshake fails), and a failure
+    -- here is the peer's, never a reason for the call to raise
+    local done, session, herr = pcall(sock.sslhandshake, sock, nil, target.host, self.verify)
+    if not done then session, herr = nil, tostring(session) end
     if not session then
       if herr == "timeout" then
         return nil, failure("timeout", "timeout", "TLS handshake with " .. peer .. ": timed out")

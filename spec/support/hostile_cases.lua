@@ -1092,6 +1092,14 @@ dl("two different Content-Length fields", { files = {}, scripts = { raw(OBS,
   expect = "network", reason = "bad_response" })
 dl("an empty file", { files = file { size = 0 }, expect = "ok",
   check = function(v, _, assert) assert.are.equal(0, v.result.bytes) end })
+local function boom() error("boom from the caller's function") end
+dl("hooks and a progress function that raise", { files = file { size = M.MIB },
+  client = { on_request = boom, on_response = boom }, call_opts = { progress = boom },
+  expect = "callback", left = PARTIAL })
+dl("a progress function that cancels", { files = file { size = M.MIB },
+  call_opts = { progress = function() return false end }, expect = "cancelled", left = PARTIAL })
+wire("hooks that raise (ignored)", answer(LIST, 200, EMPTY_LIST),
+  { expect = "ok", client = { on_request = boom, on_response = boom } })
 
 -- ---- fetch_run_logs: names chosen by the server ----
 local HOSTILE_NAMES = { "../../escape.log", "/abs/path.log", ".hidden", "\\u001b[31mred\\u0007.log", "a\\u0000b.log",

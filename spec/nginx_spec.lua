@@ -138,8 +138,11 @@ describe("inside nginx", function()
     assert.matches("^https://127%.0%.0%.1:%d+/_obs/", res.body)
     res = assert(nginx:get(link_path("&endpoint=" .. untrusted.url)))
     assert.are.equal(502, res.status)
-    assert.matches("network error %(tls%): TLS handshake with 127%.0%.0%.1:%d+: .*self%-signed certificate",
-      res.body)
+    assert.matches("network error %(tls%): TLS handshake with 127%.0%.0%.1:%d+: ", res.body)
+    -- OpenSSL's reason, unless lua-resty-core 0.1.25 raised instead of giving
+    -- it (now and then: openresty/lua-resty-core#499; see transport/ngx.lua)
+    assert.truthy(res.body:find("self-signed certificate", 1, true)
+      or res.body:find("lua-resty-core gave no reason", 1, true), res.body)
     assert.are.equal(0, #untrusted:requests())
   end)
 

@@ -135,11 +135,16 @@ local function connect(self, io, target)
       local tunnelled, terr = tunnel(io, proxy, target.authority)
       if not tunnelled then return nil, terr end
     end
-    -- pcall: lua-resty-core's sslhandshake can raise ("assertion failed!",
-    -- seen with Debian's 0.1.25 when a handshake fails), and a failure
-    -- here is the peer's, never a reason for the call to raise
+    -- pcall: lua-resty-core 0.1.25 (Debian 12) raises "assertion failed!" when a
+    -- handshake fails at once (a certificate refused on loopback, say:
+    -- openresty/lua-resty-core#499), and keeps the reason to itself.  The
+    -- handshake failed all the same; the call must not raise.  (Never pass
+    -- false as the session: that path returns true without the verdict.)
     local done, session, herr = pcall(sock.sslhandshake, sock, nil, target.host, self.verify)
-    if not done then session, herr = nil, tostring(session) end
+    if not done then
+      session, herr = nil, "the handshake failed; lua-resty-core gave no reason (openresty/lua-resty-core#499: "
+        .. tostring(session) .. ")"
+    end
     if not session then
       if herr == "timeout" then
         return nil, failure("timeout", "timeout", "TLS handshake with " .. peer .. ": timed out")

@@ -120,8 +120,7 @@ local function connect(self, io, target)
     .. (proxy and ("@" .. proxy.authority .. "#" .. ngx.md5(proxy.authorization or "")) or "")
   local host, port, peer = target.host, target.port, target.authority
   if proxy then host, port, peer = proxy.host, proxy.port, "proxy " .. proxy.authority end
-  ngx.update_time()
-  local left = (io.deadline - ngx.now()) * 1000
+  local left = math.max(1, wire.ms_left(io.deadline))
   sock:settimeouts(math.max(1, math.min(self.connect_timeout, left)), left, math.min(io.read_timeout, left))
   local ok, err = sock:connect(host, port, { pool = pool })
   if not ok then

@@ -34,10 +34,19 @@ function M.new_io(sock, deadline, read_timeout_ms, connect_timeout_ms)
   return { sock = sock, deadline = deadline, read_timeout = read_timeout_ms, connect_timeout = connect_timeout_ms }
 end
 
--- Sets the socket's timeouts so that no wait outlives the deadline.
-local function arm(io)
+-- Sets the socket's timeouts so that no wait outlives the deadline, nor
+-- ends before it: nginx counts whole milliseconds from a truncated clock,
+-- so the time left is rounded up, plus one (a timeout a fraction early let
+-- a download start a resume with a millisecond to go).
+function M.ms_left(deadline)
   ngx.update_time()
-  local left = (io.deadline - ngx.now()) * 1000
+  local left = (deadline - ngx.now()) * 1000
+  if left <= 0 then return 0 end
+  return math.ceil(left) + 1
+end
+
+local function arm(io)
+  local left = M.ms_left(io.deadline)
   if left < 1 then return nil end
   io.sock:settimeouts(io.connect_timeout, left, math.min(io.read_timeout, left))
   return true

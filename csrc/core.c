@@ -1,6 +1,6 @@
 /* dcs.core: the C half of lua-dcs.
  *   sign, encode, decode, sha256_hex, hmac_sha256_hex, sdk_date,
- *   SIGN_MAX_HEADERS, SIGN_MAX_QUERY                              (lsign.c)
+ *   SIGN_MAX_HEADERS, SIGN_MAX_QUERY, SIGN_MAX_AK                 (lsign.c)
  *   http, curl_version                                            (lhttp.c)
  *   sleep, monotime, sha256_file, isatty                          (lutil.c)
  *   open_file, read_file                                          (lfile.c)

@@ -31,6 +31,9 @@ typedef struct transfer {
     size_t max_body;
     int too_large;
     int bad_head;               /* malformed or oversized header block */
+    const char *bad_why;        /* what was wrong with it, for the message */
+    int interim;                /* 1xx answers so far */
+    int lines;                  /* lines of the head being received */
     int aborted;                /* on_head refused or on_progress said stop */
     int async;                  /* this transfer moved req->file's hashing to its helpers */
     unsigned char *wbuf;        /* NULL: each piece goes to the file as it comes */
@@ -157,22 +160,89 @@ static int is_blank_line(const char *data, size_t n)
     return (n == 1 && data[0] == '\n') || (n == 2 && data[0] == '\r' && data[1] == '\n');
 }
 
+/* The framing fields of a head (see DCS_HTTP_MAX_LENGTH_DIGITS). */
+typedef struct framing {
+    dcs_str length;             /* the first Content-Length item */
+    int has_length, has_te, bad;
+} framing;
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* One item of a Content-Length list, [b, e) before trimming. */
+static void length_item(framing *f, const char *b, const char *e)
+{
+    size_t n, i;
+    while (b < e && is_blank(*b))
+        b++;
+    while (e > b && is_blank(e[-1]))
+        e--;
+    n = (size_t)(e - b);
+    if (n == 0 || n > DCS_HTTP_MAX_LENGTH_DIGITS)
+        f->bad = 1;
+    for (i = 0; i < n; i++)
+        if (b[i] < '0' || b[i] > '9')
+            f->bad = 1;
+    if (f->has_length && (n != f->length.len || memcmp(b, f->length.ptr, n) != 0))
+        f->bad = 1;
+    f->length.ptr = b;
+    f->length.len = n;
+    f->has_length = 1;
+}
+
+/* dcs_headers_parse callback: notes Content-Length and Transfer-Encoding. */
+static int note_framing(void *ud, dcs_str name, dcs_str value)
+{
+    framing *f = ud;
+    const char *p = value.ptr, *end = value.ptr + value.len, *comma;
+
+    if (dcs_str_ieq(name.ptr, name.len, "transfer-encoding", 17)) {
+        f->has_te = 1;
+    } else if (dcs_str_ieq(name.ptr, name.len, "content-length", 14)) {
+        while ((comma = memchr(p, ',', (size_t)(end - p))) != NULL) {
+            length_item(f, p, comma);
+            p = comma + 1;
+        }
+        length_item(f, p, end);
+    }
+    return 1;
+}
+
+static int refuse_head(transfer *t, const char *why)
+{
+    t->bad_head = 1;
+    t->bad_why = why;
+    return 0;
+}
+
 /* The header block is complete: check it, skip an interim (1xx) response,
  * and let on_head say where the body goes. */
 static int head_complete(transfer *t)
 {
     const dcs_http_request *req = t->req;
     dcs_http_response *res = t->res;
-    int status = dcs_headers_parse(res->headers.data, res->headers.len, NULL, NULL);
+    framing f;
+    int status;
 
-    if (status < 0) {
-        t->bad_head = 1;
-        return 0;
-    }
+    memset(&f, 0, sizeof f);
+    status = dcs_headers_parse(res->headers.data, res->headers.len, note_framing, &f);
+    if (status < 0)
+        return refuse_head(t, "malformed response header block");
+    if (status == 101)
+        return refuse_head(t, "101 Switching Protocols, which no request of ours asks for");
     if (status < 200) {
+        if (++t->interim > DCS_HTTP_MAX_INTERIM)
+            return refuse_head(t, "more than 10 interim (1xx) responses");
         dcs_buf_reset(&res->headers);
+        t->lines = 0;
         return 1;
     }
+    if (f.bad)
+        return refuse_head(t, "malformed or conflicting Content-Length");
+    if (f.has_length && f.has_te)
+        return refuse_head(t, "both Content-Length and Transfer-Encoding (response splitting?)");
     res->status = status;
     res->head_done = 1;
     res->body_to = req->on_head ? req->on_head(req->ud, status, res->headers.data,
@@ -201,10 +271,12 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 
     if (t->res->head_done)
         return n;               /* trailers after a chunked body: not part of the head */
-    if (n > DCS_HEADERS_MAX_BYTES - t->res->headers.len) {
-        t->bad_head = 1;
-        return 0;
-    }
+    if (n > DCS_HEADERS_MAX_BYTES - t->res->headers.len)
+        return refuse_head(t, "response header block larger than 65536 bytes");
+    /* the status line, the fields and the blank line: fail as soon as
+     * there are too many, not when the block ends (if it ever does) */
+    if (++t->lines > DCS_HEADERS_MAX_FIELDS + 2)
+        return refuse_head(t, "more than 200 header fields");
     dcs_buf_add(&t->res->headers, data, n);
     if (!dcs_buf_ok(&t->res->headers))
         return 0;
@@ -292,9 +364,15 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 }
 
 /* What went wrong: the flags our callbacks set first (libcurl only sees a
- * write error), then libcurl's own code. */
-static dcs_http_failure classify(CURLcode rc, const transfer *t, const char *errbuf)
+ * write error), then libcurl's own code.  `sent` is nonzero once the
+ * request went out: what libcurl then calls an unsupported protocol (no
+ * status line, HTTP/0.9, a status out of range) or running out of memory
+ * before the head was complete (a header line over its own limit) is the
+ * server's malformed answer. */
+static dcs_http_failure classify(CURLcode rc, const transfer *t, const char *errbuf, int sent)
 {
+    if (sent && !t->res->head_done && (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_OUT_OF_MEMORY))
+        return DCS_HTTP_BAD_RESPONSE;
     if (t->bad_head)
         return DCS_HTTP_BAD_RESPONSE;
     if (t->res->file_error != 0)
@@ -422,7 +500,11 @@ static void set_message(dcs_http_response *res, CURLcode rc, const transfer *t,
         snprintf(res->message, sizeof res->message, "response body larger than %lu bytes",
                  (unsigned long)t->max_body);
     else if (res->failure == DCS_HTTP_BAD_RESPONSE && (t->bad_head || rc == CURLE_OK))
-        snprintf(res->message, sizeof res->message, "malformed response header block");
+        snprintf(res->message, sizeof res->message, "%s",
+                 t->bad_why ? t->bad_why : "malformed response header block");
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE && rc == CURLE_OUT_OF_MEMORY)
+        snprintf(res->message, sizeof res->message,
+                 "malformed response: a header line longer than libcurl accepts");
     else if (res->failure == DCS_HTTP_WRITE)
         snprintf(res->message, sizeof res->message, "cannot write the body to the file: %s",
                  dcs_file_strerror(res->file_error));
@@ -443,7 +525,7 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     struct curl_slist *headers;
     transfer t;
     CURLcode rc;
-    long connects = 0;
+    long connects = 0, request_size = 0;
 
     memset(&t, 0, sizeof t);
     t.easy = h->easy;
@@ -486,6 +568,7 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, NULL);
 
     curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
+    curl_easy_getinfo(h->easy, CURLINFO_REQUEST_SIZE, &request_size);
     curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME, &res->total_seconds);
     res->new_connections = connects;
 
@@ -493,7 +576,7 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
     if (rc == CURLE_OK && res->body_to == DCS_HTTP_BODY_FILE && req->on_progress != NULL &&
         res->reported != res->streamed)
         report_progress(&t);
-    res->failure = classify(rc, &t, h->errbuf);
+    res->failure = classify(rc, &t, h->errbuf, request_size > 0);
     if (res->failure != DCS_HTTP_OK)
         set_message(res, rc, &t, h->errbuf);
     else if (!dcs_buf_ok(&res->body) || !dcs_buf_ok(&res->headers)) {

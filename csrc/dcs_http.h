@@ -12,6 +12,16 @@
 
 typedef struct dcs_http dcs_http;
 
+/* A response is malformed (DCS_HTTP_BAD_RESPONSE) when its final head is
+ * not a valid block (dcs_headers.h), when it comes after more than this
+ * many interim (1xx) answers or is a 101 (no request of ours asks to switch
+ * protocols), or when its framing is ambiguous: a Content-Length that is
+ * not one decimal number of at most DCS_HTTP_MAX_LENGTH_DIGITS digits
+ * (equal repeats allowed), or one together with Transfer-Encoding
+ * (RFC 9112 6.3: a sign of response splitting). */
+#define DCS_HTTP_MAX_INTERIM 10
+#define DCS_HTTP_MAX_LENGTH_DIGITS 15
+
 typedef struct dcs_http_config {
     long timeout_ms;            /* whole transfer; 0 = none */
     long connect_timeout_ms;

@@ -464,4 +464,6 @@ void dcs_open_sign(lua_State *L)
     lua_setfield(L, -2, "SIGN_MAX_HEADERS");
     lua_pushinteger(L, DCS_SIGN_MAX_QUERY);
     lua_setfield(L, -2, "SIGN_MAX_QUERY");
+    lua_pushinteger(L, DCS_SIGN_MAX_AK);
+    lua_setfield(L, -2, "SIGN_MAX_AK");
 }

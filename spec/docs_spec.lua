@@ -86,3 +86,23 @@ describe("documentation examples", function()
     end
   end
 end)
+
+-- The README's Reliability section states the hostile suite's counts; they
+-- come from the case tables themselves, so this does not depend on the
+-- suite having run (it writes the same numbers to build/hostile-counts.json).
+describe("README's hostile suite counts", function()
+  it("are those of spec/support/hostile_cases.lua", function()
+    local counts = require("support.hostile_cases").counts()
+    local f = assert(io.open("README.md"))
+    local readme = f:read("*a")
+    f:close()
+    local line = ("hostile suite: %d inputs tried, %d server faults tried, all handled")
+      :format(counts.inputs, counts.faults)
+    assert.truthy(readme:find(line, 1, true), "README.md lacks the line: " .. line)
+    local flat = readme:gsub("%s+", " ")
+    for _, phrase in ipairs { ("tries %d hostile inputs"):format(counts.inputs),
+      ("tries %d server faults"):format(counts.faults) } do
+      assert.truthy(flat:find(phrase, 1, true), "README.md lacks: " .. phrase)
+    end
+  end)
+end)

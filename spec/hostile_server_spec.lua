@@ -227,6 +227,23 @@ describe("hostile server", function()
       h:close()
       assert.are.equal(2, hs:stats().connections)
     end)
+
+    it("ends clients' kept-alive connections on reset { close_connections = true }", function()
+      hs:script(respond({ body = "ok" }, nil, -1))
+      local h = core.http { timeout = 5, proxy = "" }
+      assert(h:request { url = hs.url .. "/a" })
+      hs:reset()
+      hs:script(respond({ body = "ok" }, nil, -1))
+      assert.are.equal(0, assert(h:request { url = hs.url .. "/b" }).new_connections)
+      hs:reset { close_connections = true }
+      assert.are.same({}, hs:log())                -- the control connection itself still works
+      hs:script(respond({ body = "ok" }, nil, -1))
+      assert.is_true(eventually(function() return hs:stats().open_connections == 0 end))
+      assert.are.equal(1, assert(h:request { url = hs.url .. "/c" }).new_connections)
+      h:close()
+      local _, status = hs:admin("POST", "/_hostile/reset", { close_connections = "yes" })
+      assert.are.equal(400, status)
+    end)
   end)
 
   describe("scripts", function()

@@ -16,6 +16,7 @@ local function new(ak_or_opts, sk, project_id, opts)
   if type(ak_or_opts) == "table" then
     o = ak_or_opts
   else
+    if opts ~= nil and type(opts) ~= "table" then error("dcs.client: options must be a table", 2) end
     o = {}
     for k, v in pairs(opts or {}) do o[k] = v end
     o.ak, o.sk, o.project = ak_or_opts, sk, project_id

@@ -58,6 +58,11 @@ local function check_types(o)
     local _, why = validate.id(o.project)
     if why then fail("option 'project' %s", why) end
   end
+  -- checked even when 'ak' and 'sk' make it unused
+  if o.metadata_endpoint and o.metadata_endpoint ~= "" then
+    local _, why = regions.normalize(o.metadata_endpoint)
+    if why then fail("option 'metadata_endpoint' %s", why) end
+  end
 end
 
 -- endpoint / endpoints / region -> list of endpoints.

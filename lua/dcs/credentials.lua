@@ -18,11 +18,15 @@ local TOKEN_RETRY = 24 * 3600      -- after a 404/405/503 token answer, try agai
 M.MAX_PROFILE = 64 * 1024          -- a credentials file is a few lines
 
 --- Checks credentials from any source before they go near a request:
--- the AK is an HTTP token (it goes inside Authorization), the SK and the
+-- the AK is an HTTP token of at most core.SIGN_MAX_AK bytes (it goes
+-- inside Authorization, and dcs.sign refuses any other), the SK and the
 -- token have no control characters.  Returns creds or nil, why.
 function M.check(creds)
   local _, why = validate.token(creds.ak)
   if why then return nil, "'ak' " .. why end
+  if #creds.ak > core.SIGN_MAX_AK then
+    return nil, ("'ak' must be at most %d bytes (got %d)"):format(core.SIGN_MAX_AK, #creds.ak)
+  end
   for _, k in ipairs { "sk", "security_token" } do
     local v = creds[k]
     if v ~= nil then

@@ -154,7 +154,11 @@ end
 -- dcs.transport); `state` carries what the download knows so far.
 local function head(state, status, headers)
   local file, o = state.file, state.options
-  if status == 206 and state.offset > 0 then
+  if status == 416 and state.offset > 0 then
+    -- the partial file is longer than what the server has now: start over
+    state.restart = "the server cannot continue the partial file (HTTP 416)"
+    return nil, state.restart
+  elseif status == 206 and state.offset > 0 then
     local first, last, total = content_range(headers)
     if first ~= state.offset or last ~= (total or 0) - 1 or total ~= state.total then
       state.restart = "the server's Content-Range does not continue the partial file"
@@ -177,8 +181,10 @@ local function head(state, status, headers)
     end
     return keep_md5_if_checked(state)
   elseif status >= 200 and status < 300 then
-    state.restart = ("unexpected HTTP %d to a download"):format(status)
-    return nil, state.restart
+    -- once more from the start after a resume; from the start, it is an error
+    local why = ("unexpected HTTP %d to a download"):format(status)
+    if state.offset > 0 then state.restart = why end
+    return nil, why
   end
   return false                                   -- an error: buffer its body
 end

@@ -10,10 +10,11 @@ M.MAX_NAME = 200     -- bytes; leaves room for ".part.meta" and a "-N" suffix un
 
 --- A safe base name from a server's name, or fallback: the last segment
 -- after any '/' or '\', bytes outside [A-Za-z0-9._+-] replaced by '_',
--- no leading '.' (hidden files, '.' and '..'), at most MAX_NAME bytes.
+-- no leading '.' (hidden files, '.' and '..') nor '-' (a name that tools
+-- would read as an option, "-rf"), at most MAX_NAME bytes.
 function M.from_server(name, fallback)
   if type(name) ~= "string" then return fallback end
-  name = name:match("([^/\\]*)$"):gsub("[^%w._+-]", "_"):gsub("^%.+", "")
+  name = name:match("([^/\\]*)$"):gsub("[^%w._+-]", "_"):gsub("^[.-]+", "")
   if #name > M.MAX_NAME then
     local ext = name:match("(%.[%w]+)$") or ""
     name = name:sub(1, M.MAX_NAME - #ext) .. ext

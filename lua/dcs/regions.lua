@@ -33,7 +33,11 @@ function M.normalize(endpoint)
   endpoint = endpoint:gsub("/+$", "")
   local _, why = validate.url(endpoint)
   if why then return nil, why end
-  if not endpoint:find("^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]+$") then
+  local authority = endpoint:match("^[Hh][Tt][Tt][Pp][Ss]?://([^/?#]+)$")
+  local host, port = (authority or ""):match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = (authority or ""):match("^([%w._-]+)(.*)$") end
+  local number = port and tonumber(port:match("^:(%d%d?%d?%d?%d?)$"))
+  if not host or (port ~= "" and not (number and number >= 1 and number <= 65535)) then
     return nil, ("must look like https://host[:port] (got %q)"):format(endpoint)
   end
   return endpoint

@@ -133,17 +133,25 @@ end
 
 -- The body as JSON, an error object for an error status, or the
 -- operation's result; nothing a server sends raises, and every quote of
--- its body is redacted first.
+-- its body is redacted first.  A success body must be a JSON object (a
+-- top-level array decodes to a table too); a 2xx the operation does not
+-- define is not the API's answer either: both are "decode" errors.
 local function decode(name, op, res, secret_values)
-  local decoded
+  local decoded, object
   if res.body ~= "" then
     local ok, value = pcall(json.decode, res.body)
-    if ok and type(value) == "table" then decoded = integers(integers, value) end
+    if ok and type(value) == "table" then
+      decoded = integers(integers, value)
+      object = res.body:find("^[ \t\r\n]*{") ~= nil
+    end
   end
   if not op.success[res.status] then
+    if res.status >= 200 and res.status < 300 then
+      return nil, errors.decode(name, res, "status", ("unexpected HTTP %d to %s"):format(res.status, name))
+    end
     return nil, errors.from_response(name, res, decoded, secret_values)
   end
-  if res.body ~= "" and decoded == nil then
+  if res.body ~= "" and not object then
     return nil, errors.decode(name, res, "json",
       "response body is not a JSON object: " .. errors.quote(res.body, secret_values, 200))
   end

@@ -13,15 +13,32 @@ local M = {}
 local DEFAULT_PAGE = 100
 M.MAX_FILES = 10000      -- DCS keeps one file per replica and day: far fewer in practice
 
+-- nil, or an error object naming the first key of opts not in `known`.
+local function unknown_option(op, opts, known)
+  for k in pairs(opts) do
+    if not known[k] then return errors.invalid(op, ("unknown option '%s'"):format(tostring(k))) end
+  end
+end
+
+local PAGING = { page_size = true, max_files = true, timeout = true }
+local FETCH = { days = true, dest = true, timeout = true, poll_interval = true, replication_id = true,
+  progress = true, request_timeout = true }
+
 local function paging_options(op, opts)
   if opts ~= nil and type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end
   opts = opts or {}
+  local unknown = unknown_option(op, opts, PAGING)
+  if unknown then return nil, unknown end
   local o = { page_size = opts.page_size or DEFAULT_PAGE, max_files = opts.max_files or M.MAX_FILES,
     timeout = opts.timeout }
   local _, why = validate.integer(o.page_size, 1, 1000)
   if why then return nil, errors.invalid(op, "page_size " .. why) end
   _, why = validate.integer(o.max_files, 1, validate.MAX_INTEGER)
   if why then return nil, errors.invalid(op, "max_files " .. why) end
+  if o.timeout ~= nil then
+    _, why = validate.seconds(o.timeout)
+    if why then return nil, errors.invalid(op, "timeout " .. why) end
+  end
   return o
 end
 
@@ -85,9 +102,14 @@ local function list_all(self, instance_id, opts)
   return files
 end
 
+-- Every option is checked here, before the first request: a mistake
+-- found later (replication_id by collect_redislog, say) would come after
+-- listings had gone out.
 local function fetch_options(op, opts)
   if opts ~= nil and type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end
   opts = opts or {}
+  local unknown = unknown_option(op, opts, FETCH)
+  if unknown then return nil, unknown end
   local o = { days = opts.days or 0, dest = opts.dest or ".", timeout = opts.timeout or 300,
     interval = opts.poll_interval or 3, replication_id = opts.replication_id, progress = opts.progress,
     request_timeout = opts.request_timeout }
@@ -103,6 +125,14 @@ local function fetch_options(op, opts)
   if why then return nil, errors.invalid(op, "poll_interval " .. why) end
   if o.progress ~= nil and type(o.progress) ~= "function" then
     return nil, errors.invalid(op, "progress must be a function")
+  end
+  if o.replication_id ~= nil then
+    _, why = validate.id(o.replication_id)
+    if why then return nil, errors.invalid(op, "replication_id " .. why) end
+  end
+  if o.request_timeout ~= nil then
+    _, why = validate.seconds(o.request_timeout)
+    if why then return nil, errors.invalid(op, "request_timeout " .. why) end
   end
   return o
 end

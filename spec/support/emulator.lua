@@ -101,7 +101,8 @@ function Hostile:call(method, path, body)
   return res
 end
 
-function Hostile:reset() return self:call("POST", "/_hostile/reset") end
+--- hs:reset() or hs:reset{ close_connections = true } (also ends clients' kept-alive connections)
+function Hostile:reset(opts) return self:call("POST", "/_hostile/reset", opts) end
 --- hs:script{ match = {...}, times = n, steps = {...} } -> script id
 function Hostile:script(spec) return self:call("POST", "/_hostile/script", spec).id end
 --- hs:file{ path =, size =, ... } -> { path, size, seed, requests, sha256 }

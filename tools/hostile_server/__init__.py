@@ -16,13 +16,16 @@ steps (scripts), files (deterministic files, ranges, tricks), replies
 Control API (JSON in and out; never scripted, never logged, not in stats):
   GET    /_hostile/health        {"ok": true}
   POST   /_hostile/reset         clears scripts, files, the log and the counters; closes
-                                 the extra listeners (and their connections)
+                                 the extra listeners (and their connections); with
+                                 {"close_connections": true} also ends every other
+                                 connection of the main listener (clients' kept-alive ones)
   POST   /_hostile/script        {"match": {"method"?, "path_prefix"?, "path_contains"?},
                                   "times": 1 | N | -1, "steps": [STEP, ...]} -> {"id": n}
   GET    /_hostile/script        {"scripts": [{"id", "match", "times" (left), "used"}]}
   DELETE /_hostile/script        forgets every script
   POST   /_hostile/file          {"path", "size", "seed"?: 1, "etag"?, "last_modified"?,
-                                  "tricks"?} -> as file-sha256 below
+                                  "tricks"?} -> as file-sha256 below (sha256 null over
+                                  256 MiB: hashing 2^34 bytes takes minutes)
   GET    /_hostile/file-sha256?path=P
                                  {"path", "size", "seed", "requests", "sha256"} of the content
                                  the next request of P would get

@@ -35,7 +35,7 @@ def handle(state, conn, req):
         body = json.loads(req.body.decode("latin-1")) if req.body.strip() else {}
         if not isinstance(body, dict):
             raise ControlError(400, "the JSON body must be an object")
-        status, obj = route(state, req, body)
+        status, obj = route(state, conn, req, body)
     except ValueError as e:               # JSON errors, ScriptError, bad file specs
         status, obj = 400, {"error": str(e)}
     except ControlError as e:
@@ -44,13 +44,13 @@ def handle(state, conn, req):
     return True
 
 
-def route(state, req, body):
+def route(state, conn, req, body):
     path = req.path[len(PREFIX):].rstrip("/") or "/"
     query = {k: v[-1] for k, v in parse_qs(req.target.partition("?")[2]).items()}
     ok = (200, {"ok": True})
     routes = {
         "/health": {"GET": lambda: ok},
-        "/reset": {"POST": lambda: (state.reset(), ok)[1]},
+        "/reset": {"POST": lambda: reset(state, conn, body)},
         "/script": {"POST": lambda: add_script(state, body),
                     "GET": lambda: (200, {"scripts": list_scripts(state)}),
                     "DELETE": lambda: (clear_scripts(state), ok)[1]},
@@ -67,6 +67,14 @@ def route(state, req, body):
     if req.method not in methods:
         raise ControlError(405, "%s %s%s: use %s" % (req.method, PREFIX, path, ", ".join(methods)))
     return methods[req.method]()
+
+
+def reset(state, conn, body):
+    close = body.get("close_connections", False)
+    if not isinstance(close, bool):
+        raise ControlError(400, "close_connections must be true or false")
+    state.reset(close_connections=close, keep=conn)
+    return 200, {"ok": True}
 
 
 def add_script(state, body):
@@ -86,10 +94,13 @@ def clear_scripts(state):
         state.scripts = []
 
 
+SHA256_ON_ADD = 1 << 28                  # larger files: ask file-sha256 (hashing takes a while)
+
+
 def add_file(state, body):
     served = ServedFile(body)            # ValueError -> 400
     state.add_file(served)
-    return 200, served.describe()
+    return 200, served.describe(with_sha256=served.size <= SHA256_ON_ADD)
 
 
 def file_sha256(state, query):

@@ -80,13 +80,14 @@ class ServedFile:
             return self.seed + 1, self.etag, self.last_modified
         return self.seed + 1, changed_etag(self.etag), changed_date(self.last_modified)
 
-    def describe(self):
-        """GET /_hostile/file-sha256: what the next request would get."""
+    def describe(self, with_sha256=True):
+        """GET /_hostile/file-sha256: what the next request would get (sha256 null
+        when not asked for)."""
         with self.lock:
             n = self.requests
         seed = self.version(n + 1)[0]
         return {"path": self.path, "size": self.size, "seed": seed, "requests": n,
-                "sha256": sha256(seed, self.size)}
+                "sha256": sha256(seed, self.size) if with_sha256 else None}
 
 
 def is_int(v):

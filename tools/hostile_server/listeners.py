@@ -59,6 +59,13 @@ class Listener:
             with self.lock:
                 self.conns.discard(conn)
 
+    def abort_connections(self, keep=None):
+        """Ends every connection of this listener but `keep` (it stays usable)."""
+        with self.lock:
+            conns = [c for c in self.conns if c is not keep]
+        for conn in conns:
+            conn.abort()
+
     def close(self):
         """Stops accepting and ends this listener's connections."""
         self.closed = True

@@ -98,6 +98,7 @@ def make_server(args):
     ctx = tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
     main = Listener(state, "main", serve_main, port=args.port, tls_ctx=ctx)
     state.base = main.url
+    state.main = main
     state.open_listener = lambda kind: Listener(state, kind, HANDLERS[kind]).start()
     if not args.quiet:
         sys.stderr.write("hostile-server: main listener %s\n" % main.url)

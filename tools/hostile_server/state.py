@@ -17,6 +17,7 @@ class State:
         self.started = time.monotonic()
         self.base = ""               # the main listener's URL, once bound
         self.open_listener = None    # kind -> Listener, set by server.make_server
+        self.main = None             # the main Listener, set by server.make_server
         self.conn_seq = 0
         self.open_ids = set()        # open connections that count in stats
         self.in_flight = 0
@@ -32,13 +33,18 @@ class State:
         self.requests = 0
         self.peak_in_flight = self.in_flight
 
-    def reset(self):
-        """POST /_hostile/reset: clear() and close the extra listeners."""
+    def reset(self, close_connections=False, keep=None):
+        """POST /_hostile/reset: clear() and close the extra listeners; with
+        close_connections also end every main-listener connection but `keep`
+        (the one carrying the reset), so no client's kept-alive connection
+        carries one test's state into the next."""
         with self.lock:
             self.clear()
             listeners, self.listeners = self.listeners, []
         for listener in listeners:
             listener.close()
+        if close_connections and self.main is not None:
+            self.main.abort_connections(keep)
 
     # -- connections and statistics ---------------------------------------------
 

@@ -27,7 +27,8 @@
 --     },
 --   }
 --   res = { status, headers = { lower-case name = value }, body, new_connections, elapsed }
---         (body is "" when it went into a sink)
+--         (body is "" when it went into a sink; a buffered body over the
+--         transport's max_body fails: network, too_large)
 --   failure = { kind, reason, message, status?, headers? }
 --     kind "network"  reason dns | connect | tls | send | recv | bad_response | too_large | proxy | ...
 --     kind "timeout"  reason timeout | stall
@@ -41,6 +42,13 @@ local core = require "dcs.core"
 local validate = require "dcs.validate"
 
 local M = {}
+
+-- The largest body a client's built-in transports buffer: every API
+-- answer (a listing page of 1000 files is about 300 KB) and a download's
+-- error answer; downloads themselves stream into their file.  JSON
+-- decodes to about 25 times its size in Lua memory, so this bounds what
+-- a hostile server can make a call allocate.
+M.MAX_BODY = 2 * 1024 * 1024
 
 local COSOCKET_PHASES = {
   rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
@@ -181,6 +189,7 @@ local function checked(transport)
       if why then return nil, failure("invalid_argument", "request", why) end
       return transport:request(req)
     end,
+    close = function() return transport:close() end,
   }
 end
 
@@ -194,8 +203,10 @@ local function phase_error()
 end
 
 local function new_transport(kind, opts)
-  if kind == "ngx" then return require("dcs.transport.ngx").new(opts) end
-  return core.http(opts)
+  local o = { max_body = M.MAX_BODY }
+  for k, v in pairs(opts) do o[k] = v end
+  if kind == "ngx" then return require("dcs.transport.ngx").new(o) end
+  return core.http(o)
 end
 
 --- The transports of one client.  mode: nil | "curl" | "ngx" | function;
@@ -230,10 +241,7 @@ function M.select(mode, opts)
     for name, v in pairs(opts) do o[name] = v end
     for name, v in pairs(overrides) do o[name] = v end
     if k == "ngx" and o.proxy == "" then o.proxy = nil end
-    local t = new_transport(k, o)
-    local c = checked(t)
-    c.close = function() return t:close() end
-    return c
+    return checked(new_transport(k, o))
   end
   function selector.close()
     for _, t in pairs(raw) do t:close() end

@@ -19,6 +19,7 @@ function M.new(opts)
     verify = not opts.insecure,
     proxy = opts.proxy ~= "" and opts.proxy or nil,
     no_proxy = opts.no_proxy,
+    max_body = opts.max_body,            -- buffered bodies; nil: ngx_wire's default
     keepalive_timeout = (opts.keepalive_timeout or 60) * 1000,
     pool_size = opts.pool_size or 32,
   }, Transport)
@@ -84,7 +85,7 @@ end
 
 -- One exchange on a connected socket.  The third value is true when the
 -- failure came before any answer (a pooled connection the server closed).
-local function exchange(io, req, target, authority)
+local function exchange(io, req, target, authority, max_body)
   local method = req.method or "GET"
   local sent, serr = wire.send_request(io, method, target, req.headers, req.body, authority)
   if not sent then return nil, io_failure(serr, "send"), true end
@@ -96,7 +97,9 @@ local function exchange(io, req, target, authority)
     return nil, io_failure(headers, "recv"), true
   end
   local res = { status = status, headers = headers }
-  local sink, ferr = wire.new_sink(req, res)
+  local bad = wire.framing_failure(res)
+  if bad then return nil, bad end
+  local sink, ferr = wire.new_sink(req, res, max_body)
   if not sink then return nil, ferr end
   local ok, err = wire.read_body(io, res, sink, method)
   if not ok then return nil, err end
@@ -148,8 +151,7 @@ local function connect(self, io, target)
     .. (proxy and ("@" .. proxy.authority .. "#" .. ngx.md5(proxy.authorization or "")) or "")
   local host, port, peer = target.host, target.port, target.authority
   if proxy then host, port, peer = proxy.host, proxy.port, "proxy " .. proxy.authority end
-  ngx.update_time()
-  local left = (io.deadline - ngx.now()) * 1000
+  local left = math.max(1, wire.ms_left(io.deadline))
   sock:settimeouts(math.max(1, math.min(self.connect_timeout, left)), left, math.min(io.read_timeout, left))
   local ok, err = sock:connect(host, port, { pool = pool })
   if not ok then
@@ -221,7 +223,7 @@ function Transport:request(req)
       return nil, reused
     end
     local request, request_target = for_hop(req, target)
-    local res, ferr, before_answer = exchange(io, request, request_target, target.authority)
+    local res, ferr, before_answer = exchange(io, request, request_target, target.authority, self.max_body)
     if res then
       if res.keepalive then sock:setkeepalive(self.keepalive_timeout, self.pool_size) else sock:close() end
       ngx.update_time()

@@ -7,9 +7,11 @@
 -- request's deadline as well as by the stall timeout.
 local M = {}
 
-M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies; streamed ones are the sink's business
+M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies by default; streamed ones are the sink's business
 M.MAX_HEAD_BYTES = 64 * 1024       -- as DCS_HEADERS_MAX_BYTES
 M.MAX_HEAD_FIELDS = 200            -- as DCS_HEADERS_MAX_FIELDS
+M.MAX_INTERIM = 10                 -- 1xx answers before the final one, as DCS_HTTP_MAX_INTERIM
+M.MAX_LENGTH_DIGITS = 15           -- as DCS_HTTP_MAX_LENGTH_DIGITS
 local CHUNK = 65536
 local PROGRESS_EVERY = 256 * 1024
 
@@ -32,10 +34,19 @@ function M.new_io(sock, deadline, read_timeout_ms, connect_timeout_ms)
   return { sock = sock, deadline = deadline, read_timeout = read_timeout_ms, connect_timeout = connect_timeout_ms }
 end
 
--- Sets the socket's timeouts so that no wait outlives the deadline.
-local function arm(io)
+-- Sets the socket's timeouts so that no wait outlives the deadline, nor
+-- ends before it: nginx counts whole milliseconds from a truncated clock,
+-- so the time left is rounded up, plus one (a timeout a fraction early let
+-- a download start a resume with a millisecond to go).
+function M.ms_left(deadline)
   ngx.update_time()
-  local left = (io.deadline - ngx.now()) * 1000
+  local left = (deadline - ngx.now()) * 1000
+  if left <= 0 then return 0 end
+  return math.ceil(left) + 1
+end
+
+local function arm(io)
+  local left = M.ms_left(io.deadline)
   if left < 1 then return nil end
   io.sock:settimeouts(io.connect_timeout, left, math.min(io.read_timeout, left))
   return true
@@ -58,7 +69,8 @@ local function receive_exact(io, n)
 end
 
 -- One line without its CRLF, read in bounded pieces: a line longer than
--- `limit` is an error, never a memory hog.
+-- `limit` is an error, never a memory hog.  On an error the third value is
+-- what came of the line.
 local function read_line(io, limit)
   local reader = io.sock:receiveuntil("\n")
   local parts, size = {}, 0
@@ -66,7 +78,7 @@ local function read_line(io, limit)
     if not arm(io) then return nil, "timeout" end
     local data, err, partial = reader(4096)
     if not data then
-      if err then return nil, err, partial end
+      if err then return nil, err, table.concat(parts) .. (partial or "") end
       break                                     -- the delimiter was found
     end
     size = size + #data
@@ -77,19 +89,33 @@ local function read_line(io, limit)
 end
 
 local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
+local CONTROL = "[%z\1-\8\10-\31\127]"      -- any control byte but HTAB, as dcs_headers.c
 
 -- One header line -> name (lower-case), value; or nil when malformed.
 local function parse_field(line)
   local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
-  if not name or not name:find(TOKEN) or value:find("[%z\r\n]") then return nil end
+  if not name or not name:find(TOKEN) or value:find(CONTROL) then return nil end
   return name:lower(), value
+end
+
+-- "HTTP/" DIGIT ["." DIGIT] SP 3DIGIT [SP reason] -> status (100..999),
+-- version; or nil.  The grammar of csrc/dcs_headers.h.
+local function parse_status_line(line)
+  local version, status, rest = line:match("^HTTP/(%d%.%d) ([1-9]%d%d)(.*)$")
+  if not version then version, status, rest = line:match("^HTTP/(%d) ([1-9]%d%d)(.*)$") end
+  if not version or (rest ~= "" and (rest:sub(1, 1) ~= " " or rest:find(CONTROL))) then return nil end
+  return tonumber(status), version
 end
 
 -- The status line and fields of one response head.
 local function read_one_head(io)
-  local line, err = read_line(io, M.MAX_HEAD_BYTES)
-  if not line then return nil, err end
-  local version, status = line:match("^HTTP/(%d%.%d) (%d%d%d)")
+  local line, err, partial = read_line(io, M.MAX_HEAD_BYTES)
+  if not line then
+    -- bytes that end without a line end are no status line either (HTTP/0.9)
+    if err == "closed" and partial and partial ~= "" then return nil, "bad_response" end
+    return nil, err
+  end
+  local status, version = parse_status_line(line)
   if not status then return nil, "bad_response" end
   local headers, bytes, fields = {}, #line, 0
   while true do
@@ -105,20 +131,19 @@ local function read_one_head(io)
   return tonumber(status), headers, version
 end
 
---- Reads the status line and headers; skips 1xx answers.
+--- Reads the status line and headers; skips up to MAX_INTERIM 1xx
+-- answers.  A 101 is malformed: no request of ours asks to switch protocols.
 -- -> status, headers, version | nil, err ("bad_response", "timeout", ...)
 function M.read_head(io)
-  for _ = 1, 10 do
+  for _ = 0, M.MAX_INTERIM do
     local status, headers, version = read_one_head(io)
     if not status then return nil, headers end
-    if status >= 200 or status == 101 then return status, headers, version end
+    if status == 101 then return nil, "bad_response" end
+    if status >= 200 then return status, headers, version end
   end
   return nil, "bad_response"
 end
 
--- Where a body goes: req.sink's file when its head says so (see the
--- contract in dcs.transport), else a buffer capped at MAX_BODY.  The
--- transfer also fails when it runs under min_speed for stall_timeout.
 -- The consumer's answer to the head: its file, false (buffer), or nil, failure.
 local function ask_head(consumer, res)
   local ok, take, why = pcall(consumer.head, res.status, res.headers)
@@ -128,7 +153,12 @@ local function ask_head(consumer, res)
   return nil, failure("aborted", "refused", tostring(why or "refused by the sink"), res)
 end
 
-function M.new_sink(req, res)
+-- Where a body goes: req.sink's file when its head says so (see the
+-- contract in dcs.transport), else a buffer capped at max_body (MAX_BODY
+-- when not given).  The transfer also fails when it runs under min_speed
+-- for stall_timeout.
+function M.new_sink(req, res, max_body)
+  max_body = max_body or M.MAX_BODY
   local sink = { parts = {}, size = 0, streamed = 0, reported = 0 }
   local consumer = req.sink
   if consumer then
@@ -173,8 +203,8 @@ function M.new_sink(req, res)
       return report(false)
     end
     sink.size = sink.size + #data
-    if sink.size > M.MAX_BODY then
-      return nil, failure("network", "too_large", "response body larger than " .. M.MAX_BODY .. " bytes", res)
+    if sink.size > max_body then
+      return nil, failure("network", "too_large", "response body larger than " .. max_body .. " bytes", res)
     end
     sink.parts[#sink.parts + 1] = data
     return true
@@ -225,26 +255,42 @@ local function read_chunked(io, res, sink)
 end
 
 -- Content-Length, when there is exactly one well-formed value (repeated
--- equal values allowed); false when malformed.
+-- equal values allowed, as a list or in several fields); false when
+-- malformed (the rule of csrc/dcs_http.c).
 local function content_length(headers)
   local value = headers["content-length"]
   if not value then return nil end
   local first
-  for item in (value .. ","):gmatch("[ \t]*([^,]*),") do
-    if not item:find("^%d+$") or #item > 15 or (first and item ~= first) then return false end
+  for item in (value .. ","):gmatch("([^,]*),") do
+    item = item:match("^[ \t]*(.-)[ \t]*$")
+    if not item:find("^%d+$") or #item > M.MAX_LENGTH_DIGITS or (first and item ~= first) then return false end
     first = item
   end
   return tonumber(first)
 end
 
---- The body of res into sink.  -> true | nil, failure
+--- A failure when the head's framing is ambiguous, else nil: a malformed
+-- or conflicting Content-Length, or one together with Transfer-Encoding
+-- (RFC 9112 6.3: a sign of response splitting); the rules of
+-- csrc/dcs_http.c.  Checked before any sink sees the head.
+function M.framing_failure(res)
+  local length = content_length(res.headers)
+  if length == false then
+    return failure("network", "bad_response", "malformed or conflicting Content-Length", res)
+  end
+  if length and res.headers["transfer-encoding"] then
+    return failure("network", "bad_response",
+      "both Content-Length and Transfer-Encoding (response splitting?)", res)
+  end
+end
+
+--- The body of res (its framing checked) into sink.  -> true | nil, failure
 function M.read_body(io, res, sink, method)
+  local length = content_length(res.headers)
   if method == "HEAD" or res.status == 204 or res.status == 304 then return true end
   if (res.headers["transfer-encoding"] or ""):lower():find("chunked", 1, true) then
     return read_chunked(io, res, sink)
   end
-  local length = content_length(res.headers)
-  if length == false then return nil, failure("network", "bad_response", "malformed Content-Length", res) end
   if length then return pump(io, res, sink, length) end
   res.until_close = true
   return pump(io, res, sink, nil)

@@ -78,6 +78,7 @@ describe("transport option", function()
     local before = collectgarbage("count")
     local peak = before
     local saved = assert(c:download(link, path, { progress = function()
+      collectgarbage()                  -- what is live, not the collector's slack
       peak = math.max(peak, collectgarbage("count"))
     end }))
     c:close()
@@ -86,8 +87,8 @@ describe("transport option", function()
     os.remove(path)
     assert.are.equal(1, streamed)
     assert.is_true(writes > 100, "writes: " .. writes)
-    -- garbage from LuaSocket's chunks comes and goes; the file never sits in memory
-    assert.is_true(peak - before < 16 * 1024, ("heap grew by %.0f KiB"):format(peak - before))
+    -- the file never sits in memory: what is live stays small
+    assert.is_true(peak - before < 4 * 1024, ("live heap grew by %.0f KiB"):format(peak - before))
   end)
 
   it("keeps the Lua heap under 16 MiB for a 200 MiB download through the streaming form", function()
@@ -101,11 +102,16 @@ describe("transport option", function()
     collectgarbage()
     local peak, before = 0, collectgarbage("count")
     local saved = assert(c:download("http://generated.invalid/big.log", path, { checksum = false,
-      progress = function() peak = math.max(peak, collectgarbage("count") - before) end }))
+      progress = function(done)
+        if done % (4 * 1024 * 1024) == 0 then   -- every 4 MiB: what is live, not the collector's slack
+          collectgarbage()
+          peak = math.max(peak, collectgarbage("count") - before)
+        end
+      end }))
     c:close()
     os.remove(path)
     assert.are.equal(SIZE, saved.bytes)
-    assert.is_true(peak < 16 * 1024, ("heap grew by %.0f KiB"):format(peak))
+    assert.is_true(peak < 16 * 1024, ("live heap grew by %.0f KiB"):format(peak))
   end)
 
   it("stops a streaming function when the download refuses or fails", function()

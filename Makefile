@@ -29,6 +29,7 @@ BUILD      := build/$(LUA)
 SO         := $(BUILD)/dcs/core.so
 SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lutil.c csrc/lfile.c csrc/dcs_sign.c \
               csrc/dcs_http.c csrc/dcs_buf.c csrc/dcs_file.c csrc/dcs_headers.c
+SRC        += csrc/lsignal.c
 HDR        := $(wildcard csrc/*.h)
 
 ASAN_SO    := build/asan/dcs/core.so

@@ -32,7 +32,7 @@ build = {
       sources = {
         "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lutil.c", "csrc/lfile.c",
         "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c", "csrc/dcs_file.c",
-        "csrc/dcs_headers.c",
+        "csrc/dcs_headers.c", "csrc/lsignal.c",
       },
       defines = { "DCS_VERSION=0.1.0" },     -- = lua/dcs/version.lua (spec/package_spec.lua)
       incdirs = { "csrc", "$(CURL_INCDIR)", "$(MBEDTLS_INCDIR)" },

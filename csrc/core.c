@@ -4,6 +4,7 @@
  *   http, curl_version                                            (lhttp.c)
  *   sleep, monotime, sha256_file, isatty                          (lutil.c)
  *   open_file, read_file                                          (lfile.c)
+ *   catch_interrupt, interrupted (for the command only)           (lsignal.c)
  * Everything here is static or hidden except luaopen_dcs_core. */
 #include "compat.h"
 #include "dcs_http.h"
@@ -27,6 +28,7 @@ DCS_EXPORT int luaopen_dcs_core(lua_State *L)
     dcs_open_sign(L);
     dcs_open_http(L);
     dcs_open_util(L);
+    dcs_open_signal(L);
     dcs_open_file(L);
     lua_pushliteral(L, DCS_STRING(DCS_VERSION));
     lua_setfield(L, -2, "_VERSION");

@@ -12,6 +12,7 @@ DCS_INTERNAL void dcs_open_sign(lua_State *L);
 DCS_INTERNAL void dcs_open_http(lua_State *L);
 DCS_INTERNAL void dcs_open_util(lua_State *L);
 DCS_INTERNAL void dcs_open_file(lua_State *L);
+DCS_INTERNAL void dcs_open_signal(lua_State *L);
 
 /* The dcs_file inside a dcs.core.file userdata at idx (open or closed),
  * else NULL.  Valid while that userdata stays referenced (on the stack). */

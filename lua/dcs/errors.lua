@@ -1,6 +1,7 @@
 --- Error objects returned as the second value of every failed call.
 -- Fields: kind, operation, status, code, message, request_id, reason,
--- retryable.  tostring(err) is one line; secrets never get in (see redact).
+-- retryable; retry_after and clock_skew when the server's answer tells
+-- them.  tostring(err) is one line; secrets never get in (see redact).
 local M = {}
 
 local Error = {}
@@ -107,12 +108,21 @@ function M.retry_after(value, now)
   if value:find("^%d+$") then
     return #value <= 9 and tonumber(value) or nil
   end
-  local d, mon, y, h, mi, sec = value:match("^%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT$")
-  local months = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
-    Oct = 10, Nov = 11, Dec = 12 }
-  if not (d and months[mon]) then return nil end
-  local at = M.epoch(tonumber(y), months[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+  local at = M.http_date(value)
+  if not at then return nil end
   return math.max(0, at - (now or os.time()))
+end
+
+local MONTHS = { Jan = 1, Feb = 2, Mar = 3, Apr = 4, May = 5, Jun = 6, Jul = 7, Aug = 8, Sep = 9,
+  Oct = 10, Nov = 11, Dec = 12 }
+
+--- Seconds since 1970 of an HTTP date (IMF-fixdate: "Sun, 06 Nov 1994
+-- 08:49:37 GMT"), or nil.
+function M.http_date(value)
+  if type(value) ~= "string" then return nil end
+  local d, mon, y, h, mi, sec = value:match("^%s*%a%a%a, (%d%d) (%a%a%a) (%d%d%d%d) (%d%d):(%d%d):(%d%d) GMT%s*$")
+  if not (d and MONTHS[mon]) then return nil end
+  return M.epoch(tonumber(y), MONTHS[mon], tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
 end
 
 --- Seconds since 1970 of a UTC calendar time (days from civil, without
@@ -144,6 +154,59 @@ local function find_code_message(body, depth)
   return nil
 end
 
+-- ---- clock skew ----
+
+-- X-Sdk-Date's form, "20261128T043000Z", as seconds since 1970.
+local function sdk_date(value)
+  local y, mo, d, h, mi, sec = (value or ""):match("^(%d%d%d%d)(%d%d)(%d%d)T(%d%d)(%d%d)(%d%d)Z$")
+  if not y then return nil end
+  return M.epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+end
+
+-- "20m 5s", "1h 2m", "45s", "3d 4h": an amount of time for a person.
+local function duration(seconds)
+  local units, parts = { { 86400, "d" }, { 3600, "h" }, { 60, "m" }, { 1, "s" } }, {}
+  for _, u in ipairs(units) do
+    if seconds >= u[1] and #parts < 2 then
+      parts[#parts + 1] = math.floor(seconds / u[1]) .. u[2]
+      seconds = seconds % u[1]
+    elseif #parts == 1 then
+      break
+    end
+  end
+  return #parts > 0 and table.concat(parts, " ") or "0s"
+end
+M.duration = duration
+
+--- The gateway refuses a signature whose X-Sdk-Date is more than 15 minutes
+-- from its clock (401, "signature expired, signature time:...,server
+-- time:...", docs/api.md "The 15-minute window").  Returns the skew in
+-- seconds, server minus local (positive: the local clock is behind), when
+-- res is that refusal and the skew can be told: from the gateway's own
+-- comparison in the message, else from the response's Date header against
+-- `now`; false when it is the refusal but neither says by how much; nil
+-- when it is another answer.
+function M.clock_skew(res, message, now)
+  if res.status ~= 401 or type(message) ~= "string"
+    or not message:lower():find("signature expired", 1, true) then
+    return nil
+  end
+  local signed, seen = message:match("signature time:%s*(%w+)%s*,%s*server time:%s*(%w+)")
+  signed, seen = sdk_date(signed), sdk_date(seen)
+  if signed and seen then return seen - signed end
+  local date = M.http_date(res.headers and res.headers.date)
+  if date then return date - (now or os.time()) end
+  return false
+end
+
+-- What a clock refusal's message gets appended: by how much, and what to do.
+local function clock_advice(skew)
+  local fix = "sync it (NTP, e.g. `timedatectl set-ntp true`) and try again"
+  if not skew then return "; the local clock is probably off: " .. fix end
+  local how = skew > 0 and "behind" or "ahead of"
+  return ("; the local clock is %s %s the server's: %s"):format(duration(math.abs(skew)), how, fix)
+end
+
 --- Error for a non-success HTTP response.
 -- decoded: the JSON body as a table, or nil when it was not JSON.
 function M.from_response(operation, res, decoded, secrets)
@@ -164,14 +227,18 @@ function M.from_response(operation, res, decoded, secrets)
   if not request_id and type(decoded) == "table" and type(decoded.request_id) == "string" then
     request_id = decoded.request_id
   end
+  local message = M.quote(msg, secrets)
+  local skew = M.clock_skew(res, message)
+  if skew ~= nil then message = message .. clock_advice(skew) end
   return M.new {
     kind = "api",
     operation = operation,
     status = res.status,
     code = code and M.quote(code, secrets, 64) or tostring(res.status),
-    message = M.quote(msg, secrets),
+    message = message,
     request_id = type(request_id) == "string" and M.quote(request_id, secrets, 128) or nil,
     retry_after = res.headers and M.retry_after(res.headers["retry-after"]),
+    clock_skew = skew or nil,
   }
 end
 

@@ -2,34 +2,22 @@
 local cjson = require "cjson"
 local core = require "dcs.core"
 local E = require "support.emulator"
-local sub = require "support.subprocess"
+local cli = require "support.cli"
 
-local ROOT, sh_quote = sub.ROOT, sub.quote
 local unpack = table.unpack or unpack
+
+local function lines_of(text)
+  local lines = {}
+  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  return lines
+end
 
 describe("dcs-logs", function()
   local emu, dir
 
-  -- run("list", INSTANCE, ...) -> status, stdout, stderr
-  local function run_with(env, ...)
-    local args = {}
-    for i, a in ipairs { ... } do args[i] = sh_quote(a) end
-    local err_file = os.tmpname()
-    local cmd = ("cd %s && env -u LD_PRELOAD %s LUA_PATH=%s LUA_CPATH=%s %s %s/bin/dcs-logs %s 2>%s"):format(
-      sh_quote(dir), env, sh_quote(sub.LUA_PATH), sh_quote(sub.LUA_CPATH), sub.LUA, ROOT,
-      table.concat(args, " "), err_file)
-    local status, out = sub.shell(cmd)
-    local f = io.open(err_file)
-    local err = f:read("*a")
-    f:close()
-    os.remove(err_file)
-    return status, out, err
-  end
-  local function env()
-    return ("DCS_ENDPOINT=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s HUAWEICLOUD_SDK_PROJECT_ID=%s")
-      :format(emu.url, E.AK, E.SK, E.PROJECT)
-  end
-  local function run(...) return run_with(env(), ...) end
+  local function env() return cli.env_for(emu, E) end
+  local function run_with(vars, ...) return cli.run(dir, vars, ...) end
+  local function run(...) return cli.run(dir, env(), ...) end
 
   lazy_setup(function()
     emu = E.start("--collect-delay 0.2")
@@ -44,132 +32,262 @@ describe("dcs-logs", function()
     os.execute("rm -rf " .. dir .. "/*")
   end)
 
-  it("has --help for itself and for every command", function()
-    local status, out = run("--help")
-    assert.are.equal(0, status)
-    assert.matches("usage: dcs%-logs %[options%] COMMAND", out)
-    for _, cmd in ipairs { "collect", "list", "link", "download", "fetch" } do
-      status, out = run(cmd, "--help")
+  describe("help", function()
+    it("has help for itself and for every command, within 80 columns", function()
+      local status, out = run("--help")
       assert.are.equal(0, status)
-      assert.matches("usage: dcs%-logs " .. cmd, out)
-      status, out = run("-h", cmd)
+      assert.matches("^usage: dcs%-logs %[options%] COMMAND", out)
+      local _, again = run("help")
+      assert.are.equal(out, again)
+      for _, cmd in ipairs { "collect", "list", "link", "download", "fetch" } do
+        for _, args in ipairs { { cmd, "--help" }, { "-h", cmd }, { "help", cmd } } do
+          status, out = run(unpack(args))
+          assert.are.equal(0, status)
+          assert.matches("^usage: dcs%-logs " .. cmd, out)
+          for _, line in ipairs(lines_of(out)) do assert.is_true(#line <= 80, line) end
+        end
+      end
+    end)
+
+    it("prints its version", function()
+      local status, out = run("--version")
       assert.are.equal(0, status)
-      assert.matches("usage: dcs%-logs " .. cmd, out)
-    end
-  end)
+      assert.matches("^dcs%-logs %d+%.%d+%.%d+ %(lua%-dcs %d+%.%d+%.%d+; [^;]+; libcurl [%d.]+%)\n$", out)
+    end)
 
-  it("lists files as a table and as JSON", function()
-    local status, out = run("list", E.INSTANCE)
-    assert.are.equal(0, status)
-    assert.matches("^ID%s+STATUS%s+DAY%s+SHARD%s+REPLICA%s+FILE\n", out)
-    assert.matches(E.LOG_ID:gsub("%-", "%%-") .. "%s+succeed", out)
-    status, out = run("list", E.INSTANCE, "--json", "--limit", "2")
-    assert.are.equal(0, status)
-    local data = cjson.decode(out)
-    assert.are.equal(3, data.total_num)
-    assert.are.equal(2, #data.file_list)
-    status, out = run("--json", "list", E.EMPTY_INSTANCE)
-    assert.are.equal(0, status)
-    assert.matches('"file_list":%[%]', out)          -- an array, not {}
-    assert.are.equal(0, cjson.decode(out).total_num)
-    status, out = run("list", "--all", E.INSTANCE)
-    assert.are.equal(0, status)
-    assert.matches("88441", out)
-  end)
-
-  it("prints a link, and downloads by instance and log id or by link", function()
-    local status, out = run("link", E.INSTANCE, E.LOG_ID)
-    assert.are.equal(0, status)
-    local link = out:match("^(http://%S+)\n$")
-    assert.truthy(link)
-    status, out = run("download", link, "--output", "by-link.log")
-    assert.are.equal(0, status)
-    assert.matches("^saved by%-link%.log %(96%.0 KiB, sha256 %x+%)", out)
-    status, out = run("download", E.INSTANCE, E.LOG_ID, "--json")
-    assert.are.equal(0, status)
-    local res = cjson.decode(out)
-    assert.matches("^redis_192%.168%.0%.142_.*%.log$", res.path)
-    assert.are.equal(core.sha256_file(dir .. "/" .. res.path), res.sha256)
-    assert.are.equal(core.sha256_file(dir .. "/by-link.log"), res.sha256)
-  end)
-
-  it("collects, and fetches the new files into --dest", function()
-    local status, out = run("collect", E.MS_INSTANCE, "--days", "1", "--replication", E.REPLICATION)
-    assert.are.equal(0, status)
-    assert.matches("collecting run logs", out)
-    status, out = run("fetch", E.INSTANCE, "--days", "3", "--dest", dir, "--poll-interval", "0.1", "--json")
-    assert.are.equal(0, status)
-    local res = cjson.decode(out)
-    assert.are.equal(3, #res.written)
-    assert.are.same({}, res.failed)
-    for _, w in ipairs(res.written) do assert.are.equal(core.sha256_file(w.path), w.sha256) end
-  end)
-
-  it("exits 3 and names the file when one file of a fetch fails", function()
-    emu:fault { match = { path_contains = "/links" }, times = 1,
-      action = { respond = { status = 500,
-        json = { error_code = "DCS.5000", error_msg = "Internal service error." } } } }
-    local status, out, err = run("fetch", E.INSTANCE, "--days", "3", "--poll-interval", "0.1")
-    assert.are.equal(3, status)
-    assert.are.equal(2, select(2, out:gsub("saved ", "")))
-    assert.matches("dcs%-logs: redis_.-%.log: dcs: create_redislog_download_link: HTTP 500 DCS%.5000", err)
-  end)
-
-  it("fails with one line and status 1 on an API error", function()
-    local status, out, err = run("collect", E.MS_INSTANCE)
-    assert.are.equal(1, status)
-    assert.are.equal("", out)
-    assert.matches("^dcs%-logs: dcs: collect_redislog: HTTP 400 DCS%.4800: [^\n]+\n$", err)
-  end)
-
-  it("says what every credentials provider answered when none has any", function()
-    local status, out, err = run_with("HOME=/nonexistent HUAWEICLOUD_SDK_METADATA_ENDPOINT=http://127.0.0.1:9",
-      "list", E.INSTANCE, "--endpoint", emu.url,
-      "--project", E.PROJECT)
-    assert.are.equal(1, status)
-    assert.are.equal("", out)
-    assert.matches("^dcs%-logs: dcs: list_redislogs: credentials error: no credentials: environment: "
-      .. ".*metadata: http://127%.0%.0%.1:9: ", err)
-  end)
-
-  it("takes credentials from flags", function()
-    local status = run_with("DCS_ENDPOINT=" .. emu.url, "list", E.INSTANCE, "--ak", E.AK, "--sk", E.SK,
-      "--project", E.PROJECT)
-    assert.are.equal(0, status)
-    status = run_with("", "list", E.INSTANCE, "--endpoint", emu.url, "--ak", E.AK, "--sk", "wrong",
-      "--project", E.PROJECT)
-    assert.are.equal(1, status)
-  end)
-
-  it("exits 2 on usage errors", function()
-    local cases = {
-      { "", { "list", E.INSTANCE, "--ak", "A" }, "give both %-%-ak and %-%-sk, or neither" },
-      { "", { "list", E.INSTANCE, "--region", "mars-1" }, "unknown DCS region 'mars%-1'" },
-      { env(), { "bogus" }, "unknown command 'bogus'" },
-      { env(), { "list" }, "missing INSTANCE" },
-      { env(), { "list", E.INSTANCE, "--days", "3" }, "unknown option %-%-days" },
-      { env(), { "collect", E.INSTANCE, "--days" }, "%-%-days needs a value" },
-      { env(), { "link", E.INSTANCE, E.LOG_ID, "extra" }, "too many arguments" },
-      { env(), {}, "usage: dcs%-logs" },
-    }
-    for _, c in ipairs(cases) do
-      local status, _, err = run_with(c[1], unpack(c[2]))
+    it("prints the usage on stderr and exits 2 without a command", function()
+      local status, out, err = run()
       assert.are.equal(2, status)
-      assert.matches(c[3], err)
-    end
+      assert.are.equal("", out)
+      assert.matches("^usage: dcs%-logs", err)
+    end)
   end)
 
-  it("draws a progress bar only when stdout is a terminal", function()
-    local _, out = run("download", E.INSTANCE, E.LOG_ID, "--output", "plain.log")
-    assert.not_matches("%[#", out)
-    -- script(1) gives the command a pseudo-terminal
-    local inner = ("env %s LUA_PATH=%s LUA_CPATH=%s %s %s/bin/dcs-logs download %s %s --output %s/tty.log")
-      :format(env(), sub.LUA_PATH:gsub(";", "\\;"), sub.LUA_CPATH:gsub(";", "\\;"), sub.LUA,
-        ROOT, E.INSTANCE, E.LOG_ID, dir)
-    local p = io.popen("env -u LD_PRELOAD script -qec " .. sh_quote(inner) .. " /dev/null")
-    local tty = p:read("*a")
-    p:close()
-    assert.matches("%[##############################%] 100%% 96%.0 KiB / 96%.0 KiB", tty)
-    assert.matches("saved ", tty)
+  describe("output", function()
+    it("lists files as a table and as JSON with its keys in a stable order", function()
+      local status, out = run("list", E.INSTANCE)
+      assert.are.equal(0, status)
+      assert.matches("^ID%s+STATUS%s+DAY%s+SHARD%s+REPLICA%s+FILE\n", out)
+      assert.matches(E.LOG_ID:gsub("%-", "%%-") .. "%s+succeed", out)
+      status, out = run("list", E.INSTANCE, "--json", "--limit", "2")
+      assert.are.equal(0, status)
+      assert.matches('^{"total_num":3,"file_list":%[{"id":"[^"]+","file_name":"[^"]+","status":"succeed",'
+        .. '"time":"[^"]+","group_name":"[^"]+","replication_ip":"[^"]+","backup_id":"[^"]+"}', out)
+      assert.are.equal(2, #cjson.decode(out).file_list)
+      status, out = run("--json", "list", E.EMPTY_INSTANCE)
+      assert.are.equal(0, status)
+      assert.are.equal('{"total_num":0,"file_list":[]}\n', out)     -- an array, not {}
+      status, out = run("list", "--all", E.INSTANCE)
+      assert.are.equal(0, status)
+      assert.matches("88441", out)
+    end)
+
+    it("prints a link (JSON without \\/), and downloads by instance and log id or by link", function()
+      local status, out = run("link", E.INSTANCE, E.LOG_ID)
+      assert.are.equal(0, status)
+      local link = out:match("^(http://%S+)\n$")
+      assert.truthy(link)
+      status, out = run("link", E.INSTANCE, E.LOG_ID, "--json")
+      assert.are.equal(0, status)
+      assert.matches('^{"id":"[^"]+","backup_id":"[^"]+","link":"http://127%.0%.0%.1:%d+/_obs/', out)
+      status, out = run("download", link, "--output", "by-link.log")
+      assert.are.equal(0, status)
+      assert.matches("^saved by%-link%.log %(96%.0 KiB, sha256 %x+%)\n$", out)
+      status, out = run("download", E.INSTANCE, E.LOG_ID, "--json")
+      assert.are.equal(0, status)
+      assert.matches('^{"path":"redis_[^"]+%.log","bytes":98304,"sha256":"%x+","resumes":0}\n$', out)
+      local res = cjson.decode(out)
+      assert.are.equal(core.sha256_file(dir .. "/" .. res.path), res.sha256)
+      assert.are.equal(core.sha256_file(dir .. "/by-link.log"), res.sha256)
+    end)
+
+    it("downloads into a directory given as --output, creating it", function()
+      local status, out, err = run("download", E.INSTANCE, E.LOG_ID, "-o", "new/dir/")
+      assert.are.equal(0, status, err)
+      assert.matches("^saved new/dir/redis_[^ ]+%.log ", out)
+      assert.matches("^dcs%-logs: created directory new/dir\n$", err)
+    end)
+
+    it("says nothing but the results with --quiet", function()
+      local status, out, err = run("-q", "download", E.INSTANCE, E.LOG_ID, "-o", "quiet/")
+      assert.are.equal(0, status, err)
+      assert.matches("^saved quiet/", out)
+      assert.are.equal("", err)
+      status, out, err = run("collect", E.INSTANCE, "--quiet")
+      assert.are.equal(0, status, err)
+      assert.are.equal("", out .. err)
+    end)
+  end)
+
+  describe("fetch", function()
+    it("creates the destination of the README's example, and says so", function()
+      local status, out, err = run("fetch", E.INSTANCE, "--days", "3", "--dest", "./logs", "--poll-interval", "0.1")
+      assert.are.equal(0, status, err)
+      assert.are.equal("dcs-logs: created directory ./logs\n", err)
+      assert.are.equal(3, select(2, out:gsub("saved %./logs/redis_", "")))
+      status, out = run("fetch", E.INSTANCE, "--days", "3", "--dest", dir .. "/logs", "--poll-interval", "0.1",
+        "--json")
+      assert.are.equal(0, status)
+      local res = cjson.decode(out)
+      assert.are.equal(3, #res.written)
+      assert.are.same({}, res.failed)
+      for _, w in ipairs(res.written) do assert.are.equal(core.sha256_file(w.path), w.sha256) end
+    end)
+
+    it("refuses a destination it cannot write to before collecting anything", function()
+      for _, dest in ipairs { "/sys", "/dev/null/logs" } do
+        local status, out, err = run("fetch", E.INSTANCE, "--dest", dest)
+        assert.are.equal(1, status)
+        assert.are.equal("", out)
+        assert.matches("^dcs%-logs: cannot [^\n]+\n$", err)
+      end
+      assert.are.same({}, emu:requests())
+    end)
+
+    it("exits 3 and reports the whole error of the file that failed", function()
+      emu:fault { match = { path_contains = "/links" }, times = 1,
+        action = { respond = { status = 500,
+          json = { error_code = "DCS.5000", error_msg = "Internal service error." } } } }
+      local status, out, err = run("fetch", E.INSTANCE, "--days", "3", "--poll-interval", "0.1")
+      assert.are.equal(3, status)
+      assert.are.equal(2, select(2, out:gsub("saved ", "")))
+      assert.matches("dcs%-logs: redis_.-%.log: dcs: create_redislog_download_link: HTTP 500 DCS%.5000", err)
+      emu:fault { match = { path_contains = "/links" }, times = 1,
+        action = { respond = { status = 500,
+          json = { error_code = "DCS.5000", error_msg = "Internal service error." } } } }
+      status, out = run("fetch", E.INSTANCE, "--days", "3", "--poll-interval", "0.1", "--json")
+      assert.are.equal(3, status)
+      assert.matches('"failed":%[{"id":"[^"]+","file_name":"[^"]+","error":{"kind":"api",'
+        .. '"operation":"create_redislog_download_link","status":500,"code":"DCS.5000",'
+        .. '"message":"Internal service error.","request_id":"%x+","retryable":false,"attempts":1}}%]', out)
+    end)
+  end)
+
+  describe("failures", function()
+    it("fail with one line and status 1; with --json the error object goes to stdout", function()
+      local status, out, err = run("collect", E.MS_INSTANCE)
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: dcs: collect_redislog: HTTP 400 DCS%.4800: [^\n]+\n$", err)
+      status, out = run("collect", E.MS_INSTANCE, "--json")
+      assert.are.equal(1, status)
+      assert.matches('^{"error":{"kind":"api","operation":"collect_redislog","status":400,"code":"DCS.4800",'
+        .. '"message":"[^"]+","request_id":"%x+","retryable":false,"attempts":1}}\n$', out)
+    end)
+
+    it("say when to try again after a 429", function()
+      emu:fault { match = { path_contains = "/redislog" }, times = 1,
+        action = { respond = { status = 429, headers = { ["Retry-After"] = "120" },
+          json = { error_code = "APIGW.0308", error_msg = "The throttling threshold has been reached" } } } }
+      local status, _, err = run("list", E.INSTANCE)
+      assert.are.equal(1, status)
+      assert.matches("HTTP 429 APIGW%.0308: .-; the service asks to wait 2m %(Retry%-After%): "
+        .. "try again after %d%d:%d%d:%d%d\n$", err)
+    end)
+
+    it("say by how much the clock is off when the gateway refuses the date", function()
+      emu:config { clock_skew = 3600 }
+      local status, _, err = run("list", E.INSTANCE)
+      assert.are.equal(1, status)
+      assert.matches("signature expired.-; the local clock is 1h behind the server's: sync it", err)
+    end)
+
+    it("say what every credentials provider answered when none has any", function()
+      local status, out, err = run_with("HOME=/nonexistent HUAWEICLOUD_SDK_METADATA_ENDPOINT=http://127.0.0.1:9",
+        "list", E.INSTANCE, "--endpoint", emu.url, "--project", E.PROJECT)
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: dcs: list_redislogs: credentials error: no credentials: environment: "
+        .. ".*metadata: http://127%.0%.0%.1:9: ", err)
+    end)
+  end)
+
+  describe("options", function()
+    it("take credentials from flags, and the project from the environment", function()
+      local status = run_with("DCS_ENDPOINT=" .. emu.url, "list", E.INSTANCE, "--ak", E.AK, "--sk", E.SK,
+        "--project", E.PROJECT)
+      assert.are.equal(0, status)
+      status = run_with("", "list", E.INSTANCE, "--endpoint", emu.url, "--ak", E.AK, "--sk", "wrong",
+        "--project", E.PROJECT)
+      assert.are.equal(1, status)
+      local _, err
+      status, _, err = run_with("HUAWEICLOUD_SDK_PROJECT_ID=" .. E.PROJECT, "list", E.INSTANCE,
+        "--endpoint", emu.url, "--ak", E.AK, "--sk", E.SK)
+      assert.are.equal(0, status, err)
+      for _, r in ipairs(emu:requests()) do assert.is_nil(r.path:find("/v3/projects", 1, true), r.path) end
+    end)
+
+    it("trace every request with --verbose, and the headers with --debug, without secrets", function()
+      local status, out, err = run("list", E.INSTANCE, "--verbose")
+      assert.are.equal(0, status, err)
+      assert.matches("^ID", out)
+      assert.matches("^dcs%-logs: > GET http://127%.0%.0%.1:%d+/v2/" .. E.PROJECT .. "/instances/"
+        .. E.INSTANCE:gsub("%-", "%%-") .. "/redislog%?[^ ]+ %(list_redislogs, attempt 1%)\n"
+        .. "dcs%-logs: < HTTP 200 in %d+%.%d+s %[request_id %x+%] %(list_redislogs, attempt 1%)\n$", err)
+      local token = "T0KEN-" .. ("s"):rep(40)
+      emu:fault { match = { path_contains = "/redislog" }, times = 1,
+        action = { respond = { status = 200, json = { total_num = 0, file_list = {} } } } }
+      status, out, err = run_with(env() .. " HUAWEICLOUD_SDK_SECURITY_TOKEN=" .. token, "list", E.INSTANCE,
+        "--debug")
+      assert.are.equal("no log files\n", out)
+      assert.are.equal(0, status, err)
+      assert.matches("dcs%-logs: >   Authorization: %*%*%*\n", err)
+      assert.matches("dcs%-logs: >   X%-Security%-Token: %*%*%*\n", err)
+      assert.matches("dcs%-logs: >   X%-Sdk%-Date: %d+T%d+Z\n", err)
+      assert.is_nil(err:find(E.SK, 1, true))
+      assert.is_nil(err:find(token, 1, true))
+      assert.is_nil(err:find("Signature=", 1, true))
+    end)
+
+    it("retry as often as --retries says", function()
+      emu:fault { match = { path_contains = "/redislog" }, times = 5,
+        action = { respond = { status = 503, json = { error_code = "APIGW.0613", error_msg = "unavailable" } } } }
+      local status, _, err = run("list", E.INSTANCE, "--retries", "2", "-v")
+      assert.are.equal(1, status)
+      assert.matches("%(list_redislogs, attempt 3%)\n", err)
+      assert.matches("retrying list_redislogs %(HTTP 503%) in", err)
+      assert.matches("HTTP 503 APIGW%.0613: unavailable %(after 3 attempts%)", err)
+      assert.is_nil(err:find("attempt 4", 1, true))
+    end)
+
+    it("exit 2 on usage errors, with the reason", function()
+      local cases = {
+        { "", { "list", E.INSTANCE, "--ak", "A" }, "give both %-%-ak and %-%-sk, or neither" },
+        { "", { "list", E.INSTANCE, "--region", "mars-1" }, "%-%-region: unknown DCS region 'mars%-1'" },
+        { env(), { "bogus" }, "unknown command 'bogus'" },
+        { env(), { "lsit" }, "unknown command 'lsit' %(did you mean list%?%)" },
+        { env(), { "help", "bogus" }, "unknown command 'bogus'" },
+        { env(), { "list" }, "missing INSTANCE" },
+        { env(), { "list", E.INSTANCE, "--days", "3" }, "%-%-days is an option of [a-z]+, not of list" },
+        { env(), { "list", E.INSTANCE, "--limt", "3" }, "unknown option %-%-limt %(did you mean %-%-limit%?%)" },
+        { env(), { "list", E.INSTANCE, "-x" }, "unknown option %-x" },
+        { env(), { "collect", E.INSTANCE, "--days" }, "%-%-days needs a value" },
+        { env(), { "collect", E.INSTANCE, "--days", "two" }, "%-%-days needs a number %(got 'two'%)" },
+        { env(), { "collect", E.INSTANCE, "--days", "2" }, "%-%-days must be one of 0, 1, 3, 7 %(got 2%)" },
+        { env(), { "list", E.INSTANCE, "--limit", "-5" }, "%-%-limit must be an integer from 1 to 1000 %(got %-5%)" },
+        { env(), { "list", E.INSTANCE, "--limit", "5000" }, "%-%-limit must be an integer from 1 to 1000" },
+        { env(), { "list", "../x" }, "INSTANCE is not a plausible id" },
+        { env(), { "fetch", E.INSTANCE, "--timeout", "-1" }, "%-%-timeout must be" },
+        { env(), { "list", E.INSTANCE, "--retries", "11" }, "%-%-retries must be a whole number from 0 to 10" },
+        { env(), { "download", "ftp://x/y" }, "unsupported link scheme 'ftp': a link is http:// or https://" },
+        { env(), { "download", E.INSTANCE }, "missing LOG %(or give a link%)" },
+        { env(), { "link", E.INSTANCE, E.LOG_ID, "extra" }, "too many arguments" },
+        { env(), { "list", E.INSTANCE, "--json=yes" }, "%-%-json takes no value" },
+      }
+      for _, c in ipairs(cases) do
+        local status, out, err = run_with(c[1], unpack(c[2]))
+        assert.are.equal(2, status, err)
+        assert.are.equal("", out)
+        assert.matches("^dcs%-logs: " .. c[3], err)
+        assert.matches("\nRun 'dcs%-logs help[ a-z]*' for usage%.\n$", err)
+      end
+      assert.are.same({}, emu:requests())                 -- none of them sent anything
+    end)
+
+    it("put a usage error of --json in JSON too", function()
+      local status, out = run("collect", E.INSTANCE, "--days", "2", "--json")
+      assert.are.equal(2, status)
+      assert.matches('^{"error":{"kind":"invalid_argument","operation":"collect_redislog",', out)
+    end)
   end)
 end)

@@ -1,0 +1,125 @@
+-- dcs-logs interrupted by a signal, as a real process: it stops at once,
+-- exits 128 + the signal with one line, and a rerun resumes the download.
+local core = require "dcs.core"
+local E = require "support.emulator"
+local cli = require "support.cli"
+
+local SIZE = 4 * 1024 * 1024
+local SLOW_PART = 2 * 1024 * 1024           -- served slowly, then the answer hangs
+local CHUNK = 64 * 1024
+local BOUND = 20                            -- seconds: generous, only against hangs
+
+describe("dcs-logs interrupted", function()
+  local hs, emu, dir
+
+  lazy_setup(function()
+    hs = E.start_hostile()
+    emu = E.start("--collect-delay 0.2")
+    dir = require("support.files").tmpdir()
+  end)
+  lazy_teardown(function()
+    hs:stop()
+    emu:stop()
+    os.execute("rm -rf " .. dir)
+  end)
+  before_each(function()
+    hs:reset()
+    emu:reset()
+    os.execute("rm -rf " .. dir .. "/*")
+  end)
+
+  local function file_size(path)
+    local f = io.open(path, "rb")
+    if not f then return nil end
+    local n = f:seek("end")
+    f:close()
+    return n
+  end
+
+  -- Waits until path exists with at least `bytes` bytes.
+  local function wait_for_size(path, bytes)
+    local deadline = core.monotime() + BOUND
+    while core.monotime() < deadline do
+      if (file_size(path) or 0) >= bytes then return true end
+      core.sleep(0.02)
+    end
+    return false
+  end
+
+  -- The served file /big.log, whose first request gets its first SLOW_PART
+  -- bytes at about 640 KiB/s and then nothing: a slow, big download.
+  local function slow_big_file()
+    local served = hs:file { path = "/big.log", size = SIZE }
+    local res = assert(hs.http:request { method = "GET", url = hs.url .. "/big.log",
+      headers = { Range = ("bytes=0-%d"):format(SLOW_PART - 1) } })
+    assert.are.equal(206, res.status)
+    local steps = { { respond = { status = 200, content_length = SIZE, body = "",
+      headers = { ETag = res.headers.etag, ["Last-Modified"] = res.headers["last-modified"],
+        ["Content-Type"] = "application/octet-stream" } } } }
+    for at = 1, SLOW_PART, CHUNK do
+      steps[#steps + 1] = { send = res.body:sub(at, at + CHUNK - 1) }
+      steps[#steps + 1] = { sleep = 0.1 }
+    end
+    steps[#steps + 1] = { hang = true }
+    hs:script { match = { path_prefix = "/big.log" }, times = 1, steps = steps }
+    hs:clear_log()
+    return served
+  end
+
+  it("Ctrl-C stops a download at once with exit 130 and one line; a rerun resumes it", function()
+    local served = slow_big_file()
+    local link, env = hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
+    local h = cli.start(dir, env, "download", link, "--output", "big.log")
+    assert.is_true(wait_for_size(dir .. "/big.log.part", 512 * 1024), "the download did not start")
+    h:signal("INT")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    assert.are.equal("", out)
+    assert.matches("^dcs%-logs: interrupted; [%d.]+ [KM]iB of big%.log kept in big%.log%.part: "
+      .. "the same command resumes it\n$", err)
+    assert.is_nil(err:find("traceback"))
+    local kept = file_size(dir .. "/big.log.part")
+    assert.is_true(kept >= 512 * 1024 and kept < SLOW_PART, tostring(kept))
+    assert.truthy(file_size(dir .. "/big.log.part.meta"))
+
+    local again
+    status, again, err = cli.run(dir, env, "download", link, "--output", "big.log", "--json")
+    assert.are.equal(0, status, err)
+    local log = hs:log()
+    assert.are.equal(2, #log)                     -- the interrupted request, then the resumed one
+    assert.are.equal(("bytes=%d-"):format(kept), log[2]:header("Range"))
+    assert.are.equal(served.sha256 or hs:file_sha256("/big.log").sha256, core.sha256_file(dir .. "/big.log"))
+    assert.matches('"sha256":"' .. core.sha256_file(dir .. "/big.log") .. '"', again)
+    assert.matches("resuming big%.log from", err)
+    assert.is_nil(file_size(dir .. "/big.log.part"))
+    assert.is_nil(file_size(dir .. "/big.log.part.meta"))
+  end)
+
+  it("SIGTERM stops fetch while it waits for the collection: exit 143, one line", function()
+    emu:config { collect_delay = 120 }
+    local h = cli.start(dir, cli.env_for(emu, E), "fetch", E.INSTANCE, "--poll-interval", "0.2")
+    local deadline = core.monotime() + BOUND
+    repeat
+      core.sleep(0.05)
+      local collected = false
+      for _, r in ipairs(emu:requests()) do collected = collected or r.method == "POST" end
+    until collected or core.monotime() > deadline
+    h:signal("TERM")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(143, status, err)
+    assert.are.equal("", out)
+    assert.are.equal("dcs-logs: interrupted\n", err)
+  end)
+
+  it("a second Ctrl-C ends a request that does not return", function()
+    local silent = hs:listener("silent")
+    local h = cli.start(dir, ("DCS_ENDPOINT=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s "
+      .. "HUAWEICLOUD_SDK_PROJECT_ID=%s"):format(silent, E.AK, E.SK, E.PROJECT), "list", E.INSTANCE)
+    core.sleep(0.5)
+    h:signal("INT")
+    core.sleep(0.2)
+    h:signal("INT")
+    local status = h:wait(BOUND)
+    assert.are.equal(130, status)
+  end)
+end)

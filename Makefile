@@ -7,6 +7,10 @@
 #   make deps       install the Debian packages the project needs (apt-get)
 #   make bench      signing speed against a Python peer, then download speed
 #                   against curl -o and the SHA-256 alone (a local nginx), in the same run
+#   make install    the man page and the bash completion of dcs-logs, under
+#                   $(DESTDIR)$(PREFIX)/share (the rock installs the modules and the command)
+#   make smoke      the main job against the real service (opt-in: needs credentials;
+#                   says it skipped otherwise)
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
 # OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
@@ -36,7 +40,7 @@ ASAN_SO    := build/asan/dcs/core.so
 ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
-.PHONY: all asan deps demo check bench clean
+.PHONY: all asan deps demo check bench clean install uninstall smoke
 
 all: $(SO)
 
@@ -68,3 +72,22 @@ bench: all
 
 clean:
 	rm -rf build
+
+# What LuaRocks has no place for: man to share/man/man1, the completion to
+# share/bash-completion/completions (where bash-completion loads it on demand).
+PREFIX     ?= /usr/local
+MANDIR     ?= $(PREFIX)/share/man/man1
+COMPDIR    ?= $(PREFIX)/share/bash-completion/completions
+
+install:
+	install -d $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR)
+	install -m 644 man/dcs-logs.1 $(DESTDIR)$(MANDIR)/dcs-logs.1
+	install -m 644 completion/dcs-logs.bash $(DESTDIR)$(COMPDIR)/dcs-logs
+
+uninstall:
+	rm -f $(DESTDIR)$(MANDIR)/dcs-logs.1 $(DESTDIR)$(COMPDIR)/dcs-logs
+
+# The main job against the real service: list, link, download one log.  Needs
+# HUAWEICLOUD_SDK_AK, _SK, _REGION and DCS_SMOKE_INSTANCE; never part of check.
+smoke: all
+	@tools/smoke

@@ -60,7 +60,10 @@ build = {
   install = {
     bin = { ["dcs-logs"] = "bin/dcs-logs" },
   },
-  copy_directories = { "examples" },
+  -- LuaRocks installs no man page or shell completion: they travel in the
+  -- rock (<tree>/lib/luarocks/rocks-5.x/lua-dcs/<version>/man, completion);
+  -- `make install` puts them where man and bash look (README, "Install").
+  copy_directories = { "examples", "man", "completion" },
 }
 test = {
   type = "command",

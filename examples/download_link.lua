@@ -4,7 +4,7 @@
 --
 -- Credentials come from HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK and
 -- HUAWEICLOUD_SDK_PROJECT_ID; DCS_ENDPOINT (e.g. the local emulator) wins
--- over DCS_REGION (default cn-north-4).
+-- over HUAWEICLOUD_SDK_REGION (default cn-north-4).
 local dcs = require "dcs"
 
 local instance_id, log_id = arg[1], arg[2]
@@ -18,7 +18,7 @@ local client = dcs.client {
   sk = os.getenv("HUAWEICLOUD_SDK_SK"),
   project = os.getenv("HUAWEICLOUD_SDK_PROJECT_ID"),
   endpoint = os.getenv("DCS_ENDPOINT"),
-  region = os.getenv("DCS_REGION") or "cn-north-4",
+  region = os.getenv("HUAWEICLOUD_SDK_REGION") or "cn-north-4",
 }
 
 local res, err = client:create_redislog_download_link(instance_id, log_id)

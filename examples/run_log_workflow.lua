@@ -4,7 +4,7 @@
 --   lua5.4 examples/run_log_workflow.lua INSTANCE_ID [DEST_DIR]
 --
 -- Credentials: HUAWEICLOUD_SDK_AK, HUAWEICLOUD_SDK_SK, HUAWEICLOUD_SDK_PROJECT_ID;
--- DCS_ENDPOINT (e.g. the local emulator) wins over DCS_REGION (default cn-north-4).
+-- DCS_ENDPOINT (e.g. the local emulator) wins over HUAWEICLOUD_SDK_REGION (default cn-north-4).
 -- client:fetch_run_logs(instance_id, { dest = DEST_DIR }) does all of this in one call.
 local dcs = require "dcs"
 
@@ -19,7 +19,7 @@ local client = dcs.client {
   sk = os.getenv("HUAWEICLOUD_SDK_SK"),
   project = os.getenv("HUAWEICLOUD_SDK_PROJECT_ID"),
   endpoint = os.getenv("DCS_ENDPOINT"),
-  region = os.getenv("DCS_REGION") or "cn-north-4",
+  region = os.getenv("HUAWEICLOUD_SDK_REGION") or "cn-north-4",
 }
 
 local function check(ok, err)

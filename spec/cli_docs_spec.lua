@@ -153,6 +153,31 @@ describe("dcs-logs documentation and installation", function()
     assert.matches("^dcs%-logs %d", out)
   end)
 
+  it("the README's luarocks install lines work as written (into a scratch tree)", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local readme = files.read(ROOT .. "/README.md")
+    local lines = {}
+    for line in readme:gmatch("(luarocks %-%-lua%-version 5%.[14] make [^`\n#]*)") do
+      lines[#lines + 1] = line:gsub("%s+$", "")
+    end
+    assert.are.equal(2, #lines)
+    for _, line in ipairs(lines) do
+      local tree = files.tmpdir()
+      local status, out = sub.shell(("cd %s && %s 2>&1"):format(quote(ROOT),
+        line:gsub(" make ", " make --tree " .. tree .. " ", 1)))
+      assert.are.equal(0, status, line .. "\n" .. out)
+      local version = line:match("%-%-lua%-version (5%.%d)")
+      local lua = version == "5.1" and "luajit" or "lua5.4"
+      status, out = sub.shell(("cd /tmp && %s -e %s 2>&1"):format(lua, quote(([[
+        package.path = "%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua;" .. package.path
+        package.cpath = "%s/lib/lua/%s/?.so;" .. package.cpath
+        io.write(require("dcs")._VERSION)]]):format(tree, version, tree, version, tree, version))))
+      files.remove_tree(tree)
+      assert.are.equal(0, status, out)
+      assert.matches("^%d+%.%d+%.%d+$", out)
+    end
+  end)
+
   it("tools/smoke skips without credentials, and runs the main job where it points", function()
     local status, out = sub.shell("env -i PATH=\"$PATH\" " .. quote(ROOT .. "/tools/smoke"))
     assert.are.equal(0, status)

@@ -75,7 +75,7 @@ describe("dcs-logs interrupted", function()
     local status, out, err = h:wait(BOUND)
     assert.are.equal(130, status, err)
     assert.are.equal("", out)
-    assert.matches("^dcs%-logs: interrupted; [%d.]+ [KM]iB of big%.log kept in big%.log%.part: "
+    assert.matches("^dcs%-logs: interrupted; [%d.]+ [KM]iB kept in big%.log%.part: "
       .. "the same command resumes it\n$", err)
     assert.is_nil(err:find("traceback"))
     local kept = file_size(dir .. "/big.log.part")
@@ -88,11 +88,46 @@ describe("dcs-logs interrupted", function()
     local log = hs:log()
     assert.are.equal(2, #log)                     -- the interrupted request, then the resumed one
     assert.are.equal(("bytes=%d-"):format(kept), log[2]:header("Range"))
-    assert.are.equal(served.sha256 or hs:file_sha256("/big.log").sha256, core.sha256_file(dir .. "/big.log"))
+    assert.are.equal(served.sha256, core.sha256_file(dir .. "/big.log"))
     assert.matches('"sha256":"' .. core.sha256_file(dir .. "/big.log") .. '"', again)
     assert.matches("resuming big%.log from", err)
     assert.is_nil(file_size(dir .. "/big.log.part"))
     assert.is_nil(file_size(dir .. "/big.log.part.meta"))
+  end)
+
+  it("Ctrl-C during fetch's download names the command that resumes it, which does", function()
+    local served = slow_big_file()
+    -- the service's links point at the slow file, for fetch and for the rerun
+    emu:fault { match = { path_contains = "/links" }, times = 2, action = { respond = { status = 200,
+      json = { id = "x", backup_id = "x", link = hs.url .. "/big.log" } } } }
+    os.execute("mkdir " .. dir .. "/logs")
+    local h = cli.start(dir, cli.env_for(emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
+    local deadline, part = core.monotime() + BOUND
+    repeat
+      core.sleep(0.05)
+      local p = io.popen("ls " .. dir .. "/logs/*.part 2>/dev/null")
+      part = p:read("*l")
+      p:close()
+    until part or core.monotime() > deadline
+    assert.truthy(part, "the download did not start")
+    assert.is_true(wait_for_size(part, 512 * 1024))
+    h:signal("INT")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    assert.are.equal("", out)
+    local rerun = err:match("^dcs%-logs: interrupted; [%d.]+ [KM]iB kept in logs/redis_[^ ]+%.log%.part: "
+      .. "`dcs%-logs (download [^`]+)` resumes it\n$")
+    assert.truthy(rerun, err)
+    local kept = file_size(part)
+    local args = {}
+    for word in rerun:gmatch("%S+") do args[#args + 1] = word end
+    status, out, err = cli.run(dir, cli.env_for(emu, E), (table.unpack or unpack)(args))
+    assert.are.equal(0, status, err)
+    local log = hs:log()
+    assert.are.equal(("bytes=%d-"):format(kept), log[#log]:header("Range"))
+    local path = part:gsub("%.part$", "")
+    assert.are.equal(served.sha256, core.sha256_file(path))
+    assert.matches("sha256 " .. served.sha256, out)
   end)
 
   it("SIGTERM stops fetch while it waits for the collection: exit 143, one line", function()

@@ -73,6 +73,7 @@ describe("dcs-logs documentation and installation", function()
 
   it("has a man page that formats without warnings and documents every option", function()
     local text = files.read(MAN)
+    assert.matches('\n%.TH DCS%-LOGS 1 "[%d-]+" "lua%-dcs ' .. require("dcs.version"):gsub("%.", "%%.") .. '"', text)
     for _, opt in ipairs(options) do
       assert.truthy(text:find(opt:gsub("%-", "\\-"), 1, true), opt .. " is not in the man page")
     end

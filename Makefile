@@ -4,6 +4,7 @@
 #   make            build build/<LUA>/dcs/core.so  (LUA=lua5.4 by default; lua5.3, luajit)
 #   make demo       install what is missing, start the emulator, run the main job
 #   make check      install what is missing, build, run every test
+#   make test       build and run every test, installing nothing (the rockspec's test)
 #   make deps       install the Debian packages the project needs (apt-get)
 #   make bench      signing speed against a Python peer, then download speed
 #                   against curl -o and the SHA-256 alone (a local nginx), in the same run
@@ -40,7 +41,7 @@ ASAN_SO    := build/asan/dcs/core.so
 ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
-.PHONY: all asan deps demo check bench clean install uninstall smoke
+.PHONY: all asan deps demo check test bench clean install uninstall smoke
 
 all: $(SO)
 
@@ -62,6 +63,9 @@ demo: deps all
 	@tools/demo
 
 check: deps all
+	@tools/check
+
+test: all
 	@tools/check
 
 # Signing speed against a peer, then download speed against curl -o and the

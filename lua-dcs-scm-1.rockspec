@@ -18,6 +18,7 @@ description = {
 dependencies = {
   "lua >= 5.1, < 5.5",
   "lua-cjson",
+  "dkjson",            -- dcs-logs --json only
 }
 external_dependencies = {
   -- Only the library is checked: Debian keeps curl/curl.h in a multiarch
@@ -34,7 +35,7 @@ build = {
         "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c", "csrc/dcs_file.c",
         "csrc/dcs_headers.c", "csrc/lsignal.c",
       },
-      defines = { "DCS_VERSION=0.1.0" },     -- = lua/dcs/version.lua (spec/package_spec.lua)
+      defines = { "DCS_VERSION=0.2.0" },     -- = lua/dcs/version.lua (spec/package_spec.lua)
       incdirs = { "csrc", "$(CURL_INCDIR)", "$(MBEDTLS_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(MBEDTLS_LIBDIR)" },
       libraries = { "curl", "mbedcrypto" },
@@ -65,7 +66,10 @@ build = {
   -- `make install` puts them where man and bash look (README, "Install").
   copy_directories = { "examples", "man", "completion" },
 }
+-- The tests only: `make test` never installs packages (`make check` does).
+-- No test_dependencies: busted comes from Debian (lua-busted), which
+-- LuaRocks does not see, so `luarocks test` would try to download it.
 test = {
   type = "command",
-  command = "make check",
+  command = "make test",
 }

@@ -33,6 +33,12 @@ describe("lua-dcs-scm-1.rockspec", function()
   it("gives the C core the version of lua/dcs/version.lua", function()
     local version = require "dcs.version"
     assert.truthy(rockspec:find('"DCS_VERSION=' .. version .. '"', 1, true))
+    -- the release's rockspec: the same modules and sources, its own version
+    local release = read("lua-dcs-" .. version .. "-1.rockspec")
+    assert.truthy(release:find('version = "' .. version .. '-1"', 1, true))
+    assert.truthy(release:find('tag = "v' .. version .. '"', 1, true))
+    assert.are.equal(rockspec:gsub('version = "scm%-1"', ""), (release:gsub('version = "[^"]*"', "")
+      :gsub('\n  tag = "[^"]*",', "")))
     assert.are.equal(version, require("dcs.core")._VERSION)
     assert.are.equal(version, require("dcs")._VERSION)
   end)

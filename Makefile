@@ -25,15 +25,16 @@ CC         ?= cc
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SHARED     := -shared -fPIC -fvisibility=hidden
-LIBS       := -lcurl -lmbedcrypto
+LIBS       := -lcurl -lmbedcrypto -pthread
 # One version string: lua/dcs/version.lua; the C core gets it from here (and
 # the rockspec's defines, checked by spec/package_spec.lua).
 VERSION    := $(shell sed -n 's/^return "\([^"]*\)".*/\1/p' lua/dcs/version.lua)
 DEFS       := -DDCS_VERSION=$(VERSION)
 BUILD      := build/$(LUA)
 SO         := $(BUILD)/dcs/core.so
-SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lutil.c csrc/lfile.c csrc/dcs_sign.c \
-              csrc/dcs_http.c csrc/dcs_buf.c csrc/dcs_file.c csrc/dcs_headers.c
+SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lreq.c csrc/lutil.c \
+              csrc/lfile.c csrc/dcs_sign.c csrc/dcs_http.c csrc/dcs_engine.c csrc/dcs_buf.c \
+              csrc/dcs_file.c csrc/dcs_headers.c
 SRC        += csrc/lsignal.c
 HDR        := $(wildcard csrc/*.h)
 

@@ -31,14 +31,15 @@ build = {
   modules = {
     ["dcs.core"] = {
       sources = {
-        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lutil.c", "csrc/lfile.c",
-        "csrc/dcs_sign.c", "csrc/dcs_http.c", "csrc/dcs_buf.c", "csrc/dcs_file.c",
-        "csrc/dcs_headers.c", "csrc/lsignal.c",
+        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lreq.c",
+        "csrc/lutil.c", "csrc/lfile.c", "csrc/dcs_sign.c", "csrc/dcs_http.c",
+        "csrc/dcs_engine.c", "csrc/dcs_buf.c", "csrc/dcs_file.c", "csrc/dcs_headers.c",
+        "csrc/lsignal.c",
       },
       defines = { "DCS_VERSION=0.2.0" },     -- = lua/dcs/version.lua (spec/package_spec.lua)
       incdirs = { "csrc", "$(CURL_INCDIR)", "$(MBEDTLS_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)", "$(MBEDTLS_LIBDIR)" },
-      libraries = { "curl", "mbedcrypto" },
+      libraries = { "curl", "mbedcrypto", "pthread" },
     },
     ["dcs"] = "lua/dcs/init.lua",
     ["dcs.client"] = "lua/dcs/client.lua",

@@ -1,7 +1,9 @@
-/* Blocking HTTP transport over one libcurl easy handle.  The handle is kept
- * for the life of the object so libcurl's connection cache gives keep-alive
+/* Blocking HTTP transport: each dcs_http runs its requests one at a time,
+ * to completion, on a multi engine of its own (dcs_engine.h), kept for the
+ * life of the object so the engine's connection cache gives keep-alive
  * across requests.  Pure C: callers pass plain strings and get plain
- * buffers, or have the body written to a dcs_file. */
+ * buffers, or have the body written to a dcs_file.  The types here are
+ * also the engine's: a request, its options, its response. */
 #ifndef DCS_HTTP_H
 #define DCS_HTTP_H
 
@@ -79,6 +81,8 @@ typedef enum dcs_http_failure {
     DCS_HTTP_WRITE,             /* the body file refused bytes: res->file_error */
     DCS_HTTP_ABORTED,           /* on_head refused or on_progress asked to stop */
     DCS_HTTP_BAD_REQUEST,       /* bad URL or option */
+    DCS_HTTP_CANCELLED,         /* dcs_transfer_cancel (dcs_engine.h) */
+    DCS_HTTP_CLOSED,            /* the engine closed with the transfer in flight */
     DCS_HTTP_OTHER
 } dcs_http_failure;
 
@@ -97,6 +101,8 @@ typedef struct dcs_http_response {
     char message[320];          /* set when failure != DCS_HTTP_OK */
 } dcs_http_response;
 
+/* libcurl's global initialisation, once per process whatever the number
+ * of threads and Lua states (pthread_once); 0 when it failed. */
 DCS_INTERNAL int  dcs_http_global_init(void);
 DCS_INTERNAL dcs_http *dcs_http_new(void);
 DCS_INTERNAL int  dcs_http_configure(dcs_http *h, const dcs_http_config *cfg); /* 0 = ENOMEM */
@@ -107,6 +113,7 @@ DCS_INTERNAL void dcs_http_response_free(dcs_http_response *res);
 DCS_INTERNAL dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
                                                dcs_http_response *res);
 DCS_INTERNAL const char *dcs_http_failure_name(dcs_http_failure f);
+/* libcurl's version, read once by dcs_http_global_init. */
 DCS_INTERNAL const char *dcs_http_curl_version(void);
 
 #endif

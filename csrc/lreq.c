@@ -1,0 +1,547 @@
+/* The Lua side of one request (lreq.h): shared by handle:request and
+ * engine:start, so both read the same request table the same way, run the
+ * sink the same way and answer with the same tables. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "compat.h"
+#include "dcs_headers.h"
+#include "lreq.h"
+
+#define MAX_HEADERS 1000
+#define PROGRESS_STEP (256 * 1024)
+#define MIN_SECONDS 0.001       /* below this a timeout would round to "none" */
+#define MAX_SECONDS 1e6
+
+/* Why the transfer stopped on our side (the C layer only sees "aborted"). */
+enum { STOP_NONE, STOP_REFUSED, STOP_HEAD_ERROR, STOP_CANCELLED, STOP_PROGRESS_ERROR };
+
+void dcs_lreq_anchor(lua_State *L)
+{
+    int i;
+    lua_createtable(L, DCS_A_COUNT, 0);
+    for (i = 1; i <= DCS_A_COUNT; i++) {
+        lua_pushboolean(L, 0);
+        lua_rawseti(L, -2, i);
+    }
+}
+
+/* Seconds -> milliseconds, rounded up: 0.0004 s never becomes 0 = none. */
+static long seconds_field_ms(lua_State *L, int t, const char *name, double dflt, const char *who)
+{
+    double s = dcs_field_number(L, t, name, dflt, MIN_SECONDS, MAX_SECONDS, who);
+    return (long)ceil(s * 1000.0);
+}
+
+/* timeout = seconds | false (no total timeout); nil gives `absent`. */
+static long timeout_ms(lua_State *L, int t, long absent, long none, const char *who)
+{
+    long ms;
+    lua_getfield(L, t, "timeout");
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+        ms = none;
+    else if (lua_isnil(L, -1))
+        ms = absent;
+    else
+        ms = seconds_field_ms(L, t, "timeout", 0, who);
+    lua_pop(L, 1);
+    return ms;
+}
+
+/* { timeout = s|false, connect_timeout = s, insecure =, ca_file =, proxy =,
+ *   no_proxy =, user_agent =, max_body = bytes (0 = no limit) } */
+void dcs_lreq_config(lua_State *L, int t, dcs_http_config *cfg, const char *who)
+{
+    double max_size = (double)SIZE_MAX < 9007199254740992.0 ? (double)SIZE_MAX : 9007199254740992.0;
+    double max_body;
+
+    memset(cfg, 0, sizeof *cfg);
+    cfg->ca_file = dcs_field_string(L, t, "ca_file", NULL, who);
+    cfg->proxy = dcs_field_string(L, t, "proxy", NULL, who);
+    cfg->no_proxy = dcs_field_string(L, t, "no_proxy", NULL, who);
+    cfg->user_agent = dcs_field_string(L, t, "user_agent", NULL, who);
+    cfg->timeout_ms = timeout_ms(L, t, 120000, 0, who);
+    cfg->connect_timeout_ms = seconds_field_ms(L, t, "connect_timeout", 60, who);
+    max_body = dcs_field_number(L, t, "max_body", 64.0 * 1024 * 1024, 0, max_size, who);
+    /* 0.5 would truncate to 0, which means "no limit". */
+    if (max_body != floor(max_body))
+        luaL_error(L, "%s: 'max_body' must be a whole number of bytes", who);
+    cfg->max_body = (size_t)max_body;
+    lua_getfield(L, t, "insecure");
+    cfg->insecure = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+}
+
+/* ---- the response's headers table ---- */
+
+/* dcs_headers_parse callback: headers[lower(name)] = value, repeated
+ * names joined with ", " as HTTP allows.  Runs protected (head_step). */
+static int add_header(void *ud, dcs_str name, dcs_str value)
+{
+    lua_State *L = ud;
+    luaL_Buffer b;
+    size_t i;
+
+    luaL_buffinit(L, &b);
+    for (i = 0; i < name.len; i++)
+        luaL_addchar(&b, (char)dcs_ascii_lower((unsigned char)name.ptr[i]));
+    luaL_pushresult(&b);
+    lua_pushvalue(L, -1);
+    lua_rawget(L, -3);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        lua_pushliteral(L, ", ");
+        lua_pushlstring(L, value.ptr, value.len);
+        lua_concat(L, 3);
+    } else {
+        lua_pop(L, 1);
+        lua_pushlstring(L, value.ptr, value.len);
+    }
+    lua_rawset(L, -3);
+    return 1;
+}
+
+/* Pushes the headers table of a complete (already validated) block. */
+static void push_headers(lua_State *L, const char *block, size_t len)
+{
+    lua_newtable(L);
+    if (dcs_headers_parse(block, len, add_header, L) < 0)
+        luaL_error(L, "malformed response header block");
+}
+
+/* ---- callbacks from the transfer: protected, on the driving thread ---- */
+
+/* head_step(c, anchor): builds the headers table and asks sink.head where
+ * the body goes.  Raises on any mistake; the caller's lua_pcall turns that
+ * into a "callback" failure. */
+static int head_step(lua_State *L)
+{
+    dcs_lreq *c = lua_touserdata(L, 1);
+    int has_file, answer;
+
+    lua_settop(L, 2);
+    lua_rawgeti(L, 2, DCS_A_FILE);                      /* 3 */
+    has_file = lua_toboolean(L, 3);
+    push_headers(L, c->block, c->block_len);            /* 4 */
+    lua_pushvalue(L, 4);
+    lua_rawseti(L, 2, DCS_A_HEADERS);
+    lua_rawgeti(L, 2, DCS_A_HEAD);                      /* 5 */
+    if (!lua_toboolean(L, 5)) {
+        /* No head: a 2xx body goes to the file, any other is buffered. */
+        c->body_to = has_file && c->status / 100 == 2 ? DCS_HTTP_BODY_FILE : DCS_HTTP_BODY_BUFFER;
+        return 0;
+    }
+    lua_pushinteger(L, (lua_Integer)c->status);
+    lua_pushvalue(L, 4);
+    lua_call(L, 2, 2);                                  /* 5, 6 */
+    answer = lua_type(L, 5);
+    if (answer == LUA_TBOOLEAN && lua_toboolean(L, 5)) {
+        if (!has_file)
+            return luaL_error(L, "sink.head returned true but the sink has no file");
+        c->body_to = DCS_HTTP_BODY_FILE;
+    } else if (answer == LUA_TBOOLEAN) {
+        c->body_to = DCS_HTTP_BODY_BUFFER;
+    } else if (answer == LUA_TNIL) {
+        c->body_to = DCS_HTTP_BODY_REFUSE;
+    } else {
+        return luaL_error(L, "sink.head must return true, false or nil, message (got a %s)",
+                          luaL_typename(L, 5));
+    }
+    if (lua_type(L, 6) == LUA_TSTRING) {
+        lua_pushvalue(L, 6);
+        lua_rawseti(L, 2, DCS_A_MESSAGE);
+    }
+    return 0;
+}
+
+/* Pushes the anchor; 0 (nothing pushed) when the host cannot find it. */
+static int push_anchor(dcs_lreq *c)
+{
+    lua_State *L = c->host->L;
+    c->host->push_anchor(L, c->host->frame, c);
+    if (lua_istable(L, -1))
+        return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
+/* The dcs_http_request's on_head.  Outside lua_pcall only stack operations
+ * that cannot raise: the stack was grown beforehand, the anchor's slots
+ * exist.  Lua code may run in the pcall, so nothing read before it (but c,
+ * which its owner keeps alive meanwhile) is trusted after it. */
+static dcs_http_body_to on_head(void *ud, long status, const char *block, size_t len)
+{
+    dcs_lreq *c = ud;
+    lua_State *L = c->host->L;
+    int a;
+
+    if (!push_anchor(c)) {
+        c->stop = STOP_HEAD_ERROR;
+        return DCS_HTTP_BODY_REFUSE;
+    }
+    a = lua_gettop(L);
+    c->status = status;
+    c->block = block;
+    c->block_len = len;
+    lua_pushcfunction(L, head_step);
+    lua_pushlightuserdata(L, c);
+    lua_pushvalue(L, a);
+    if (lua_pcall(L, 2, 0, 0) != 0) {
+        lua_rawseti(L, a, DCS_A_ERROR);
+        c->stop = STOP_HEAD_ERROR;
+        c->body_to = DCS_HTTP_BODY_REFUSE;
+    } else if (c->body_to == DCS_HTTP_BODY_REFUSE) {
+        c->stop = STOP_REFUSED;
+    }
+    lua_pop(L, 1);
+    c->block = NULL;
+    return c->body_to;
+}
+
+/* The dcs_http_request's on_progress: sink.progress(bytes); false cancels. */
+static int on_progress(void *ud, long long bytes)
+{
+    dcs_lreq *c = ud;
+    lua_State *L = c->host->L;
+    int a, stop;
+
+    if (!push_anchor(c)) {
+        c->stop = STOP_PROGRESS_ERROR;
+        return 0;
+    }
+    a = lua_gettop(L);
+    lua_rawgeti(L, a, DCS_A_PROGRESS);
+    lua_pushinteger(L, (lua_Integer)bytes);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        lua_rawseti(L, a, DCS_A_ERROR);
+        lua_pop(L, 1);
+        c->stop = STOP_PROGRESS_ERROR;
+        return 0;
+    }
+    stop = lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+    lua_pop(L, 2);
+    if (stop)
+        c->stop = STOP_CANCELLED;
+    return !stop;
+}
+
+/* ---- reading the request ---- */
+
+/* A string field of the request into its anchor slot; the pointer stays
+ * valid while the anchor holds the string, whatever the request becomes. */
+static const char *anchor_string(lua_State *L, int req, int anchor, int slot, const char *name,
+                                 size_t *len, const char *who)
+{
+    const char *s = dcs_field_string(L, req, name, len, who);
+    if (s == NULL) {
+        lua_pop(L, 1);
+        return NULL;
+    }
+    lua_rawseti(L, anchor, slot);
+    return s;
+}
+
+/* A field into its anchor slot (false when nil); 1 when it is not nil. */
+static int anchor_field(lua_State *L, int t, const char *name, int anchor, int slot)
+{
+    int present;
+    lua_getfield(L, t, name);
+    present = !lua_isnil(L, -1);
+    if (!present) {
+        lua_pop(L, 1);
+        lua_pushboolean(L, 0);
+    }
+    lua_rawseti(L, anchor, slot);
+    return present;
+}
+
+static void check_method_url(lua_State *L, const char *method, size_t method_len,
+                             const char *url, size_t url_len)
+{
+    size_t i;
+    /* The method goes on the request line verbatim: letters only. */
+    luaL_argcheck(L, method_len > 0 &&
+                         strspn(method, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == method_len,
+                  2, "method must be upper-case letters");
+    luaL_argcheck(L, url != NULL && url_len > 0, 2, "url must be a non-empty string");
+    for (i = 0; i < url_len; i++)
+        luaL_argcheck(L, (unsigned char)url[i] > 0x20 && url[i] != 0x7f, 2,
+                      "url must not contain whitespace or control characters");
+}
+
+/* The sink's fields into the anchor, checked. */
+static void read_sink(lua_State *L, int req, int anchor)
+{
+    int sink;
+    lua_getfield(L, req, "sink");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    luaL_argcheck(L, lua_istable(L, -1), 2, "sink must be a table");
+    sink = lua_gettop(L);
+    if (anchor_field(L, sink, "file", anchor, DCS_A_FILE)) {
+        lua_rawgeti(L, anchor, DCS_A_FILE);
+        luaL_argcheck(L, dcs_to_file(L, -1) != NULL, 2, "sink.file must be a dcs.core.file");
+        lua_pop(L, 1);
+    }
+    if (anchor_field(L, sink, "head", anchor, DCS_A_HEAD)) {
+        lua_rawgeti(L, anchor, DCS_A_HEAD);
+        luaL_argcheck(L, lua_isfunction(L, -1), 2, "sink.head must be a function");
+        lua_pop(L, 1);
+    }
+    if (anchor_field(L, sink, "progress", anchor, DCS_A_PROGRESS)) {
+        lua_rawgeti(L, anchor, DCS_A_PROGRESS);
+        luaL_argcheck(L, lua_isfunction(L, -1), 2, "sink.progress must be a function");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+}
+
+/* Strings, numbers, the headers table and the sink: every field read once.
+ * A mistake here is the caller's bug: it raises.  Leaves the user's headers
+ * table (or nil) on top of the stack. */
+static void read_fields(lua_State *L, int req, int anchor, dcs_lreq *c, const char *who)
+{
+    dcs_http_request *r = &c->req;
+    size_t url_len = 0, method_len = 0;
+    const char *url;
+
+    r->method = anchor_string(L, req, anchor, DCS_A_METHOD, "method", &method_len, who);
+    url = anchor_string(L, req, anchor, DCS_A_URL, "url", &url_len, who);
+    r->body = anchor_string(L, req, anchor, DCS_A_BODY, "body", &r->body_len, who);
+    if (r->method == NULL) {
+        r->method = "GET";
+        method_len = 3;
+    }
+    check_method_url(L, r->method, method_len, url, url_len);
+    r->url = url;
+    r->timeout_ms = timeout_ms(L, req, 0, -1, who);
+    /* nil: no stall check; libcurl counts whole seconds, so round up. */
+    r->stall_seconds = (long)ceil(dcs_field_number(L, req, "stall_timeout", 0, MIN_SECONDS,
+                                                   MAX_SECONDS, who));
+    r->min_speed = (long)dcs_field_number(L, req, "min_speed", 1, 1, 1e9, who);
+    lua_getfield(L, req, "headers");
+    luaL_argcheck(L, lua_isnil(L, -1) || lua_istable(L, -1), 2, "headers must be a table");
+    read_sink(L, req, anchor);
+}
+
+/* The user's headers (the table at h), copied in one pass into a new table
+ * as name, value pairs, left on top; returns the number of pairs it holds.
+ * The first pass only counts (no allocation, so no finalizer runs between
+ * it and the copy, unless lua_createtable's own step runs one: then the
+ * copy grows and its own count, not this estimate, is what counts). */
+static int copy_headers(lua_State *L, int h)
+{
+    int estimate = 0, n = 0, pairs;
+
+    if (lua_isnil(L, h)) {
+        lua_newtable(L);
+        return 0;
+    }
+    lua_pushnil(L);
+    while (lua_next(L, h)) {
+        lua_pop(L, 1);
+        luaL_argcheck(L, ++estimate <= MAX_HEADERS, 2, "too many headers");
+    }
+    lua_createtable(L, 3 * estimate, 0);
+    pairs = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, h)) {
+        luaL_argcheck(L, n < 2 * MAX_HEADERS, 2, "too many headers");
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, pairs, ++n);                     /* the name */
+        lua_rawseti(L, pairs, ++n);                     /* the value; pops it */
+    }
+    return n / 2;
+}
+
+static int header_name_ok(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (!dcs_http_tchar((unsigned char)s[i]))
+            return 0;
+    return n > 0;
+}
+
+/* Pushes the "Name: value" line of pair i of the pairs table at p. */
+static const char *push_header_line(lua_State *L, int p, int i, const char *who)
+{
+    size_t nl, vl;
+    const char *name, *value;
+
+    lua_rawgeti(L, p, 2 * i - 1);
+    lua_rawgeti(L, p, 2 * i);
+    if (lua_type(L, -2) != LUA_TSTRING ||
+        (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
+        luaL_error(L, "%s: headers must map names to strings", who);
+    name = lua_tolstring(L, -2, &nl);
+    value = lua_tolstring(L, -1, &vl);          /* a number becomes a string on the stack */
+    if (!header_name_ok(name, nl))
+        luaL_error(L, "%s: header name '%s' is not an HTTP token", who, name);
+    if (strlen(value) != vl || strpbrk(value, "\r\n") != NULL)
+        luaL_error(L, "%s: header '%s' has a CR, LF or NUL in its value", who, name);
+    /* "Name;" is libcurl's way to send a header with an empty value. */
+    if (vl == 0)
+        lua_pushfstring(L, "%s;", name);
+    else
+        lua_pushfstring(L, "%s: %s", name, value);
+    lua_replace(L, -3);
+    lua_pop(L, 1);
+    return lua_tostring(L, -1);
+}
+
+/* The request's header lines, owned by the anchor, from the user's table
+ * on top of the stack (popped). */
+static void anchor_headers(lua_State *L, int anchor, dcs_lreq *c, const char *who)
+{
+    int h = lua_gettop(L), pairs = copy_headers(L, h), p = lua_gettop(L), i;
+    const char **lines;
+
+    lua_pushvalue(L, p);
+    lua_rawseti(L, anchor, DCS_A_PAIRS);
+    lines = dcs_newuserdata(L, (size_t)(pairs > 0 ? pairs : 1) * sizeof *lines);
+    lua_rawseti(L, anchor, DCS_A_LINES);
+    for (i = 1; i <= pairs; i++) {
+        lines[i - 1] = push_header_line(L, p, i, who);
+        lua_rawseti(L, p, 2 * pairs + i);               /* the line lives as long as the anchor */
+    }
+    c->req.headers = lines;
+    c->req.header_count = (size_t)pairs;
+    lua_settop(L, h - 1);
+}
+
+void dcs_lreq_read(lua_State *L, int req, int anchor, dcs_lreq *c, const char *who)
+{
+    dcs_file *file;
+
+    luaL_checkstack(L, 10, who);
+    read_fields(L, req, anchor, c, who);
+    anchor_headers(L, anchor, c, who);
+    lua_rawgeti(L, anchor, DCS_A_FILE);
+    file = dcs_to_file(L, -1);          /* valid while the anchor holds the file */
+    lua_pop(L, 1);
+    lua_rawgeti(L, anchor, DCS_A_PROGRESS);
+    c->req.on_progress = lua_toboolean(L, -1) && file != NULL ? on_progress : NULL;
+    lua_pop(L, 1);
+    c->req.file = file;
+    c->req.on_head = on_head;
+    c->req.progress_step = PROGRESS_STEP;
+    c->req.ud = c;
+}
+
+/* ---- the result ---- */
+
+/* nil, { kind, reason, message, status?, headers? } with the message at
+ * the top of the stack; status and headers once the response's head came. */
+static int push_failure(lua_State *L, const dcs_http_response *res, int anchor, const char *kind,
+                        const char *reason)
+{
+    lua_createtable(L, 0, 5);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "message");
+    lua_pushstring(L, kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, reason);
+    lua_setfield(L, -2, "reason");
+    if (res != NULL && res->head_done) {
+        lua_pushinteger(L, (lua_Integer)res->status);
+        lua_setfield(L, -2, "status");
+        lua_rawgeti(L, anchor, DCS_A_HEADERS);
+        if (!lua_istable(L, -1)) {      /* head_step failed before building it */
+            lua_pop(L, 1);
+            push_headers(L, res->headers.data, res->headers.len);
+        }
+        lua_setfield(L, -2, "headers");
+    }
+    lua_pushnil(L);
+    lua_insert(L, -2);
+    return 2;
+}
+
+int dcs_lreq_failure(lua_State *L, const char *kind, const char *reason, const char *message)
+{
+    lua_pushstring(L, message);
+    return push_failure(L, NULL, 0, kind, reason);
+}
+
+static void push_callback_error(lua_State *L, int anchor, const char *who)
+{
+    const char *msg;
+    lua_rawgeti(L, anchor, DCS_A_ERROR);
+    msg = lua_tostring(L, -1);
+    lua_pushfstring(L, "%s failed: %s", who, msg ? msg : luaL_typename(L, -1));
+    lua_remove(L, -2);
+}
+
+/* Failures we caused (refusal, cancel, a callback's error), else the C
+ * layer's; NULL when the request succeeded. */
+static int push_stop(lua_State *L, const dcs_lreq *c, const dcs_http_response *res, int anchor)
+{
+    switch (c->stop) {
+    case STOP_HEAD_ERROR:
+        push_callback_error(L, anchor, "sink.head");
+        return push_failure(L, res, anchor, "aborted", "callback");
+    case STOP_PROGRESS_ERROR:
+        push_callback_error(L, anchor, "sink.progress");
+        return push_failure(L, res, anchor, "aborted", "callback");
+    case STOP_REFUSED:
+        lua_rawgeti(L, anchor, DCS_A_MESSAGE);
+        if (lua_type(L, -1) != LUA_TSTRING) {
+            lua_pop(L, 1);
+            lua_pushliteral(L, "the response was refused by sink.head");
+        }
+        return push_failure(L, res, anchor, "aborted", "refused");
+    case STOP_CANCELLED:
+        lua_pushliteral(L, "cancelled by sink.progress");
+        return push_failure(L, res, anchor, "aborted", "cancelled");
+    default:
+        return 0;
+    }
+}
+
+int dcs_lreq_result(lua_State *L, const dcs_lreq *c, const dcs_http_response *res, int anchor)
+{
+    int n;
+
+    /* An end forced from outside (cancel, close) wins over what the
+     * callbacks said before it. */
+    if (res->failure != DCS_HTTP_CANCELLED && res->failure != DCS_HTTP_CLOSED &&
+        (n = push_stop(L, c, res, anchor)) > 0)
+        return n;
+    switch (res->failure) {
+    case DCS_HTTP_OK:
+        break;
+    case DCS_HTTP_WRITE:
+        lua_pushfstring(L, "%s (%s)", res->message, dcs_file_code_name(res->file_error));
+        return push_failure(L, res, anchor, "aborted", "write");
+    case DCS_HTTP_TIMEOUT:
+    case DCS_HTTP_STALL:
+        lua_pushstring(L, res->message);
+        return push_failure(L, res, anchor, "timeout", dcs_http_failure_name(res->failure));
+    case DCS_HTTP_CANCELLED:
+    case DCS_HTTP_CLOSED:
+        lua_pushstring(L, res->message);
+        return push_failure(L, res, anchor, "closed", dcs_http_failure_name(res->failure));
+    default:
+        lua_pushstring(L, res->message);
+        return push_failure(L, res, anchor, "network", dcs_http_failure_name(res->failure));
+    }
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, (lua_Integer)res->status);
+    lua_setfield(L, -2, "status");
+    lua_rawgeti(L, anchor, DCS_A_HEADERS);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        push_headers(L, res->headers.data, res->headers.len);
+    }
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, res->body.data ? res->body.data : "", res->body.len);
+    lua_setfield(L, -2, "body");
+    lua_pushinteger(L, (lua_Integer)res->new_connections);
+    lua_setfield(L, -2, "new_connections");
+    lua_pushnumber(L, (lua_Number)res->total_seconds);
+    lua_setfield(L, -2, "elapsed");
+    return 1;
+}

@@ -1,0 +1,71 @@
+/* The Lua side of one request, shared by handle:request (lhttp.c) and
+ * engine:start (lengine.c): the request table read into C, the sink's
+ * callbacks, and the result table.
+ *
+ * Every Lua value a request needs while it runs lives in its anchor table,
+ * which only the request's owner references (the call's stack slot, the
+ * transfer's user value): the strings whose pointers C holds, the sink's
+ * file and functions, the response's headers table, a callback's error.
+ * The anchor is an array with every slot filled from the start, so storing
+ * into a slot never allocates: nothing raises and no finalizer runs while
+ * libcurl is on the stack, outside the callbacks' own lua_pcall. */
+#ifndef DCS_LREQ_H
+#define DCS_LREQ_H
+
+#include <lua.h>
+
+#include "dcs_http.h"
+#include "lcore.h"
+
+enum {
+    DCS_A_METHOD = 1, DCS_A_URL, DCS_A_BODY,    /* strings (or false) whose pointers C keeps */
+    DCS_A_PAIRS,                /* the user's headers as name, value pairs, then the lines */
+    DCS_A_LINES,                /* userdata: const char *[] into DCS_A_PAIRS */
+    DCS_A_FILE, DCS_A_HEAD, DCS_A_PROGRESS,
+    DCS_A_HEADERS,              /* the response's headers table, once built */
+    DCS_A_MESSAGE,              /* sink.head's refusal message */
+    DCS_A_ERROR,                /* a callback's error object */
+    DCS_A_OWNER,                /* for the owner's use (lengine.c: the engine) */
+    DCS_A_COUNT = DCS_A_OWNER
+};
+
+typedef struct dcs_lreq dcs_lreq;
+
+/* How a running request's callbacks reach Lua: the thread running the C
+ * function that drives the transfer (handle:request, engine:step), set
+ * only while it runs, and an index in that function's frame from which
+ * push_anchor pushes the request's anchor table, without allocating (nil
+ * when it cannot find it). */
+typedef struct dcs_lhost {
+    lua_State *L;
+    int frame;
+    void (*push_anchor)(lua_State *L, int frame, dcs_lreq *c);
+} dcs_lhost;
+
+struct dcs_lreq {
+    dcs_http_request req;       /* its strings point into the anchor */
+    dcs_lhost *host;            /* set by the owner */
+    int stop;                   /* why it stopped on our side (lreq.c) */
+    dcs_http_body_to body_to;   /* sink.head's answer */
+    long status;                /* the head being handled, during on_head only */
+    const char *block;
+    size_t block_len;
+};
+
+/* Pushes a new anchor table. */
+DCS_INTERNAL void dcs_lreq_anchor(lua_State *L);
+/* The network options of a table at index t (core.http's): the strings are
+ * pushed and must stay on the stack until cfg has been used. */
+DCS_INTERNAL void dcs_lreq_config(lua_State *L, int t, dcs_http_config *cfg, const char *who);
+/* Reads the request table at index req into the anchor at index anchor and
+ * c->req, sink callbacks included (ud = c).  Raises on a caller's mistake. */
+DCS_INTERNAL void dcs_lreq_read(lua_State *L, int req, int anchor, dcs_lreq *c, const char *who);
+/* Pushes what handle:request returns for a finished request:
+ * res | nil, failure. */
+DCS_INTERNAL int dcs_lreq_result(lua_State *L, const dcs_lreq *c, const dcs_http_response *res,
+                                 int anchor);
+/* Pushes nil, { kind, reason, message }. */
+DCS_INTERNAL int dcs_lreq_failure(lua_State *L, const char *kind, const char *reason,
+                                  const char *message);
+
+#endif

@@ -48,6 +48,23 @@ static inline int dcs_isinteger(lua_State *L, int i)
 #define dcs_newuserdata(L, size) lua_newuserdatauv((L), (size), 0)
 #endif
 
+/* A userdata with one user value, always a table (5.1 and LuaJIT accept
+ * nothing else): dcs_setuservalue pops the table on top into the userdata
+ * at idx, dcs_getuservalue pushes it.  Neither allocates. */
+#if LUA_VERSION_NUM < 502
+#define dcs_newuserdata_uv(L, size) lua_newuserdata((L), (size))
+#define dcs_setuservalue(L, idx) lua_setfenv((L), (idx))
+#define dcs_getuservalue(L, idx) lua_getfenv((L), (idx))
+#elif LUA_VERSION_NUM < 504
+#define dcs_newuserdata_uv(L, size) lua_newuserdata((L), (size))
+#define dcs_setuservalue(L, idx) lua_setuservalue((L), (idx))
+#define dcs_getuservalue(L, idx) ((void)lua_getuservalue((L), (idx)))
+#else
+#define dcs_newuserdata_uv(L, size) lua_newuserdatauv((L), (size), 1)
+#define dcs_setuservalue(L, idx) ((void)lua_setiuservalue((L), (idx), 1))
+#define dcs_getuservalue(L, idx) ((void)lua_getiuservalue((L), (idx), 1))
+#endif
+
 #if defined(__GNUC__)
 #define DCS_EXPORT __attribute__((visibility("default")))
 #else

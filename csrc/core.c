@@ -2,6 +2,7 @@
  *   sign, encode, decode, sha256_hex, hmac_sha256_hex, sdk_date,
  *   SIGN_MAX_HEADERS, SIGN_MAX_QUERY, SIGN_MAX_AK                 (lsign.c)
  *   http, curl_version                                            (lhttp.c)
+ *   engine                                                        (lengine.c)
  *   sleep, monotime, sha256_file, isatty                          (lutil.c)
  *   open_file, read_file                                          (lfile.c)
  *   catch_interrupt, interrupted (for the command only)           (lsignal.c)
@@ -27,6 +28,7 @@ DCS_EXPORT int luaopen_dcs_core(lua_State *L)
     lua_newtable(L);
     dcs_open_sign(L);
     dcs_open_http(L);
+    dcs_open_engine(L);
     dcs_open_util(L);
     dcs_open_signal(L);
     dcs_open_file(L);

@@ -10,6 +10,7 @@
 /* Each adds its functions to the module table on top of the stack. */
 DCS_INTERNAL void dcs_open_sign(lua_State *L);
 DCS_INTERNAL void dcs_open_http(lua_State *L);
+DCS_INTERNAL void dcs_open_engine(lua_State *L);
 DCS_INTERNAL void dcs_open_util(lua_State *L);
 DCS_INTERNAL void dcs_open_file(lua_State *L);
 DCS_INTERNAL void dcs_open_signal(lua_State *L);

@@ -10,12 +10,15 @@ local Nginx = {}
 Nginx.__index = Nginx
 
 local function free_port()
-  local p = io.popen("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
+  local p = io.popen("env -u LD_PRELOAD python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
     .. "print(s.getsockname()[1])'")
   local port = p:read("*l")
   p:close()
   return assert(tonumber(port), "no free port")
 end
+
+--- A free loopback port (for a server block of one's own in spec.http).
+M.free_port = free_port
 
 local TEMPLATE = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;

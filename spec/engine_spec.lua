@@ -1,0 +1,700 @@
+-- The multi engine (csrc/dcs_engine.c, csrc/lengine.c): many transfers in
+-- flight in one thread, connection caps, a step that never blocks when told
+-- not to, descriptors and timeout for a host's own loop, cancel and close
+-- in flight, callbacks that end transfers while the engine steps, results
+-- identical to handle:request's, and HTTP/2 multiplexing over one
+-- connection (nginx).  Real servers over loopback; time only as generous
+-- bounds.
+local core = require "dcs.core"
+local E = require "support.emulator"
+local N = require "support.nginx"
+local files = require "support.files"
+
+local NO_PROXY = { proxy = "" }
+
+-- Steps until nothing is in flight (or `limit` seconds passed); the number of steps.
+local function run(e, limit)
+  local deadline, steps = core.monotime() + (limit or 60), 0
+  while e:running() > 0 and core.monotime() < deadline do
+    e:step(0.5)
+    steps = steps + 1
+  end
+  return steps
+end
+
+local function has_nginx()
+  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
+  if f then f:close() end
+  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
+end
+
+describe("core.engine", function()
+  local hs, emu, dir
+  lazy_setup(function()
+    hs = E.start_hostile()
+    emu = E.start()
+    dir = files.tmpdir()
+  end)
+  lazy_teardown(function()
+    hs:stop()
+    emu:stop()
+    files.remove_tree(dir)
+  end)
+  before_each(function() hs:reset() end)
+
+  local n = 0
+  local function new_file()
+    n = n + 1
+    local path = dir .. "/f" .. n
+    return assert(core.open_file(path, "new", { sha256 = true })), path
+  end
+
+  -- Every request to /slow... answered after `delay` seconds.
+  local function slow(delay, body)
+    hs:script { match = { path_prefix = "/slow" }, times = -1,
+      steps = { { sleep = delay }, { respond = { status = 200, body = body or "slow" } } } }
+    return hs.url .. "/slow"
+  end
+
+  describe("concurrency", function()
+    it("runs 50 transfers at once in one thread, at most max_connections to the server", function()
+      local url = slow(0.5)
+      local e = core.engine { max_connections = 10 }
+      local transfers = {}
+      local started = core.monotime()
+      for i = 1, 50 do transfers[i] = e:start({ url = url .. "/" .. i }, NO_PROXY) end
+      assert.are.equal(50, e:running())
+      run(e)
+      local elapsed = core.monotime() - started
+      local connections = 0
+      for i, t in ipairs(transfers) do
+        assert.is_true(t:done())
+        local res = assert(t:result())
+        assert.are.equal("slow", res.body, "transfer " .. i)
+        connections = connections + res.new_connections
+      end
+      e:close()
+      -- 5 rounds of 0.5 s; one after another would take 25 s
+      assert.is_true(elapsed < 50 * 0.5 / 4, ("%.2f s"):format(elapsed))
+      local stats = hs:stats()
+      assert.are.equal(10, stats.peak_in_flight)
+      assert.are.equal(50, stats.requests)
+      assert.is_true(connections <= 10, connections .. " connections")
+    end)
+
+    it("holds max_host_connections", function()
+      local url = slow(0.3)
+      local e = core.engine { max_connections = 0, max_host_connections = 3 }
+      local transfers = {}
+      for i = 1, 12 do transfers[i] = e:start({ url = url .. "/" .. i }, NO_PROXY) end
+      run(e)
+      for _, t in ipairs(transfers) do assert(t:result()) end
+      e:close()
+      assert.are.equal(3, hs:stats().peak_in_flight)
+    end)
+
+    it("sends transfers with different options over one engine, each with its own", function()
+      local url = slow(0.1)
+      local e = core.engine()
+      local a = e:start({ url = url .. "/a" }, { proxy = "", user_agent = "agent-a" })
+      local b = e:start({ url = url .. "/b", headers = { ["X-Who"] = "b" } },
+        { proxy = "", user_agent = "agent-b", max_body = 2 })
+      run(e)
+      assert(a:result())
+      local res, failure = b:result()
+      assert.is_nil(res)
+      assert.are.equal("too_large", failure.reason)     -- b's own max_body
+      e:close()
+      local agents = {}
+      for _, entry in ipairs(hs:log()) do agents[entry.target] = entry:header("User-Agent") end
+      assert.are.equal("agent-a", agents["/slow/a"])
+      assert.are.equal("agent-b", agents["/slow/b"])
+    end)
+
+    it("reuses a connection across transfers one after another", function()
+      local e = core.engine()
+      local news = {}
+      for i = 1, 3 do
+        local t = e:start({ url = hs.url .. "/_none_" .. i }, NO_PROXY)
+        run(e)
+        local res = assert(t:result())
+        assert.are.equal(404, res.status)
+        news[i] = res.new_connections
+      end
+      e:close()
+      assert.are.same({ 1, 0, 0 }, news)
+    end)
+
+    it("leaves blocking calls on one keep-alive connection", function()
+      local h = core.http(NO_PROXY)
+      for i = 1, 3 do assert(h:request { url = hs.url .. "/_none_" .. i }) end
+      h:close()
+      local log = hs:log()
+      assert.are.equal(3, #log)
+      assert.are.equal(log[1].conn, log[2].conn)
+      assert.are.equal(log[1].conn, log[3].conn)
+    end)
+  end)
+
+  describe("step, fds and timeout", function()
+    it("never blocks with a zero timeout", function()
+      local silent = hs:listener("silent")
+      local e = core.engine()
+      local t = e:start({ url = silent .. "/x", timeout = 30 }, NO_PROXY)
+      local started = core.monotime()
+      for _ = 1, 1000 do e:step(0) end
+      local took = core.monotime() - started
+      assert.is_true(took < 1, ("%.3f s"):format(took))
+      assert.is_false(t:done())
+      -- a bounded step waits no longer than its bound
+      started = core.monotime()
+      e:step(0.2)
+      assert.is_true(core.monotime() - started < 0.2 + 1)
+      e:close()
+    end)
+
+    it("reports descriptors and a timeout consistent with the work in flight", function()
+      local e = core.engine()
+      assert.are.same({}, e:fds())
+      assert.is_nil(e:timeout())
+      assert.are.equal(0, e:running())
+      assert.are.equal(0, e:step(1))            -- nothing in flight: returns at once
+      local silent = hs:listener("silent")
+      local t = e:start({ url = silent .. "/x", timeout = 30 }, NO_PROXY)
+      assert.are.equal(1, e:running())
+      assert.are.equal(0, e:timeout())          -- a step is due to start it
+      assert.are.same({}, e:fds())               -- no progress outside step
+      local fds
+      for _ = 1, 50 do
+        e:step(0.1)
+        fds = e:fds()
+        if #fds == 1 and fds[1].read and not fds[1].write then break end
+      end
+      assert.are.equal(1, #fds)
+      assert.is_true(math.type == nil or math.type(fds[1].fd) == "integer")
+      assert.is_true(fds[1].fd > 2)
+      assert.is_true(fds[1].read)
+      assert.is_false(fds[1].write)
+      local timeout = e:timeout()
+      assert.is_number(timeout)
+      assert.is_true(timeout >= 0 and timeout <= 30)
+      t:cancel()
+      assert.are.same({}, e:fds())
+      assert.is_nil(e:timeout())
+      assert.are.equal(0, e:running())
+      e:close()
+      assert.are.same({}, e:fds())
+      assert.is_nil(e:timeout())
+    end)
+
+    it("lets a host wait on the descriptors itself", function()
+      -- poll(2) through python would be another process: wait with the
+      -- engine's own timeout instead, and step(0) only: never blocks,
+      -- still finishes
+      local url = slow(0.2)
+      local e = core.engine()
+      local t = e:start({ url = url .. "/host" }, NO_PROXY)
+      local deadline = core.monotime() + 10
+      while not t:done() and core.monotime() < deadline do
+        e:step(0)
+        core.sleep(math.min(e:timeout() or 0.01, 0.01))
+      end
+      assert.are.equal("slow", assert(t:result()).body)
+      e:close()
+    end)
+  end)
+
+  describe("cancel and close", function()
+    it("cancel ends a transfer in flight with kind closed, once", function()
+      local url = slow(5)
+      local e = core.engine()
+      local t = e:start({ url = url .. "/c" }, NO_PROXY)
+      local other = e:start({ url = url .. "/d" }, NO_PROXY)
+      e:step(0.1)
+      assert.is_true(t:cancel())
+      assert.is_true(t:done())
+      local res, failure = t:result()
+      assert.is_nil(res)
+      assert.are.same({ kind = "closed", reason = "cancelled", message = "the transfer was cancelled" },
+        failure)
+      t:cancel()
+      assert.are.same(failure, select(2, t:result()))
+      assert.are.equal(1, e:running())
+      assert.is_false(other:done())
+      e:close()
+    end)
+
+    it("close ends every transfer in flight with kind closed and is idempotent", function()
+      local url = slow(5)
+      local e = core.engine()
+      local transfers = {}
+      for i = 1, 5 do transfers[i] = e:start({ url = url .. "/" .. i }, NO_PROXY) end
+      e:step(0.1)
+      local started = core.monotime()
+      assert.is_true(e:close())
+      assert.is_true(core.monotime() - started < 1)
+      assert.is_true(e:close())
+      for _, t in ipairs(transfers) do
+        assert.is_true(t:done())
+        local res, failure = t:result()
+        assert.is_nil(res)
+        assert.are.equal("closed", failure.kind)
+        assert.are.equal("closed", failure.reason)
+        assert.matches("closed", failure.message)
+        t:cancel()                               -- a no-op once done
+      end
+      assert.matches("^dcs.core.engine %(closed%)", tostring(e))
+      assert.are.equal(0, e:running())
+      assert.are.equal(0, e:step(0.1))
+      -- a start after the close: done at once, closed
+      local late = e:start({ url = url .. "/late" }, NO_PROXY)
+      assert.is_true(late:done())
+      assert.are.equal("closed", select(2, late:result()).kind)
+      getmetatable(e).__gc(e)
+      getmetatable(e).__close(e)
+    end)
+
+    it("closes through <close> on Lua 5.4", function()
+      if not _VERSION:find("5%.4") then return pending("Lua 5.4 only") end
+      local url = slow(5)
+      local t = assert(load([[
+        local core, url = ...
+        local e <close> = core.engine()
+        local t = e:start({ url = url }, { proxy = "" })
+        e:step(0.05)
+        return t
+      ]]))(core, url .. "/x")
+      assert.is_true(t:done())
+      assert.are.equal("closed", select(2, t:result()).kind)
+    end)
+
+    it("raises from result before the transfer is done; ids are small integers", function()
+      local url = slow(5)
+      local e = core.engine()
+      local a = e:start({ url = url .. "/a" }, NO_PROXY)
+      local b = e:start({ url = url .. "/b" }, NO_PROXY)
+      assert.error_matches(function() a:result() end, "not done")
+      assert.are.equal(1, a:id())
+      assert.are.equal(2, b:id())
+      assert.matches("^dcs.core.transfer #1 %(running%)", tostring(a))
+      e:close()
+      assert.matches("^dcs.core.transfer #1 %(done%)", tostring(a))
+    end)
+
+    it("survives the collector: engines and transfers dropped in flight, in any order", function()
+      local url = slow(5)
+      for round = 1, 6 do
+        local refs = { engine = core.engine(), transfers = {} }     -- dropped below
+        for i = 1, 3 do
+          refs.transfers[i] = refs.engine:start({ url = url .. "/" .. round .. "/" .. i }, NO_PROXY)
+        end
+        refs.engine:step(0.05)
+        if round % 2 == 0 then
+          refs.engine = nil                      -- the transfers keep it alive
+          collectgarbage()
+          assert.is_false(refs.transfers[1]:done())
+        end
+        if round % 3 == 0 then refs.transfers = nil end
+        collectgarbage()
+        collectgarbage()
+      end
+    end)
+
+    it("keeps running transfers alive, not finished ones", function()
+      local url = slow(0.1)
+      local e = core.engine()
+      local weak = setmetatable({}, { __mode = "v" })
+      weak[1] = e:start({ url = url .. "/w" }, NO_PROXY)
+      collectgarbage()
+      collectgarbage()
+      assert.is_not_nil(weak[1])                 -- running: the engine holds it
+      run(e)
+      assert.are.equal(0, e:running())
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(weak[1])                     -- finished: gone
+      e:close()
+    end)
+  end)
+
+  describe("callbacks during step", function()
+    local big_url
+    before_each(function()
+      hs:file { path = "/big", size = 3 * 1024 * 1024 }
+      big_url = hs.url .. "/big"
+    end)
+
+    local function download(e, sink, url)
+      sink.file = sink.file or (new_file())
+      return e:start({ url = url or big_url, sink = sink }, NO_PROXY), sink.file
+    end
+
+    it("a head callback closes the engine: every transfer ends closed", function()
+      local e = core.engine()
+      local other = e:start({ url = slow(5) .. "/o" }, NO_PROXY)
+      local t = download(e, { head = function()
+        e:close()
+        return true
+      end })
+      run(e, 10)
+      for _, tr in ipairs { t, other } do
+        local res, failure = tr:result()
+        assert.is_nil(res)
+        assert.are.equal("closed", failure.kind)
+        assert.are.equal("closed", failure.reason)
+      end
+      assert.are.equal(200, select(2, t:result()).status)     -- its head had come
+      assert.is_table(select(2, t:result()).headers)
+      assert.matches("closed", tostring(e))
+    end)
+
+    it("a progress callback cancels another transfer, or its own", function()
+      local e = core.engine()
+      local other = e:start({ url = slow(5) .. "/o" }, NO_PROXY)
+      local calls = 0
+      local t, file = download(e, { head = function() return true end, progress = function()
+        calls = calls + 1
+        other:cancel()
+      end })
+      run(e, 30)
+      assert(t:result())
+      assert.are.equal(3 * 1024 * 1024, file:size())
+      assert.are.equal("cancelled", select(2, other:result()).reason)
+      assert.is_true(calls > 1)
+      local me
+      me, file = download(e, { progress = function() me:cancel() end })
+      run(e, 30)
+      local res, failure = me:result()
+      assert.is_nil(res)
+      assert.are.same({ "closed", "cancelled", 200 }, { failure.kind, failure.reason, failure.status })
+      assert.is_true(file:size() >= 256 * 1024 and file:size() < 3 * 1024 * 1024)
+      e:close()
+    end)
+
+    it("a callback starts a transfer; it runs in the following steps", function()
+      local e = core.engine()
+      local started
+      local t = download(e, { head = function()
+        started = e:start({ url = hs.url .. "/_none_" }, NO_PROXY)
+        return true
+      end })
+      run(e, 30)
+      assert(t:result())
+      assert.are.equal(404, assert(started:result()).status)
+      e:close()
+    end)
+
+    it("a callback that steps its own engine fails its transfer, nothing else", function()
+      local e = core.engine()
+      local t = download(e, { head = function()
+        e:step(0)
+        return true
+      end })
+      run(e, 30)
+      local res, failure = t:result()
+      assert.is_nil(res)
+      assert.are.equal("callback", failure.reason)
+      assert.matches("step called from inside a sink callback", failure.message)
+      e:close()
+    end)
+
+    it("a callback closes another engine with transfers in flight", function()
+      local a, b = core.engine(), core.engine()
+      local other = b:start({ url = slow(5) .. "/b" }, NO_PROXY)
+      b:step(0.05)
+      local t = download(a, { head = function()
+        b:close()
+        return true
+      end })
+      run(a, 30)
+      assert(t:result())
+      assert.are.equal("closed", select(2, other:result()).kind)
+      a:close()
+    end)
+
+    it("survives a full collection inside every callback", function()
+      local e = core.engine()
+      for i = 1, 4 do
+        download(e, { head = function()
+          collectgarbage()
+          return true
+        end, progress = function() collectgarbage() end })
+        if i % 2 == 0 then collectgarbage() end
+      end
+      run(e, 60)
+      assert.are.equal(0, e:running())
+      e:close()
+      collectgarbage()
+    end)
+
+    it("runs callbacks under pcall on the stepping coroutine", function()
+      local e = core.engine()
+      local seen = {}
+      local t = download(e, { head = function()
+        seen.head = coroutine.running()
+        return true
+      end, progress = function() seen.progress = coroutine.running() end })
+      local co = coroutine.create(function() return run(e, 30) end)
+      assert(coroutine.resume(co))
+      assert(t:result())
+      assert.are.equal(co, seen.head)
+      assert.are.equal(co, seen.progress)
+      e:close()
+    end)
+  end)
+
+  describe("arguments", function()
+    it("raise like handle:request's", function()
+      local e = core.engine()
+      local url = "http://127.0.0.1:1/"
+      for _, case in ipairs {
+        { { method = "get", url = url }, "method must be upper%-case letters" },
+        { { url = "http://127.0.0.1:1/a b" }, "url must not contain whitespace" },
+        { {}, "url must be a non%-empty string" },
+        { { url = url, headers = { ["Bad Name"] = "x" } }, "not an HTTP token" },
+        { { url = url, headers = { ["X-A"] = "a\r\nb" } }, "CR, LF or NUL" },
+        { { url = url, headers = "x" }, "headers must be a table" },
+        { { url = url, timeout = 0 }, "timeout" },
+        { { url = url, sink = { file = "path" } }, "sink.file" },
+        { { url = url, sink = { head = 1 } }, "sink.head" },
+      } do
+        assert.error_matches(function() e:start(case[1]) end, case[2])
+      end
+      for _, opts in ipairs { { timeout = "x" }, { connect_timeout = 0 }, { max_body = 1.5 }, 1 } do
+        assert.has_error(function() e:start({ url = url }, opts) end)
+      end
+      assert.has_error(function() e:start("x") end)
+      assert.has_error(function() e:step(-1) end)
+      assert.has_error(function() e:step(0 / 0) end)
+      for _, cfg in ipairs { { max_connections = -1 }, { max_connections = 1.5 },
+        { max_host_connections = "2" }, { multiplex = "yes" } } do
+        assert.has_error(function() core.engine(cfg) end)
+      end
+      assert.are.equal(0, e:running())
+      e:close()
+    end)
+  end)
+
+  describe("results", function()
+    -- The same request through a fresh core.http() handle and through an
+    -- engine: results, failures, what the sink saw and wrote must be the
+    -- same, but for what varies between two requests (the request id, the
+    -- date, the numbers in libcurl's messages).
+    local link, big_link
+    lazy_setup(function()
+      local c = emu:client()
+      link = assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+      local id = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { size = 1024 * 1024 }).id
+      big_link = assert(c:create_redislog_download_link(E.INSTANCE, id)).link
+      c:close()
+    end)
+
+    local function normal(v)
+      if type(v) ~= "table" then return v end
+      local out = {}
+      for k, x in pairs(v) do
+        if k == "x-request-id" or k == "date" or k == "elapsed" then
+          out[k] = type(x)
+        elseif k == "message" then
+          out[k] = x:gsub("%d+", "N")
+        else
+          out[k] = normal(x)
+        end
+      end
+      return out
+    end
+
+    -- The URLs a case may use, known once the emulator runs.
+    local function urls()
+      return { link = link, big = big_link, raw = emu.url .. "/raw",
+               health = emu.url .. "/_emulator/health" }
+    end
+
+    -- case = { name, req = function(record, urls) -> req, opts =, setup = function() }
+    local function outcome(case, via_engine)
+      if case.setup then case.setup() end
+      local record = { progress = {}, heads = {} }
+      local req = case.req(record, urls())
+      local res, failure
+      if via_engine then
+        local e = core.engine()
+        local t = e:start(req, case.opts or {})
+        run(e, 30)
+        res, failure = t:result()
+        e:close()
+      else
+        local h = core.http(case.opts)
+        res, failure = h:request(req)
+        h:close()
+      end
+      if record.file then
+        if not record.file_closed then
+          record.size = record.file:size()
+          record.sha = record.file:sha256()
+          record.file:close()
+        end
+        record.file = nil
+      end
+      return { normal(res), normal(failure), normal(record) }
+    end
+
+    local function fault(path, action)
+      return function() emu:fault { match = { path_prefix = path }, times = 1, action = action } end
+    end
+
+    -- A request of url (a key of urls()) with the extra fields given.
+    local function plain(url, extra)
+      return function(_, u)
+        local req = { url = u[url] or url }
+        for k, v in pairs(extra or {}) do req[k] = v end
+        return req
+      end
+    end
+
+    -- A download of url into a new file, head and progress recorded.
+    local function sink(url, head, progress, extra)
+      return function(record, u)
+        record.file = new_file()
+        local req = plain(url, extra)(record, u)
+        req.sink = { file = record.file,
+          head = head and function(status, headers)
+            record.heads[#record.heads + 1] = status
+            return head(status, headers, record)
+          end,
+          progress = progress and function(bytes)
+            record.progress[#record.progress + 1] = bytes
+            return progress(bytes, record)
+          end }
+        return req
+      end
+    end
+
+    local yes = function() return true end
+    local cases = {
+      { "a plain GET", req = plain("link") },
+      { "HEAD", req = plain("link", { method = "HEAD" }) },
+      { "POST with a body and headers", req = plain("health", { method = "POST", body = '{"x": 1}',
+        headers = { ["Content-Type"] = "application/json", ["X-Empty"] = "", ["X-N"] = 7 } }) },
+      { "a streamed body with progress", req = sink("big", yes, function() end) },
+      { "a buffered body (head false)", req = sink("link", function() return false end) },
+      { "a 2xx body without head", req = sink("link") },
+      { "head refuses with a message", req = sink("link", function(status) return nil, "no: " .. status end) },
+      { "head refuses", req = sink("link", function() return nil end) },
+      { "head raises", req = sink("link", function() error("head broke") end) },
+      { "head raises a table", req = sink("link", function() error({}) end) },
+      { "head answers nonsense", req = sink("link", function() return 42 end) },
+      { "head says true without a file", req = plain("link", { sink = { head = yes } }) },
+      { "progress cancels", req = sink("big", yes, function() return false end) },
+      { "progress raises", req = sink("big", yes, function() error("progress broke") end) },
+      { "progress closes the file", req = sink("big", yes, function(_, record)
+        record.file:close()
+        record.file_closed = true
+      end) },
+      { "an interim 1xx", req = sink("raw", function() return false end),
+        setup = fault("/raw", { raw = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: <x>\r\n\r\n"
+          .. "HTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nhi" }) },
+      { "repeated header names", req = plain("raw"),
+        setup = fault("/raw", { raw = "HTTP/1.1 200 OK\r\nX-Rep: a\r\nx-rep: b\r\nContent-Length: 0\r\n\r\n" }) },
+      { "a malformed header block", req = plain("raw"),
+        setup = fault("/raw", { raw = "HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n" }) },
+      { "a folded header line", req = plain("raw"),
+        setup = fault("/raw", { raw = "HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 0\r\n\r\n" }) },
+      { "a body over max_body", req = plain("link"), opts = { max_body = 10 } },
+      { "a refused connection", req = plain("http://127.0.0.1:1/") },
+      { "a protocol other than http(s)", req = plain("gopher://127.0.0.1:1/") },
+      { "a connection dropped without an answer", req = plain("raw"), setup = fault("/raw", { drop = true }) },
+      { "a connection reset", req = plain("raw"), setup = fault("/raw", { reset = true }) },
+      { "a body cut short", req = sink("big", yes), setup = fault("/_obs/", { drop_after_bytes = 300000 }) },
+      { "a stall", req = plain("big", { stall_timeout = 1 }), setup = fault("/_obs/", { delay = 3 }) },
+      { "a timeout", req = plain("big", { timeout = 0.5, stall_timeout = 60 }),
+        setup = fault("/_obs/", { delay = 2 }) },
+    }
+
+    for _, case in ipairs(cases) do
+      it("are handle:request's: " .. case[1], function()
+        assert.are.same(outcome(case, false), outcome(case, true))
+      end)
+    end
+
+    it("are handle:request's for a TLS failure (an untrusted certificate)", function()
+      local certs = dir .. "/tls"
+      os.execute("mkdir -p " .. certs)
+      assert(os.execute(("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s/k.pem -out %s/c.pem 2>/dev/null"):format(certs, certs)))
+      local tls = E.start(("--tls-cert %s/c.pem --tls-key %s/k.pem"):format(certs, certs))
+      local case = { req = function() return { url = tls.url .. "/_emulator/health" } end }
+      local blocking, engine = outcome(case, false), outcome(case, true)
+      assert.are.same(blocking, engine)
+      assert.are.equal("tls", blocking[2].reason)
+      case.opts = { ca_file = certs .. "/c.pem" }
+      blocking, engine = outcome(case, false), outcome(case, true)
+      assert.are.same(blocking, engine)
+      assert.are.equal(200, blocking[1].status)
+      tls:stop()
+    end)
+  end)
+
+  describe("HTTP/2", function()
+    local nginx, url, certs
+    lazy_setup(function()
+      if not has_nginx() then return end
+      certs = files.tmpdir()
+      assert(os.execute(("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+        .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s/h2.key -out %s/h2.pem 2>/dev/null")
+        :format(certs, certs)))
+      local port = N.free_port()
+      nginx = N.start { http = ([[
+  server {
+    listen 127.0.0.1:%d ssl http2;
+    ssl_certificate %s/h2.pem;
+    ssl_certificate_key %s/h2.key;
+    location = /conn {
+      content_by_lua_block { ngx.sleep(0.2) ngx.say(ngx.var.connection, " ", ngx.var.server_protocol) }
+    }
+  }
+]]):format(port, certs, certs) }
+      url = "https://127.0.0.1:" .. port .. "/conn"
+    end)
+    lazy_teardown(function()
+      if nginx then nginx:stop() end
+      if certs then files.remove_tree(certs) end
+    end)
+
+    -- 20 transfers at once: { connection numbers seen }, new connections, seconds
+    local function twenty(cfg)
+      local e = core.engine(cfg)
+      local transfers = {}
+      local started = core.monotime()
+      for i = 1, 20 do transfers[i] = e:start({ url = url }, { ca_file = certs .. "/h2.pem", proxy = "" }) end
+      run(e)
+      local elapsed = core.monotime() - started
+      local seen, count, news = {}, 0, 0
+      for _, t in ipairs(transfers) do
+        local res = assert(t:result())
+        local conn, proto = res.body:match("^(%d+) (%S+)\n$")
+        assert.are.equal("HTTP/2.0", proto)
+        if not seen[conn] then count = count + 1 end
+        seen[conn] = true
+        news = news + res.new_connections
+      end
+      e:close()
+      return count, news, elapsed
+    end
+
+    it("multiplexes 20 concurrent transfers over one connection", function()
+      if not nginx then return pending("nginx with lua-nginx-module is not installed") end
+      local connections, news, elapsed = twenty()
+      assert.are.equal(1, connections)
+      assert.are.equal(1, news)
+      -- each answer takes 0.2 s; one after another would take 4 s
+      assert.is_true(elapsed < 20 * 0.2 / 2, ("%.2f s"):format(elapsed))
+    end)
+
+    it("opens a connection per transfer with multiplex = false", function()
+      if not nginx then return pending("nginx with lua-nginx-module is not installed") end
+      local connections, news = twenty { multiplex = false }
+      assert.are.equal(20, connections)
+      assert.are.equal(20, news)
+    end)
+  end)
+end)

@@ -183,7 +183,7 @@ static dcs_http_body_to on_head(void *ud, long status, const char *block, size_t
     c->status = status;
     c->block = block;
     c->block_len = len;
-    lua_pushcfunction(L, head_step);
+    lua_rawgeti(L, a, DCS_A_HEAD_STEP);
     lua_pushlightuserdata(L, c);
     lua_pushvalue(L, a);
     if (lua_pcall(L, 2, 0, 0) != 0) {
@@ -425,6 +425,8 @@ void dcs_lreq_read(lua_State *L, int req, int anchor, dcs_lreq *c, const char *w
     lua_rawgeti(L, anchor, DCS_A_PROGRESS);
     c->req.on_progress = lua_toboolean(L, -1) && file != NULL ? on_progress : NULL;
     lua_pop(L, 1);
+    lua_pushcfunction(L, head_step);
+    lua_rawseti(L, anchor, DCS_A_HEAD_STEP);
     c->req.file = file;
     c->req.on_head = on_head;
     c->req.progress_step = PROGRESS_STEP;

@@ -25,6 +25,8 @@ enum {
     DCS_A_HEADERS,              /* the response's headers table, once built */
     DCS_A_MESSAGE,              /* sink.head's refusal message */
     DCS_A_ERROR,                /* a callback's error object */
+    DCS_A_HEAD_STEP,            /* lreq.c's head_step: on 5.1 and LuaJIT, pushing a C
+                                 * function allocates, so it is made beforehand */
     DCS_A_OWNER,                /* for the owner's use (lengine.c: the engine) */
     DCS_A_COUNT = DCS_A_OWNER
 };

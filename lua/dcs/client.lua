@@ -34,6 +34,7 @@ local function new(ak_or_opts, sk, project_id, opts)
     user_agent = c.user_agent,
     on_request = c.on_request,
     on_response = c.on_response,
+    rate_limit = c.rate_limit,
   }, Client)
   -- The libcurl handle is made on first use, so a client built inside nginx
   -- that only ever uses cosockets never holds one.

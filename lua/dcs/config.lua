@@ -18,6 +18,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", ca_file = "string", insecure = "boolean",
   proxy = "string", no_proxy = "string", user_agent = "string",
   on_request = "function", on_response = "function", transport = "string|function",
+  rate_limit = "number",
 }
 
 -- Options that end up in headers, URLs or file names: no control bytes.
@@ -62,6 +63,10 @@ local function check_types(o)
   if o.metadata_endpoint and o.metadata_endpoint ~= "" then
     local _, why = regions.normalize(o.metadata_endpoint)
     if why then fail("option 'metadata_endpoint' %s", why) end
+  end
+  if o.rate_limit then
+    local _, why = validate.seconds(o.rate_limit, 0.001, 100000)
+    if why then fail("option 'rate_limit' (requests per second) %s", (why:gsub(" of seconds", ""))) end
   end
 end
 
@@ -214,6 +219,7 @@ function M.resolve(o, select_transports)
     user_agent = M.user_agent(o.user_agent),
     on_request = o.on_request,
     on_response = o.on_response,
+    rate_limit = o.rate_limit,
     provider = provider,
     selector = selector,
     redact = proxy_secrets(o.proxy),

@@ -7,7 +7,9 @@
 local core = require "dcs.core"
 local client = require "dcs.client"
 local errors = require "dcs.errors"
+local gather = require "dcs.gather"
 local runlogs = require "dcs.runlogs"
+local tasks = require "dcs.tasks"
 local version = require "dcs.version"
 
 if core._VERSION ~= version then
@@ -22,5 +24,7 @@ return {
   client = client.new,
   sign = core.sign,          -- dcs.sign{ method, url, query, headers, body, ak, sk }
   is_error = errors.is,
+  gather = gather.gather,    -- dcs.gather(items, fn, { concurrency = }) -> results, failed
+  loop = tasks.loop,         -- dcs.loop():spawn(fn), :step(timeout), :run(), :fds(), :timeout()
   operations = require "dcs.operations",
 }

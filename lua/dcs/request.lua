@@ -264,6 +264,28 @@ local function exchange(self, name, op, req, number, transport, url, headers, se
   return nil, err, FAILOVER[failure.reason] and "unsent" or "failed"
 end
 
+-- Waits, shared by every task of the client, for a pause a 429 asked for
+-- (Retry-After) and for the next slot of the client's rate_limit.
+local function throttle(self)
+  local now = self.monotime()
+  if self.paused_until and self.paused_until > now then
+    self.sleep(self.paused_until - now)
+    now = self.monotime()
+  end
+  if self.rate_limit then
+    local slot = math.max(now, self.next_slot or now)
+    self.next_slot = slot + 1 / self.rate_limit
+    if slot > now then self.sleep(slot - now) end
+  end
+end
+
+-- A 429 with Retry-After pauses the whole client, not only this call.
+local function note_throttling(self, err)
+  if err and err.status == 429 and err.retry_after then
+    self.paused_until = math.max(self.paused_until or 0, self.monotime() + err.retry_after)
+  end
+end
+
 -- One attempt: credentials, project, then each endpoint in turn while
 -- they fail before sending.
 local function attempt(self, name, op, req, number)
@@ -286,13 +308,17 @@ local function attempt(self, name, op, req, number)
   local failures = {}
   for i = 0, #endpoints - 1 do
     local index = (first - 1 + i) % #endpoints + 1
+    throttle(self)
     local url, headers = signed(self, req, endpoints[index] .. path, creds, project)
     local secret_values = M.secret_values(self, creds, headers.Authorization)
     local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, secret_values)
     if outcome == "answered" and op.service ~= "iam" then
       self.endpoint_index, self.endpoint = index, endpoints[index]    -- stay on the one that answers
     end
-    if outcome == "answered" then return res, err end
+    if outcome == "answered" then
+      note_throttling(self, err)
+      return res, err
+    end
     failures[#failures + 1] = endpoints[index] .. ": " .. err.message
     if outcome ~= "unsent" or i == #endpoints - 1 then
       if #failures > 1 then err.message = table.concat(failures, "; ") end
@@ -317,7 +343,9 @@ call = function(self, name, op, ...)
     err.attempts = number
     local wait = retry.delay(policy, number, err)
     if not wait then return nil, err end
-    self.sleep(wait)
+    -- a 429's Retry-After paused the whole client: the next attempt's
+    -- throttle waits it out, with every other task of the client
+    if not (err.status == 429 and err.retry_after) then self.sleep(wait) end
   end
 end
 

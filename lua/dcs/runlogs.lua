@@ -5,6 +5,7 @@
 -- (max_files) and a listing that contradicts itself ends with an error.
 local errors = require "dcs.errors"
 local download = require "dcs.download"
+local gather = require "dcs.gather"
 local names = require "dcs.names"
 local validate = require "dcs.validate"
 
@@ -112,7 +113,7 @@ local function fetch_options(op, opts)
   if unknown then return nil, unknown end
   local o = { days = opts.days or 0, dest = opts.dest or ".", timeout = opts.timeout or 300,
     interval = opts.poll_interval or 3, replication_id = opts.replication_id, progress = opts.progress,
-    request_timeout = opts.request_timeout }
+    request_timeout = opts.request_timeout, concurrency = opts.concurrency or 4 }
   if o.days ~= 0 and o.days ~= 1 and o.days ~= 3 and o.days ~= 7 then
     return nil, errors.invalid(op, "days must be one of 0, 1, 3, 7 (got " .. tostring(o.days) .. ")")
   end
@@ -123,6 +124,8 @@ local function fetch_options(op, opts)
   if why then return nil, errors.invalid(op, "timeout " .. why) end
   _, why = validate.seconds(o.interval)
   if why then return nil, errors.invalid(op, "poll_interval " .. why) end
+  _, why = validate.integer(o.concurrency, 1, 64)
+  if why then return nil, errors.invalid(op, "concurrency " .. why) end
   if o.progress ~= nil and type(o.progress) ~= "function" then
     return nil, errors.invalid(op, "progress must be a function")
   end
@@ -167,9 +170,9 @@ local function wait_for_new(self, instance_id, o, known)
   end
 end
 
--- Downloads one new file into dest under a safe, unique name.
-local function fetch_one(self, instance_id, f, o, used)
-  local name = names.unique(names.from_server(f.file_name, "redis-" .. f.id .. ".log"), used)
+-- Downloads one new file into dest under its safe, unique name.
+local function fetch_one(self, instance_id, job, o)
+  local f, name = job.file, job.name
   if f.status ~= "succeed" then
     return nil, errors.new { kind = "timeout", operation = "fetch_run_logs", message =
       ("log file %s still '%s' after %gs"):format(name, names.printable(f.status), o.timeout) }
@@ -184,7 +187,7 @@ local function fetch_one(self, instance_id, f, o, used)
 end
 
 --- client:fetch_run_logs(instance_id[, { days = 0|1|3|7, replication_id =,
----   dest = ".", timeout = 300, poll_interval = 3, progress = fn(file, done, total) }])
+---   dest = ".", timeout = 300, poll_interval = 3, concurrency = 4, progress = fn(file, done, total) }])
 -- -> written, failed | nil, err
 -- written: { {id, file_name, path, bytes, sha256}, ... }
 -- failed:  { {id, file_name, error}, ... }  (one entry per file that failed)
@@ -205,13 +208,20 @@ local function fetch_run_logs(self, instance_id, opts)
     return nil, errors.new { kind = "timeout", operation = op, message =
       ("no new log file appeared within %gs after collecting (Redis may have logged nothing)"):format(o.timeout) }
   end
-  local written, failed, used = {}, {}, {}
-  for _, f in ipairs(fresh) do
-    local w, ferr = fetch_one(self, instance_id, f, o, used)
-    if w then
-      written[#written + 1] = w
+  -- names first (in listing order, so they do not depend on timing), then
+  -- the downloads, concurrently
+  local used, jobs = {}, {}
+  for i, f in ipairs(fresh) do
+    jobs[i] = { file = f, name = names.unique(names.from_server(f.file_name, "redis-" .. f.id .. ".log"), used) }
+  end
+  local results = gather.gather(jobs, function(job) return fetch_one(self, instance_id, job, o) end,
+    { concurrency = o.concurrency, stop = false })
+  local written, failed = {}, {}
+  for i, r in ipairs(results) do
+    if r.ok then
+      written[#written + 1] = r.value
     else
-      failed[#failed + 1] = { id = f.id, file_name = f.file_name, error = ferr }
+      failed[#failed + 1] = { id = fresh[i].id, file_name = fresh[i].file_name, error = r.err }
     end
   end
   return written, failed

@@ -2,6 +2,7 @@
 
   GET    /_emulator/health                      {"ok": true}
   POST   /_emulator/reset                       seed state, CLI config; clears faults, log, lockouts
+  GET    /_emulator/stats                       {"in_flight", "peak_in_flight" (since reset), "requests"}
   GET    /_emulator/requests                    {"requests": [{seq, conn, method, path, query,
                                                                headers, body, status}]}
   DELETE /_emulator/requests                    clear the request log
@@ -54,6 +55,9 @@ class Admin:
         routes = [
             ("/health", {"GET": lambda: ok}),
             ("/reset", {"POST": lambda: (emu.reset(), ok)[1]}),
+            ("/stats", {"GET": lambda: (200, {"in_flight": emu.in_flight,
+                                               "peak_in_flight": emu.peak_in_flight,
+                                               "requests": len(emu.requests)})}),
             ("/requests", {"GET": lambda: (200, {"requests": list(emu.requests)}),
                            "DELETE": lambda: (emu.requests.clear(), ok)[1]}),
             ("/config", {"GET": lambda: (200, dict(emu.config)),

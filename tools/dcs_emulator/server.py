@@ -113,6 +113,17 @@ class Handler(DcsApi, IamApi, Metadata, Download, Admin, Faults, BaseHTTPRequest
         return self.rfile.read(length) if length else b""
 
     def dispatch(self):
+        """Counts the API requests in flight (GET /_emulator/stats), then handles one."""
+        admin = self.path == "/_emulator" or self.path.startswith("/_emulator/")
+        if not admin:
+            self.server.emu.flight(+1)
+        try:
+            self.handle_one()
+        finally:
+            if not admin:
+                self.server.emu.flight(-1)
+
+    def handle_one(self):
         emu = self.server.emu
         self.request_id = uuid.uuid4().hex
         self.headers_sent, self.drop_after, self.entry = False, None, None

@@ -95,8 +95,16 @@ class Emulator(AuthMixin):
         self.conn_seq = 0
         self.reset()
 
+    def flight(self, delta):
+        """One API request more (+1) or less (-1) in flight; keeps the peak since reset."""
+        with self.lock:
+            self.in_flight += delta
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
     def reset(self):
         with self.lock:
+            self.in_flight = getattr(self, "in_flight", 0)
+            self.peak_in_flight = self.in_flight
             self.config = dict(self.cli_config)
             self.projects = {p: {} for p in self.cli_projects}   # pid -> iid -> instance
             self.project_names = {p: self.cli_project_names[p] for p in self.cli_projects}

@@ -39,6 +39,7 @@
 -- Every request is checked by dcs.validate.request here, before the
 -- transport sees it, so no transport re-checks in its own way.
 local core = require "dcs.core"
+local tasks = require "dcs.tasks"
 local validate = require "dcs.validate"
 
 local M = {}
@@ -67,10 +68,11 @@ function M.cosockets()
   return M.in_nginx() and COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
---- Sleep and clock that do not block nginx where they can.
+--- Sleep and clock that block neither nginx nor the other tasks: ngx.sleep
+-- inside nginx, a yield inside a task (dcs.tasks), else the C core's.
 function M.sleep(seconds)
   if M.cosockets() then return ngx.sleep(seconds) end
-  return core.sleep(seconds)
+  return tasks.sleep(seconds)
 end
 
 function M.monotime()
@@ -206,7 +208,7 @@ local function new_transport(kind, opts)
   local o = { max_body = M.MAX_BODY }
   for k, v in pairs(opts) do o[k] = v end
   if kind == "ngx" then return require("dcs.transport.ngx").new(o) end
-  return core.http(o)
+  return require("dcs.transport.curl").new(o)
 end
 
 --- The transports of one client.  mode: nil | "curl" | "ngx" | function;

@@ -1,0 +1,111 @@
+--- dcs.gather: one function over a list, concurrently, with a cap.
+--
+--   local results = dcs.gather(jobs, function(job)
+--     return client:create_redislog_download_link(job.instance, job.log)
+--   end, { concurrency = 64 })
+--   for i, r in ipairs(results) do
+--     if r.ok then print(r.value.link) else print(tostring(r.err)) end
+--   end
+--
+-- Outside nginx the items run as tasks of the loop (dcs.tasks) over the
+-- libcurl multi engine; inside nginx the same code runs on light threads
+-- over cosockets.  `concurrency` workers pull items in order, so the work
+-- in flight (and the Lua heap, results aside) is proportional to the cap,
+-- not to the list.  A failing item never stops the others, except that a
+-- 401 from the gateway stops the fan-out: the gateway locks an AK after a
+-- few failed signatures, so hundreds more would only make it worse.
+local errors = require "dcs.errors"
+local tasks = require "dcs.tasks"
+local transports = require "dcs.transport"
+
+local M = {}
+
+M.DEFAULT_CONCURRENCY = 16
+
+-- An item's outcome from what fn returned (or raised).
+local function outcome(ok, value, err)
+  if not ok then
+    return { ok = false, err = errors.is(value) and value or errors.new { kind = "error", retryable = false,
+      message = "the function raised: " .. tostring(value) } }
+  end
+  if value == nil and err ~= nil then return { ok = false, err = err } end
+  return { ok = true, value = value }
+end
+
+-- The default stop rule: a 401 from the gateway (a bad signature, an AK
+-- about to be locked).  Returns why the rest must not run, or nil.
+function M.stop_on_401(err)
+  if type(err) == "table" and err.kind == "api" and err.status == 401 then
+    return ("an earlier item got HTTP 401 %s from the gateway (%s); the rest of the fan-out was "
+      .. "not sent, since the gateway locks an AK after repeated failed signatures")
+      :format(tostring(err.code), tostring(err.message))
+  end
+end
+
+local function check_args(items, fn, opts)
+  assert(type(items) == "table", "dcs.gather: items must be a list")
+  assert(type(fn) == "function", "dcs.gather: fn must be a function")
+  assert(opts == nil or type(opts) == "table", "dcs.gather: opts must be a table")
+  opts = opts or {}
+  local cap = opts.concurrency or M.DEFAULT_CONCURRENCY
+  assert(type(cap) == "number" and cap >= 1 and cap == math.floor(cap) and cap <= 10000,
+    "dcs.gather: concurrency must be an integer from 1 to 10000")
+  assert(opts.progress == nil or type(opts.progress) == "function", "dcs.gather: progress must be a function")
+  assert(opts.stop == nil or opts.stop == false or type(opts.stop) == "function",
+    "dcs.gather: stop must be a function or false")
+  return cap, opts
+end
+
+-- The shared state of one fan-out and the worker every task/thread runs.
+local function new_run(items, fn, opts)
+  local run = { items = items, results = {}, next = 1, done = 0, failed = 0, total = #items }
+  local stop = opts.stop == nil and M.stop_on_401 or opts.stop or function() return nil end
+  local function record(i, result)
+    run.results[i] = result
+    run.done = run.done + 1
+    if not result.ok then
+      run.failed = run.failed + 1
+      run.stopped = run.stopped or stop(result.err)
+    end
+    if opts.progress then pcall(opts.progress, run.done, run.total, i, result) end
+  end
+  function run.worker()
+    while run.next <= run.total do
+      local i = run.next
+      run.next = i + 1
+      if run.stopped then
+        record(i, { ok = false, err = errors.new { kind = "aborted", retryable = false, message = run.stopped } })
+      else
+        record(i, outcome(pcall(fn, items[i], i)))
+      end
+    end
+  end
+  return run
+end
+
+local function gather_ngx(run, cap)
+  local threads = {}
+  for w = 1, math.min(cap, run.total) do threads[w] = ngx.thread.spawn(run.worker) end
+  for _, th in ipairs(threads) do ngx.thread.wait(th) end
+end
+
+local function gather_tasks(run, cap)
+  local loop, workers = tasks.loop(), {}
+  for w = 1, math.min(cap, run.total) do workers[w] = loop:spawn(run.worker) end
+  for _, task in ipairs(workers) do task:wait() end
+end
+
+--- dcs.gather(items, fn[, { concurrency = 16, progress = fn(done, total, index, result),
+---   stop = fn(err) -> why | nil (default: stop on a gateway 401) | false }])
+-- -> results, failed: results[i] = { ok = true, value = v } | { ok = false, err = e },
+-- in the order of items; failed counts the errors.  fn(item, index) returns
+-- value | nil, err like every client call; a raise becomes an error too.
+function M.gather(items, fn, opts)
+  local cap
+  cap, opts = check_args(items, fn, opts)
+  local run = new_run(items, fn, opts)
+  if transports.cosockets() then gather_ngx(run, cap) else gather_tasks(run, cap) end
+  return run.results, run.failed
+end
+
+return M

@@ -1,0 +1,294 @@
+--- Tasks: coroutines that lua-dcs runs concurrently outside nginx.
+--
+-- One loop per Lua state drives one libcurl multi engine (dcs.core.engine):
+-- a call made inside a task starts its transfer on the engine and yields;
+-- the loop steps the engine and resumes each task whose transfer finished
+-- or whose sleep ended.  A call made outside any task steps the engine
+-- itself until its own transfer is done (a blocking call, as before).
+-- C never resumes or yields a coroutine: every resume and yield is here,
+-- in Lua.
+--
+--   local loop = dcs.loop()
+--   local task = loop:spawn(function() return client:list_redislogs(id) end)
+--   loop:run()                      -- or, in a host loop: loop:step(0) each tick
+--   local res, err = task:result()
+local core = require "dcs.core"
+
+local M = {}
+
+M.MAX_CONNECTIONS = 64      -- the engine's cap on connections in flight
+
+local Loop = {}
+Loop.__index = Loop
+
+local Task = {}
+Task.__index = Task
+
+local WAIT = {}             -- what a task yields: WAIT, kind, value
+
+local unpack = table.unpack or unpack
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- The task that runs a coroutine (weak: a finished task's coroutine goes).
+local task_of = setmetatable({}, { __mode = "k" })
+
+--- The task running now, or nil in the main thread (or a coroutine that is
+-- not a task).
+function M.current()
+  local co = coroutine.running()
+  return co and task_of[co] or nil
+end
+
+local function new_loop()
+  return setmetatable({ ready = {}, sleeping = {}, waiting = {}, live = 0, spawned = 0 }, Loop)
+end
+
+local default
+
+--- The loop of this Lua state (made on first use).
+function M.loop()
+  default = default or new_loop()
+  return default
+end
+
+--- The loop's engine, made on first use.
+function Loop:engine()
+  if not self.multi or self.multi_closed then
+    self.multi = core.engine { max_connections = M.MAX_CONNECTIONS }
+    self.multi_closed = false
+  end
+  return self.multi
+end
+
+--- loop:spawn(fn, ...) -> task.  The task runs at the loop's next step.
+function Loop:spawn(fn, ...)
+  assert(type(fn) == "function", "dcs.loop:spawn: a function is required")
+  local args = pack(...)
+  local task = setmetatable({ loop = self, state = "ready" }, Task)
+  task.co = coroutine.create(function() return fn(unpack(args, 1, args.n)) end)
+  task_of[task.co] = task
+  self.spawned = self.spawned + 1
+  self.live = self.live + 1
+  self.ready[#self.ready + 1] = task
+  return task
+end
+
+local function finish(task, ok, ...)
+  local loop = task.loop
+  task.state = "done"
+  task.co = nil
+  loop.live = loop.live - 1
+  if ok then
+    task.values = { n = select("#", ...), ... }
+  else
+    task.failure = ...
+  end
+  if task.joiners then
+    for _, t in ipairs(task.joiners) do loop:wake(t) end
+    task.joiners = nil
+  end
+end
+
+-- Resumes one task until it yields a wait or ends.
+local function resume(task)
+  local loop = task.loop
+  task.state = "running"
+  local co = task.co
+  local results = pack(coroutine.resume(co))
+  if coroutine.status(co) == "dead" then
+    return finish(task, unpack(results, 1, results.n))
+  end
+  local ok, marker, kind, value = results[1], results[2], results[3], results[4]
+  if not ok or marker ~= WAIT then
+    -- a plain coroutine.yield inside a task: treat as "run me again"
+    task.state = "ready"
+    loop.ready[#loop.ready + 1] = task
+    return
+  end
+  task.state = "waiting"
+  if kind == "transfer" then
+    loop.waiting[value] = task
+    task.transfer = value
+  elseif kind == "sleep" then
+    loop.sleeping[#loop.sleeping + 1] = task
+    task.wake_at = value
+  end
+  -- kind "join": woken by the task it waits for
+end
+
+--- Makes a waiting task ready again.
+function Loop:wake(task)
+  if task.state ~= "waiting" then return end
+  if task.transfer then self.waiting[task.transfer] = nil end
+  task.transfer, task.wake_at = nil, nil
+  task.state = "ready"
+  self.ready[#self.ready + 1] = task
+end
+
+-- Wakes the tasks whose transfer is done or whose sleep ended.
+local function collect(loop)
+  for transfer, task in pairs(loop.waiting) do
+    if transfer:done() then loop:wake(task) end
+  end
+  if #loop.sleeping > 0 then
+    local now, still = core.monotime(), {}
+    for _, task in ipairs(loop.sleeping) do
+      if task.state == "waiting" then                  -- else cancelled meanwhile
+        if task.wake_at <= now then loop:wake(task) else still[#still + 1] = task end
+      end
+    end
+    loop.sleeping = still
+  end
+end
+
+--- Seconds until the loop has something to do: 0 when a task is ready,
+-- else the nearest of the engine's timeout and the next wake-up; nil when
+-- there is nothing to wait for.
+function Loop:timeout()
+  if #self.ready > 0 then return 0 end
+  local t
+  if self.multi and not self.multi_closed then t = self.multi:timeout() end
+  if #self.sleeping > 0 then
+    local now = core.monotime()
+    for _, task in ipairs(self.sleeping) do
+      local left = math.max(0, task.wake_at - now)
+      t = t and math.min(t, left) or left
+    end
+  end
+  return t
+end
+
+--- The descriptors the engine waits on: { {fd =, read =, write =}, ... }.
+function Loop:fds()
+  if self.multi and not self.multi_closed then return self.multi:fds() end
+  return {}
+end
+
+-- The command (dcs-logs) catches SIGINT and SIGTERM itself (the library
+-- never installs a handler): once it fired, every transfer in flight ends
+-- (kind "closed"), so calls return at once and the command can exit.
+local function interrupted()
+  return core.interrupted ~= nil and core.interrupted()
+end
+
+local function cancel_all(loop)
+  for transfer in pairs(loop.waiting) do transfer:cancel() end
+end
+
+--- Does whatever is ready, waiting at most `timeout` seconds (0: never
+-- blocks).  Returns the number of tasks still alive.
+function Loop:step(timeout)
+  timeout = timeout or 0
+  assert(type(timeout) == "number" and timeout >= 0, "dcs.loop:step: timeout must be >= 0")
+  local ready = self.ready
+  self.ready = {}
+  for _, task in ipairs(ready) do
+    if task.state == "ready" then resume(task) end
+  end
+  local wait = self:timeout()
+  wait = math.min(timeout, wait or timeout)
+  if self.multi and not self.multi_closed and self.multi:running() > 0 then
+    self.multi:step(wait)
+  elseif wait > 0 and #self.sleeping > 0 then
+    core.sleep(wait)
+  end
+  if interrupted() then cancel_all(self) end
+  collect(self)
+  return self.live
+end
+
+--- Runs until every task has finished.
+function Loop:run()
+  while self.live > 0 do
+    self:step(self:timeout() or 0.01)
+  end
+end
+
+--- Steps until the transfer is done: the blocking path of a call made
+-- outside any task (other tasks' transfers progress meanwhile; tasks
+-- themselves are not resumed).
+function Loop:drive(transfer)
+  local engine = self:engine()
+  while not transfer:done() do
+    engine:step(math.min(engine:timeout() or 0.05, 0.05))
+    if interrupted() then transfer:cancel() end
+  end
+end
+
+-- ---- what the transports and the client call ----
+
+--- Waits for a transfer of this loop's engine: yields when inside a task,
+-- else steps the engine until it is done.
+function M.wait_transfer(transfer)
+  if transfer:done() then return end
+  local task = M.current()
+  if task then
+    coroutine.yield(WAIT, "transfer", transfer)
+  else
+    M.loop():drive(transfer)
+  end
+end
+
+--- Sleeps: yields when inside a task, else blocks the thread.
+function M.sleep(seconds)
+  local task = M.current()
+  if task then
+    coroutine.yield(WAIT, "sleep", core.monotime() + seconds)
+  else
+    core.sleep(seconds)
+  end
+end
+
+-- ---- tasks ----
+
+function Task:done() return self.state == "done" or self.state == "cancelled" end
+
+--- What the task's function returned; re-raises its error; raises when
+-- the task has not finished.
+function Task:result()
+  assert(self:done(), "dcs task: result() before the task finished (see task:done())")
+  if self.state == "cancelled" then
+    return nil, require("dcs.errors").new { kind = "cancelled", message = "the task was cancelled",
+                                            retryable = false }
+  end
+  if self.failure ~= nil then error(self.failure, 0) end
+  return unpack(self.values, 1, self.values.n)
+end
+
+--- Waits for the task: yields when called from another task, else runs
+-- the loop until it is done.  Returns task:result().
+function Task:wait()
+  if not self:done() then
+    local me = M.current()
+    if me then
+      self.joiners = self.joiners or {}
+      self.joiners[#self.joiners + 1] = me
+      coroutine.yield(WAIT, "join")
+    else
+      while not self:done() do self.loop:step(self.loop:timeout() or 0.01) end
+    end
+  end
+  return self:result()
+end
+
+--- Ends the task now; its transfer in flight ends with kind "closed".
+function Task:cancel()
+  if self:done() then return false end
+  local loop = self.loop
+  if self.transfer then
+    loop.waiting[self.transfer] = nil
+    self.transfer:cancel()
+  end
+  self.state = "cancelled"
+  self.co = nil
+  loop.live = loop.live - 1
+  if self.joiners then
+    for _, t in ipairs(self.joiners) do loop:wake(t) end
+    self.joiners = nil
+  end
+  return true
+end
+
+M.Loop, M.Task = Loop, Task
+return M

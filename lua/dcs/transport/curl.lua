@@ -1,0 +1,38 @@
+--- The libcurl transport: every request is a transfer on the loop's multi
+-- engine (dcs.tasks, dcs.core.engine), with this client's network options.
+-- Inside a task the call yields while the transfer runs; outside any task
+-- it steps the engine until its transfer is done (a blocking call).
+-- Follows the contract of dcs.transport.
+local tasks = require "dcs.tasks"
+
+local M = {}
+
+local Transport = {}
+Transport.__index = Transport
+
+--- opts: what core.engine's start takes as network options (timeout,
+-- connect_timeout, ca_file, insecure, proxy, no_proxy, user_agent, max_body).
+function M.new(opts)
+  return setmetatable({ opts = opts, in_flight = setmetatable({}, { __mode = "k" }) }, Transport)
+end
+
+function Transport:request(req)
+  if self.closed then
+    return nil, { kind = "closed", reason = "closed", message = "the transport is closed" }
+  end
+  local transfer = tasks.loop():engine():start(req, self.opts)
+  self.in_flight[transfer] = true
+  tasks.wait_transfer(transfer)
+  self.in_flight[transfer] = nil
+  return transfer:result()
+end
+
+--- Ends the transfers in flight (their calls get kind "closed"); later
+-- requests fail the same way.  Idempotent.
+function Transport:close()
+  self.closed = true
+  for transfer in pairs(self.in_flight) do transfer:cancel() end
+  return true
+end
+
+return M

@@ -1,0 +1,76 @@
+-- dcs.gather and tasks: fan-out with a cap, results in order, failures
+-- isolated, the 401 stop; inside nginx on light threads over cosockets.
+local cjson = require "cjson"
+local E = require "support.emulator"
+local N = require "support.nginx"
+
+local function has_nginx()
+  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
+  if f then f:close() end
+  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
+end
+
+-- The jobs every variant runs: links for n log ids, some of them unknown.
+local function jobs(n, bad_every)
+  local list = {}
+  for i = 1, n do
+    list[i] = { instance = E.INSTANCE, log = (bad_every and i % bad_every == 0) and ("missing-" .. i) or E.LOG_ID }
+  end
+  return list
+end
+
+describe("dcs.gather inside nginx", function()
+  if not has_nginx() then
+    it("needs nginx", function() pending("nginx is not installed") end)
+    return
+  end
+  local emu, nginx
+  lazy_setup(function()
+    assert(os.execute("make -s LUA=luajit >/dev/null"))
+    emu = E.start()
+    nginx = N.start { env = { DCS_ENDPOINT = emu.url }, server = ([[
+      location = /gather {
+        content_by_lua_block {
+          local cjson = require "cjson"
+          local dcs = require "dcs"
+          local args = cjson.decode(ngx.unescape_uri(ngx.var.arg_spec))
+          local client = dcs.client { ak = %q, sk = %q, project = %q, endpoint = os.getenv("DCS_ENDPOINT"),
+            retries = false }
+          local results, failed = dcs.gather(args.jobs, function(job)
+            return client:create_redislog_download_link(job.instance, job.log)
+          end, { concurrency = args.concurrency })
+          client:close()
+          local out = {}
+          for i, r in ipairs(results) do
+            out[i] = r.ok and r.value.id or (r.err.kind .. " " .. tostring(r.err.status))
+          end
+          ngx.say(cjson.encode { results = out, failed = failed })
+        }
+      }
+    ]]):format(E.AK, E.SK, E.PROJECT) }
+  end)
+  lazy_teardown(function()
+    if nginx then nginx:stop() end
+    emu:stop()
+  end)
+  before_each(function() emu:reset() end)
+
+  local function run(spec)
+    local q = cjson.encode(spec):gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end)
+    local res = assert(nginx:get("/gather?spec=" .. q, 60))
+    assert.are.equal(200, res.status, nginx:error_log():sub(-2000))
+    return cjson.decode(res.body)
+  end
+
+  it("runs the same script on light threads: in order, isolated failures, capped", function()
+    emu:config { latency = 0.2 }
+    local out = run { jobs = jobs(20, 5), concurrency = 5 }
+    assert.are.equal(20, #out.results)
+    assert.are.equal(4, out.failed)
+    for i, r in ipairs(out.results) do
+      if i % 5 == 0 then assert.are.equal("api 404", r) else assert.are.equal(E.LOG_ID, r) end
+    end
+    local stats = emu:admin("GET", "/_emulator/stats")
+    assert.are.equal(5, stats.peak_in_flight)      -- concurrent, and never over the cap
+  end)
+end)

@@ -1,0 +1,258 @@
+-- Tasks, dcs.gather and the host loop outside nginx: real concurrency on
+-- the libcurl multi engine, against the emulator and the hostile server.
+local core = require "dcs.core"
+local dcs = require "dcs"
+local E = require "support.emulator"
+local files = require "support.files"
+
+local function jobs(n, bad_every)
+  local list = {}
+  for i = 1, n do
+    list[i] = { instance = E.INSTANCE, log = (bad_every and i % bad_every == 0) and ("missing-" .. i) or E.LOG_ID }
+  end
+  return list
+end
+
+describe("tasks and dcs.gather", function()
+  local emu, client
+  lazy_setup(function() emu = E.start("--collect-delay 0.2") end)
+  lazy_teardown(function() emu:stop() end)
+  before_each(function()
+    -- requests an earlier test left sleeping in the emulator would count as
+    -- in flight: let them end first
+    for _ = 1, 100 do
+      if emu:admin("GET", "/_emulator/stats").in_flight == 0 then break end
+      core.sleep(0.1)
+    end
+    emu:reset()
+    client = emu:client { retries = false }
+  end)
+  after_each(function() client:close() end)
+
+  local function link_of(job) return client:create_redislog_download_link(job.instance, job.log) end
+
+  it("runs 200 items at a cap of 64: 64 in flight, never more, results in order", function()
+    emu:config { latency = 0.3 }
+    local t0 = core.monotime()
+    local results, failed = dcs.gather(jobs(200, 10), link_of, { concurrency = 64 })
+    local took = core.monotime() - t0
+    assert.are.equal(200, #results)
+    assert.are.equal(20, failed)
+    for i, r in ipairs(results) do
+      if i % 10 == 0 then
+        assert.is_false(r.ok)
+        assert.are.equal(404, r.err.status)
+      else
+        assert.is_true(r.ok, tostring(r.err))
+        assert.are.equal(E.LOG_ID, r.value.id)
+      end
+    end
+    assert.are.equal(64, emu:admin("GET", "/_emulator/stats").peak_in_flight)
+    -- 4 rounds of 0.3 s when concurrent, 60 s if not: a generous bound
+    assert.is_true(took < 20, "took " .. took)
+  end)
+
+  it("calls progress once per item and turns a raise into that item's error", function()
+    local seen = {}
+    local results = dcs.gather({ 1, 2, 3 }, function(n)
+      if n == 2 then error("boom") end
+      return n * 10
+    end, { concurrency = 2, progress = function(done, total, i) seen[#seen + 1] = { done, total, i } end })
+    assert.are.equal(10, results[1].value)
+    assert.is_false(results[2].ok)
+    assert.matches("boom", results[2].err.message)
+    assert.are.equal(30, results[3].value)
+    assert.are.equal(3, #seen)
+    assert.are.same({ 3, 3 }, { seen[3][1], seen[3][2] })
+  end)
+
+  it("stops the fan-out at a gateway 401, so the AK is not locked", function()
+    local bad = emu:client { sk = "wrong-secret-000000000000000000000000", retries = false }
+    local results, failed = dcs.gather(jobs(100), function(job)
+      return bad:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 4 })
+    bad:close()
+    assert.are.equal(100, failed)
+    local aborted = 0
+    for _, r in ipairs(results) do
+      if r.err.kind == "aborted" then
+        aborted = aborted + 1
+        assert.matches("HTTP 401", r.err.message)
+      else
+        assert.are.equal(401, r.err.status)
+      end
+    end
+    assert.is_true(aborted >= 90, "aborted " .. aborted)
+    assert.is_true(#emu:requests() <= 10, "sent " .. #emu:requests())
+  end)
+
+  it("makes every task of a client wait out a 429's Retry-After", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 429,
+      headers = { ["Retry-After"] = "1" }, json = { error_code = "APIGW.0308", error_msg = "throttled" } } } }
+    local sent, throttled_at = {}, nil
+    local c = emu:client { retries = { max = 2, base = 0.01, cap = 2 },
+      on_request = function() sent[#sent + 1] = core.monotime() end,
+      on_response = function(i) if i.status == 429 then throttled_at = core.monotime() end end }
+    local results, failed = dcs.gather(jobs(40), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 8 })
+    c:close()
+    assert.are.equal(0, failed, tostring(results[1].err))
+    assert.truthy(throttled_at)
+    local early = 0
+    for _, t in ipairs(sent) do
+      if t > throttled_at and t < throttled_at + 0.9 then early = early + 1 end
+    end
+    assert.are.equal(0, early)
+  end)
+
+  it("holds a rate limit shared by every task of the client", function()
+    local c = emu:client { rate_limit = 20, retries = false }
+    local t0 = core.monotime()
+    local _, failed = dcs.gather(jobs(41), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 16 })
+    local took = core.monotime() - t0
+    c:close()
+    assert.are.equal(0, failed)
+    assert.is_true(took >= 1.9, "took " .. took)       -- 40 intervals of 50 ms
+  end)
+
+  it("retries inside tasks, suspending only the task that waits", function()
+    emu:fault { match = { path_contains = "/links" }, times = 3, action = { respond = { status = 503,
+      json = { error_code = "DCS.5000", error_msg = "busy" } } } }
+    local c = emu:client { retries = { max = 3, base = 0.2, cap = 0.4 } }
+    local results, failed = dcs.gather(jobs(10), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 10 })
+    c:close()
+    assert.are.equal(0, failed, tostring(results[1].err))
+    assert.are.equal(13, #emu:requests())
+  end)
+
+  it("ends calls in flight with kind 'closed' when their client closes", function()
+    emu:config { latency = 1 }
+    local loop = dcs.loop()
+    local tasks = {}
+    for i = 1, 5 do tasks[i] = loop:spawn(link_of, jobs(1)[1]) end
+    loop:step(0)
+    loop:step(0.1)
+    client:close()
+    for _, t in ipairs(tasks) do
+      local _, err = t:wait()
+      assert.are.equal("closed", err.kind)
+    end
+  end)
+
+  it("cancels a task in flight", function()
+    emu:config { latency = 1 }
+    local loop = dcs.loop()
+    local task = loop:spawn(link_of, jobs(1)[1])
+    loop:step(0.1)
+    assert.is_false(task:done())
+    assert.is_true(task:cancel())
+    assert.is_true(task:done())
+    local res, err = task:result()
+    assert.is_nil(res)
+    assert.are.equal("cancelled", err.kind)
+    loop:run()
+  end)
+
+  it("gives every call its timeout under load: not before T, before T + 2 s", function()
+    emu:config { latency = 4 }
+    local c = emu:client { timeout = 1, retries = false }
+    local t0 = core.monotime()
+    local results, failed = dcs.gather(jobs(30), function(job)
+      local started = core.monotime()
+      local res, err = c:create_redislog_download_link(job.instance, job.log)
+      return res, err and setmetatable({ took = core.monotime() - started }, { __index = err })
+    end, { concurrency = 30 })
+    c:close()
+    assert.are.equal(30, failed)
+    for _, r in ipairs(results) do
+      assert.are.equal("timeout", r.err.kind)
+      assert.is_true(r.err.took >= 1 and r.err.took < 3, "took " .. r.err.took)
+    end
+    assert.is_true(core.monotime() - t0 < 10)
+  end)
+
+  it("downloads concurrently in fetch_run_logs, resuming a dropped one", function()
+    emu:fault { match = { path_prefix = "/_obs/" }, times = 1, action = { drop_after_bytes = 5000 } }
+    local dir = files.tmpdir()
+    local c = emu:client()
+    local written, failed = c:fetch_run_logs(E.INSTANCE, { days = 3, dest = dir, poll_interval = 0.05 })
+    c:close()
+    assert.is_table(written, tostring(failed))
+    assert.are.equal(3, #written)
+    assert.are.same({}, failed)
+    for _, w in ipairs(written) do assert.are.equal(core.sha256_file(w.path), w.sha256) end
+    files.remove_tree(dir)
+  end)
+
+  it("keeps the heap of a 10 000-item fan-out proportional to the cap", function()
+    collectgarbage()
+    local before, peak = collectgarbage("count"), 0
+    local results, failed = dcs.gather(jobs(10000), function(job)
+      local res, err = client:create_redislog_download_link(job.instance, job.log)
+      return res and true, err
+    end, { concurrency = 64, progress = function(done)
+      if done % 500 == 0 then                 -- what is live, not the collector's slack
+        collectgarbage()
+        peak = math.max(peak, collectgarbage("count") - before)
+      end
+    end })
+    local first
+    for _, r in ipairs(results) do if not r.ok then first = first or tostring(r.err) end end
+    assert.are.equal(0, failed, first)
+    assert.are.equal(10000, #results)
+    assert.is_true(emu:admin("GET", "/_emulator/stats").peak_in_flight <= 64)
+    -- the results table (10 000 small tables) is about 1 MiB; the rest is the cap's
+    assert.is_true(peak < 8 * 1024, ("live heap grew by %.0f KiB"):format(peak))
+  end)
+end)
+
+describe("the host loop", function()
+  local hs, emu
+  lazy_setup(function()
+    hs = E.start_hostile()
+    emu = E.start()
+  end)
+  lazy_teardown(function()
+    hs:stop()
+    emu:stop()
+  end)
+
+  it("never blocks in step(0), and says what it waits on", function()
+    local silent = hs:listener("silent")
+    local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = silent, retries = false,
+      timeout = 30 }
+    local loop = dcs.loop()
+    local task = loop:spawn(function() return c:list_redislogs(E.INSTANCE) end)
+    loop:step(0)
+    local t0 = core.monotime()
+    for _ = 1, 1000 do loop:step(0) end
+    local took = core.monotime() - t0
+    assert.is_true(took < 0.5, "1000 steps took " .. took)
+    assert.is_false(task:done())
+    assert.is_true(#loop:fds() >= 1)
+    assert.is_number(loop:timeout())
+    task:cancel()
+    c:close()
+  end)
+
+  it("runs a 60 Hz tick loop that advances tasks without blocking", function()
+    local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = emu.url }
+    local loop = dcs.loop()
+    local list = {}
+    local function link() return c:create_redislog_download_link(E.INSTANCE, E.LOG_ID) end
+    for i = 1, 20 do list[i] = loop:spawn(link) end
+    local ticks = 0
+    repeat
+      ticks = ticks + 1
+      loop:step(0)
+      core.sleep(1 / 60)
+    until loop:step(0) == 0 or ticks > 600
+    c:close()
+    for _, t in ipairs(list) do assert.are.equal(E.LOG_ID, assert(t:result()).id) end
+  end)
+end)

@@ -6,8 +6,9 @@
 #   make check      install what is missing, build, run every test
 #   make test       build and run every test, installing nothing (the rockspec's test)
 #   make deps       install the Debian packages the project needs (apt-get)
-#   make bench      signing speed against a Python peer, then download speed
-#                   against curl -o and the SHA-256 alone (a local nginx), in the same run
+#   make bench      signing against a Python peer, downloads against curl -o,
+#                   fan-out, a host loop and single-connection calls against a
+#                   local nginx and a raw libcurl loop; one table at the end
 #   make install    the man page and the bash completion of dcs-logs, under
 #                   $(DESTDIR)$(PREFIX)/share (the rock installs the modules and the command)
 #   make smoke      the main job against the real service (opt-in: needs credentials;
@@ -69,11 +70,26 @@ check: deps all
 test: all
 	@tools/check
 
-# Signing speed against a peer, then download speed against curl -o and the
-# SHA-256 alone, each in the same run (not tests: numbers vary).
-bench: all
-	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) bench/sign.lua
-	LUA_PATH="lua/?.lua;lua/?/init.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) bench/download.lua
+# Each bench runs its variants and their peer in the same run (not tests:
+# numbers vary): signing against a Python signer, downloads against curl -o
+# and the SHA-256 alone, fan-out against its ideal, a 60 Hz host loop's
+# share of a tick, single-connection calls against a raw libcurl loop
+# (bench/curl_loop.c); then one table of every figure (bench/table.lua).
+BENCH_ENV  := LUA_PATH="lua/?.lua;lua/?/init.lua;bench/?.lua;;" LUA_CPATH="$(BUILD)/?.so;;"
+CURL_LOOP  := build/bench/curl_loop
+
+$(CURL_LOOP): bench/curl_loop.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -o $@ bench/curl_loop.c -lcurl
+
+bench: all $(CURL_LOOP)
+	@mkdir -p build/bench && rm -f build/bench/summary.tsv
+	$(BENCH_ENV) $(LUA) bench/sign.lua
+	$(BENCH_ENV) $(LUA) bench/download.lua
+	$(BENCH_ENV) $(LUA) bench/fanout.lua
+	$(BENCH_ENV) $(LUA) bench/hostloop.lua
+	$(BENCH_ENV) $(LUA) bench/throughput.lua
+	@$(BENCH_ENV) $(LUA) bench/table.lua
 
 clean:
 	rm -rf build

@@ -12,18 +12,52 @@
 #include <string.h>
 
 #include <mbedtls/md.h>
+#include <mbedtls/platform_util.h>
 
 #include "dcs_sign.h"
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x) STRINGIFY_(x)
 
+/* Up to this many headers, query pairs and bytes of header names, the
+ * signer's working arrays live on the stack: no allocation for a usual
+ * request. */
+#define SMALL_HEADERS 24
+#define SMALL_QUERY 24
+#define SMALL_NAMES 512
+
+/* sha256 of the empty body: every request of the API sends one. */
+static const char EMPTY_SHA256[] =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
 static const char HEX_UPPER[] = "0123456789ABCDEF";
+
+/* Character classes, one bit each, looked up per byte: CLASS_UNRESERVED
+ * (RFC 3986 unreserved: A-Z a-z 0-9 - _ . ~), CLASS_TOKEN (RFC 9110 tchar:
+ * those and ! # $ % & ' * + ^ ` |) and CLASS_PATH (unreserved and '/'). */
+enum { CLASS_UNRESERVED = 1, CLASS_TOKEN = 2, CLASS_PATH = 4 };
+static const unsigned char CHAR_CLASS[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 2, 0, 2, 2, 2, 2, 2, 0, 0, 2, 2, 0, 7, 7, 4,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0,
+    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 2, 7,
+    2, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 2, 0, 7, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
 
 static int is_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return CHAR_CLASS[c] & CLASS_UNRESERVED;
 }
 
 static int hex_value(unsigned char c)
@@ -54,14 +88,27 @@ static dcs_str trim(dcs_str s)
     return s;
 }
 
-static void encode_byte(dcs_buf *out, unsigned char c, int keep_slash)
+/* Room for n more bytes written straight into b->data (b->len not moved):
+ * NULL when it cannot grow (the failure is sticky, as for every append). */
+static char *room(dcs_buf *b, size_t n)
+{
+    if (!dcs_buf_reserve(b, n))
+        return NULL;
+    return b->data + b->len;
+}
+
+/* The encoding of c at out; returns the end of what it wrote (1 or 3 bytes). */
+static char *encode_byte(char *out, unsigned char c, int keep_slash)
 {
     if (is_unreserved(c) || (keep_slash && c == '/')) {
-        dcs_buf_addc(out, (char)c);
+        *out++ = (char)c;
     } else {
-        char esc[3] = {'%', HEX_UPPER[c >> 4], HEX_UPPER[c & 15]};
-        dcs_buf_add(out, esc, 3);
+        out[0] = '%';
+        out[1] = HEX_UPPER[c >> 4];
+        out[2] = HEX_UPPER[c & 15];
+        out += 3;
     }
+    return out;
 }
 
 /* The byte at s[*i], or the one a valid %XX escape there stands for (like
@@ -78,11 +125,37 @@ static unsigned char next_decoded(const char *s, size_t n, size_t *i)
     return (unsigned char)s[(*i)++];
 }
 
+/* How many bytes from s[i] on stay as they are: copied in one go. */
+static size_t plain_run(const char *s, size_t n, size_t i, unsigned char class)
+{
+    size_t j = i;
+    while (j < n && (CHAR_CLASS[(unsigned char)s[j]] & class))
+        j++;
+    return j - i;
+}
+
 void dcs_percent_encode(dcs_buf *out, const char *s, size_t n, int keep_slash)
 {
     size_t i;
-    for (i = 0; i < n; i++)
-        encode_byte(out, (unsigned char)s[i], keep_slash);
+    char *w;
+
+    if (n == 0)
+        return;
+    if (n > ((size_t)-1) / 3) {
+        out->failed = 1;
+        return;
+    }
+    if ((w = room(out, 3 * n)) == NULL)
+        return;
+    for (i = 0; i < n; i++) {
+        size_t run = plain_run(s, n, i, keep_slash ? CLASS_PATH : CLASS_UNRESERVED);
+        memcpy(w, s + i, run);
+        w += run;
+        i += run;
+        if (i < n)
+            w = encode_byte(w, (unsigned char)s[i], keep_slash);
+    }
+    out->len = (size_t)(w - out->data);
 }
 
 void dcs_percent_decode(dcs_buf *out, const char *s, size_t n)
@@ -127,10 +200,19 @@ int dcs_url_split(dcs_str url, dcs_str *scheme, dcs_str *authority, dcs_str *pat
     return 1;
 }
 
+static char *two_digits(char *p, int v)
+{
+    p[0] = (char)('0' + v / 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
 int dcs_sdk_date(time_t t, char out[17])
 {
     struct tm tm;
-    char tmp[64];               /* the compiler cannot prove the fields' ranges */
+    int year;
+    char *p = out;
+
     out[0] = '\0';
 #if defined(_WIN32)
     if (gmtime_s(&tm, &t) != 0)
@@ -142,9 +224,17 @@ int dcs_sdk_date(time_t t, char out[17])
     /* Years outside 0..9999 do not fit the format: refuse, never truncate. */
     if (tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
         return 0;
-    snprintf(tmp, sizeof tmp, "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-    memcpy(out, tmp, 17);
+    year = tm.tm_year + 1900;
+    p = two_digits(p, year / 100);
+    p = two_digits(p, year % 100);
+    p = two_digits(p, tm.tm_mon + 1);
+    p = two_digits(p, tm.tm_mday);
+    *p++ = 'T';
+    p = two_digits(p, tm.tm_hour);
+    p = two_digits(p, tm.tm_min);
+    p = two_digits(p, tm.tm_sec);
+    *p++ = 'Z';
+    *p = '\0';
     return 1;
 }
 
@@ -221,7 +311,7 @@ static int is_token(dcs_str s)
         return 0;
     for (i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        if (!(is_unreserved(c) || (c != 0 && strchr("!#$%&'*+^`|", c) != NULL)))
+        if (!(CHAR_CLASS[c] & CLASS_TOKEN))
             return 0;
     }
     return 1;
@@ -257,7 +347,8 @@ static int check_request(const dcs_sign_request *req)
 }
 
 /* Every header by lower-cased name.  The names live in one buffer that is
- * complete before the sort, so the pointers into it stay valid. */
+ * complete before the sort, so the pointers into it stay valid; both are
+ * on the stack (the _small arrays) unless the request is unusually large. */
 typedef struct sorted_header {
     const char *name;           /* lower-cased, inside header_index.names */
     size_t name_len;
@@ -271,6 +362,8 @@ typedef struct header_index {
     dcs_str date;               /* trimmed values of the headers the signer reads */
     dcs_str content_hash;
     int have_host;
+    char names_small[SMALL_NAMES];
+    sorted_header by_name_small[SMALL_HEADERS];
 } header_index;
 
 static int sorted_header_cmp(const void *a, const void *b)
@@ -282,18 +375,49 @@ static int sorted_header_cmp(const void *a, const void *b)
     return x->index < y->index ? -1 : (x->index > y->index ? 1 : 0);
 }
 
+/* Sorts n elements of `size` bytes: insertion sort for the few a request
+ * usually has (no callback through qsort's indirection per comparison), qsort
+ * beyond.  tmp holds one element. */
+static void sort_small(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *),
+                       void *tmp)
+{
+    char *a = base;
+    size_t i, j;
+
+    if (n > 16) {
+        qsort(base, n, size, cmp);
+        return;
+    }
+    for (i = 1; i < n; i++) {
+        if (cmp(a + (i - 1) * size, a + i * size) <= 0)
+            continue;
+        memcpy(tmp, a + i * size, size);
+        for (j = i; j > 0 && cmp(a + (j - 1) * size, tmp) > 0; j--)
+            memcpy(a + j * size, a + (j - 1) * size, size);
+        memcpy(a + j * size, tmp, size);
+    }
+}
+
 static int index_headers(const dcs_sign_request *req, header_index *hx)
 {
     size_t i, j, total = 1, off = 0;
+    sorted_header tmp;
 
-    memset(hx, 0, sizeof *hx);
+    hx->names = NULL;
+    hx->by_name = NULL;
+    hx->count = 0;
+    hx->date.ptr = hx->content_hash.ptr = NULL;
+    hx->date.len = hx->content_hash.len = 0;
+    hx->have_host = 0;
     for (i = 0; i < req->header_count; i++) {
         if (req->headers[i].key.len > (size_t)-1 - total)
             return 0;
         total += req->headers[i].key.len;
     }
-    hx->names = malloc(total);
-    hx->by_name = malloc((req->header_count ? req->header_count : 1) * sizeof *hx->by_name);
+    hx->names = total <= SMALL_NAMES ? hx->names_small : malloc(total);
+    hx->by_name = req->header_count <= SMALL_HEADERS
+                      ? hx->by_name_small
+                      : malloc(req->header_count * sizeof *hx->by_name);
     if (hx->names == NULL || hx->by_name == NULL)
         return 0;
     for (i = 0; i < req->header_count; i++) {
@@ -307,15 +431,16 @@ static int index_headers(const dcs_sign_request *req, header_index *hx)
         off += h->key.len;
     }
     hx->count = req->header_count;
-    if (hx->count > 1)
-        qsort(hx->by_name, hx->count, sizeof *hx->by_name, sorted_header_cmp);
+    sort_small(hx->by_name, hx->count, sizeof *hx->by_name, sorted_header_cmp, &tmp);
     return 1;
 }
 
 static void header_index_free(header_index *hx)
 {
-    free(hx->names);
-    free(hx->by_name);
+    if (hx->names != hx->names_small)
+        free(hx->names);
+    if (hx->by_name != hx->by_name_small)
+        free(hx->by_name);
 }
 
 /* The first header, in the given order, that is invalid or repeats an
@@ -357,19 +482,37 @@ static int check_headers(const dcs_sign_request *req, header_index *hx, size_t *
     return DCS_SIGN_OK;
 }
 
-/* ---- step 2: canonical request, built in r->canonical_request ---- */
+/* ---- step 2: canonical request, built in the one buffer ---- */
 
 static void canonical_uri(dcs_buf *cr, dcs_str path)
 {
-    size_t i = 0, start = cr->len;
-    while (i < path.len) {
-        unsigned char c = next_decoded(path.ptr, path.len, &i);
-        if (cr->len == start && c != '/')
-            dcs_buf_addc(cr, '/');
-        encode_byte(cr, c, 1);
+    size_t i = 0;
+    char *w, *start;
+
+    /* every decoded byte encodes to at most 3, plus a leading and a final '/' */
+    if (path.len > ((size_t)-1) / 3 - 2) {
+        cr->failed = 1;
+        return;
     }
-    if (cr->len == start || cr->data[cr->len - 1] != '/')
-        dcs_buf_addc(cr, '/');
+    if ((w = room(cr, 3 * path.len + 2)) == NULL)
+        return;
+    start = w;
+    while (i < path.len) {
+        size_t run = plain_run(path.ptr, path.len, i, CLASS_PATH);
+        unsigned char c = run ? (unsigned char)path.ptr[i] : next_decoded(path.ptr, path.len, &i);
+        if (w == start && c != '/')
+            *w++ = '/';
+        if (run) {
+            memcpy(w, path.ptr + i, run);
+            w += run;
+            i += run;
+        } else {
+            w = encode_byte(w, c, 1);
+        }
+    }
+    if (w == start || w[-1] != '/')
+        *w++ = '/';
+    cr->len = (size_t)(w - cr->data);
 }
 
 static int pair_cmp(const void *a, const void *b)
@@ -383,16 +526,16 @@ static int pair_cmp(const void *a, const void *b)
 static int canonical_query(dcs_buf *cr, const dcs_sign_request *req)
 {
     size_t i;
-    const dcs_pair **sorted;
+    const dcs_pair *small[SMALL_QUERY], **sorted = small, *tmp;
 
     if (req->query_count == 0)
         return 1;
-    sorted = malloc(req->query_count * sizeof *sorted);
-    if (sorted == NULL)
+    if (req->query_count > SMALL_QUERY &&
+        (sorted = malloc(req->query_count * sizeof *sorted)) == NULL)
         return 0;
     for (i = 0; i < req->query_count; i++)
         sorted[i] = &req->query[i];
-    qsort(sorted, req->query_count, sizeof *sorted, pair_cmp);
+    sort_small((void *)sorted, req->query_count, sizeof *sorted, pair_cmp, &tmp);
     for (i = 0; i < req->query_count; i++) {
         if (i > 0)
             dcs_buf_addc(cr, '&');
@@ -400,7 +543,8 @@ static int canonical_query(dcs_buf *cr, const dcs_sign_request *req)
         dcs_buf_addc(cr, '=');
         dcs_percent_encode(cr, sorted[i]->value.ptr, sorted[i]->value.len, 0);
     }
-    free(sorted);
+    if (sorted != small)
+        free((void *)sorted);
     return 1;
 }
 
@@ -411,11 +555,11 @@ static int is_signed(const sorted_header *h)
 }
 
 /* "name:value\n" for each signed header, then the empty line, then
- * SignedHeaders (which goes into r->signed_headers too). */
+ * SignedHeaders; its offset in cr goes to *list_start. */
 static void canonical_headers(dcs_buf *cr, const dcs_sign_request *req, const header_index *hx,
-                              dcs_buf *signed_headers)
+                              size_t *list_start)
 {
-    size_t i, list_start;
+    size_t i;
     int first = 1;
 
     for (i = 0; i < hx->count; i++) {
@@ -429,7 +573,7 @@ static void canonical_headers(dcs_buf *cr, const dcs_sign_request *req, const he
         dcs_buf_addc(cr, '\n');
     }
     dcs_buf_addc(cr, '\n');
-    list_start = cr->len;
+    *list_start = cr->len;
     for (i = 0; i < hx->count; i++) {
         const sorted_header *h = &hx->by_name[i];
         if (!is_signed(h))
@@ -439,86 +583,230 @@ static void canonical_headers(dcs_buf *cr, const dcs_sign_request *req, const he
         dcs_buf_add(cr, h->name, h->name_len);
         first = 0;
     }
-    if (dcs_buf_ok(cr))
-        dcs_buf_add(signed_headers, cr->data + list_start, cr->len - list_start);
 }
 
-/* Method, URI, query, headers, signed headers, payload hash: one buffer.
- * The query and SignedHeaders are copied out of it into r. */
-static int canonical_request(const dcs_sign_request *req, const header_index *hx,
-                             dcs_sign_result *r)
+/* Offsets into the buffer while it may still grow. */
+typedef struct layout {
+    size_t query_start, query_end, list_start, list_end, cr_end;
+} layout;
+
+/* Method, URI, query, headers, signed headers, payload hash, into cr. */
+static int canonical_request(const dcs_sign_request *req, const header_index *hx, dcs_buf *cr,
+                             layout *at)
 {
-    dcs_buf *cr = &r->canonical_request;
-    size_t query_start;
     char hash[65];
 
     dcs_buf_add(cr, req->method.ptr, req->method.len);
     dcs_buf_addc(cr, '\n');
     canonical_uri(cr, req->path);
     dcs_buf_addc(cr, '\n');
-    query_start = cr->len;
+    at->query_start = cr->len;
     if (!canonical_query(cr, req))
         return DCS_SIGN_ENOMEM;
-    if (dcs_buf_ok(cr))
-        dcs_buf_add(&r->canonical_query, cr->data + query_start, cr->len - query_start);
+    at->query_end = cr->len;
     dcs_buf_addc(cr, '\n');
-    canonical_headers(cr, req, hx, &r->signed_headers);
+    canonical_headers(cr, req, hx, &at->list_start);
+    at->list_end = cr->len;
     dcs_buf_addc(cr, '\n');
     if (hx->content_hash.ptr != NULL) {
         dcs_buf_add(cr, hx->content_hash.ptr, hx->content_hash.len);
+    } else if (req->body_hash != NULL) {
+        dcs_buf_add(cr, req->body_hash, 64);
+    } else if (req->body.len == 0) {
+        dcs_buf_add(cr, EMPTY_SHA256, 64);
     } else {
-        if (!dcs_sha256_hex(req->body.ptr ? req->body.ptr : "", req->body.len, hash))
+        if (!dcs_sha256_hex(req->body.ptr, req->body.len, hash))
             return DCS_SIGN_ECRYPTO;
         dcs_buf_add(cr, hash, 64);
     }
-    if (!dcs_buf_ok(cr) || !dcs_buf_ok(&r->canonical_query) || !dcs_buf_ok(&r->signed_headers))
-        return DCS_SIGN_ENOMEM;
-    return DCS_SIGN_OK;
+    at->cr_end = cr->len;
+    return dcs_buf_ok(cr) ? DCS_SIGN_OK : DCS_SIGN_ENOMEM;
 }
 
 /* ---- step 3: string to sign, signature, Authorization ---- */
 
-static int authorize(const dcs_sign_request *req, dcs_str date, dcs_sign_result *r)
-{
-    dcs_buf sts = DCS_BUF_INIT;
-    char hash[65], signature[65];
-    int ok;
+struct dcs_sign_key {
+    unsigned char *sk;              /* a copy, for dcs_sign_key_matches */
+    size_t sk_len;
+    mbedtls_md_context_t inner;     /* after (key XOR ipad) */
+    mbedtls_md_context_t outer;     /* after (key XOR opad) */
+    mbedtls_md_context_t work;      /* a clone of either, per signature */
+};
 
-    if (!dcs_sha256_hex(r->canonical_request.data, r->canonical_request.len, hash))
-        return DCS_SIGN_ECRYPTO;
-    dcs_buf_adds(&sts, "SDK-HMAC-SHA256\n");
-    dcs_buf_add(&sts, date.ptr, date.len);
-    dcs_buf_addc(&sts, '\n');
-    dcs_buf_add(&sts, hash, 64);
-    if (!dcs_buf_ok(&sts)) {
-        dcs_buf_free(&sts);
-        return DCS_SIGN_ENOMEM;
-    }
-    ok = dcs_hmac_sha256_hex(req->sk.ptr, req->sk.len, sts.data, sts.len, signature);
-    dcs_buf_free(&sts);
-    if (!ok)
-        return DCS_SIGN_ECRYPTO;
-    dcs_buf_adds(&r->authorization, "SDK-HMAC-SHA256 Access=");
-    dcs_buf_add(&r->authorization, req->ak.ptr, req->ak.len);
-    dcs_buf_adds(&r->authorization, ", SignedHeaders=");
-    dcs_buf_add(&r->authorization, r->signed_headers.data, r->signed_headers.len);
-    dcs_buf_adds(&r->authorization, ", Signature=");
-    dcs_buf_add(&r->authorization, signature, 64);
-    return dcs_buf_ok(&r->authorization) ? DCS_SIGN_OK : DCS_SIGN_ENOMEM;
+/* One of the two states: SHA-256 started over the 64-byte key block XOR pad. */
+static int start_pad(mbedtls_md_context_t *md, const unsigned char k0[64], unsigned char pad)
+{
+    unsigned char block[64];
+    size_t i;
+    int rc;
+
+    for (i = 0; i < 64; i++)
+        block[i] = (unsigned char)(k0[i] ^ pad);
+    rc = mbedtls_md_starts(md) == 0 && mbedtls_md_update(md, block, 64) == 0;
+    mbedtls_platform_zeroize(block, sizeof block);
+    return rc;
 }
 
-int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header)
+dcs_sign_key *dcs_sign_key_new(const void *sk, size_t len)
+{
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    unsigned char k0[64];
+    dcs_sign_key *key;
+    int ok;
+
+    if (info == NULL || (key = malloc(sizeof *key)) == NULL)
+        return NULL;
+    key->sk_len = len;
+    if ((key->sk = malloc(len ? len : 1)) == NULL) {
+        free(key);
+        return NULL;
+    }
+    if (len > 0)
+        memcpy(key->sk, sk, len);
+    mbedtls_md_init(&key->inner);
+    mbedtls_md_init(&key->outer);
+    mbedtls_md_init(&key->work);
+    /* RFC 2104: a key longer than the block is hashed first. */
+    memset(k0, 0, sizeof k0);
+    ok = 1;
+    if (len > sizeof k0)
+        ok = mbedtls_md(info, sk, len, k0) == 0;
+    else if (len > 0)
+        memcpy(k0, sk, len);
+    ok = ok && mbedtls_md_setup(&key->inner, info, 0) == 0 &&
+         mbedtls_md_setup(&key->outer, info, 0) == 0 && mbedtls_md_setup(&key->work, info, 0) == 0 &&
+         start_pad(&key->inner, k0, 0x36) && start_pad(&key->outer, k0, 0x5c);
+    mbedtls_platform_zeroize(k0, sizeof k0);
+    if (!ok) {
+        dcs_sign_key_free(key);
+        return NULL;
+    }
+    return key;
+}
+
+/* mbedtls_md_free zeroes the hash states it frees. */
+void dcs_sign_key_free(dcs_sign_key *key)
+{
+    if (key == NULL)
+        return;
+    mbedtls_md_free(&key->inner);
+    mbedtls_md_free(&key->outer);
+    mbedtls_md_free(&key->work);
+    mbedtls_platform_zeroize(key->sk, key->sk_len);
+    free(key->sk);
+    mbedtls_platform_zeroize(key, sizeof *key);
+    free(key);
+}
+
+/* Every byte compared whatever the first difference: no timing hint. */
+int dcs_sign_key_matches(const dcs_sign_key *key, const void *sk, size_t len)
+{
+    const unsigned char *p = sk;
+    unsigned char diff = 0;
+    size_t i;
+
+    if (key == NULL || key->sk_len != len)
+        return 0;
+    for (i = 0; i < len; i++)
+        diff |= (unsigned char)(key->sk[i] ^ p[i]);
+    return diff == 0;
+}
+
+/* HMAC-SHA256(SK, "SDK-HMAC-SHA256\n" date "\n" hash) as hex, from the
+ * key's states: the string to sign is never assembled. */
+static int signature(dcs_sign_key *key, dcs_str date, const char hash[64], char out[65])
+{
+    static const char ALGORITHM[] = "SDK-HMAC-SHA256\n";
+    unsigned char inner[32], mac[32];
+    mbedtls_md_context_t *w = &key->work;
+    int ok;
+
+    ok = mbedtls_md_clone(w, &key->inner) == 0 &&
+         mbedtls_md_update(w, (const unsigned char *)ALGORITHM, sizeof ALGORITHM - 1) == 0 &&
+         mbedtls_md_update(w, (const unsigned char *)date.ptr, date.len) == 0 &&
+         mbedtls_md_update(w, (const unsigned char *)"\n", 1) == 0 &&
+         mbedtls_md_update(w, (const unsigned char *)hash, 64) == 0 &&
+         mbedtls_md_finish(w, inner) == 0 && mbedtls_md_clone(w, &key->outer) == 0 &&
+         mbedtls_md_update(w, inner, sizeof inner) == 0 && mbedtls_md_finish(w, mac) == 0;
+    if (ok)
+        dcs_hex_encode(mac, sizeof mac, out);
+    return ok;
+}
+
+/* The signature, then "SDK-HMAC-SHA256 Access=..., SignedHeaders=...,
+ * Signature=..." appended to buf after the canonical request. */
+static int authorize(dcs_sign_key *key, const dcs_sign_request *req, dcs_str date, dcs_buf *buf,
+                     const layout *at)
+{
+    char hash[65], sig[65];
+
+    if (!dcs_sha256_hex(buf->data, at->cr_end, hash) || !signature(key, date, hash, sig))
+        return DCS_SIGN_ECRYPTO;
+    if (at->list_end - at->list_start > ((size_t)-1) / 2 ||
+        !dcs_buf_reserve(buf, 23 + req->ak.len + 16 + (at->list_end - at->list_start) + 12 + 64))
+        return DCS_SIGN_ENOMEM;
+    dcs_buf_add(buf, "SDK-HMAC-SHA256 Access=", 23);
+    dcs_buf_add(buf, req->ak.ptr, req->ak.len);
+    dcs_buf_add(buf, ", SignedHeaders=", 16);
+    /* reserved above: the buffer does not move while it copies from itself */
+    dcs_buf_add(buf, buf->data + at->list_start, at->list_end - at->list_start);
+    dcs_buf_add(buf, ", Signature=", 12);
+    dcs_buf_add(buf, sig, 64);
+    return dcs_buf_ok(buf) ? DCS_SIGN_OK : DCS_SIGN_ENOMEM;
+}
+
+int dcs_sign_with_key(dcs_sign_key *key, const dcs_sign_request *req, dcs_buf *buf,
+                      dcs_sign_out *out, size_t *bad_header)
 {
     header_index hx;
+    layout at = {0, 0, 0, 0, 0};
     int rc = check_request(req);
 
     if (rc != DCS_SIGN_OK)
         return rc;
+    dcs_buf_reset(buf);
     if (!index_headers(req, &hx))
         rc = DCS_SIGN_ENOMEM;
     else if ((rc = check_headers(req, &hx, bad_header)) == DCS_SIGN_OK &&
-             (rc = canonical_request(req, &hx, r)) == DCS_SIGN_OK)
-        rc = authorize(req, hx.date, r);
+             (rc = canonical_request(req, &hx, buf, &at)) == DCS_SIGN_OK)
+        rc = authorize(key, req, hx.date, buf, &at);
     header_index_free(&hx);
+    if (rc != DCS_SIGN_OK)
+        return rc;
+    out->canonical_request.ptr = buf->data;
+    out->canonical_request.len = at.cr_end;
+    out->canonical_query.ptr = buf->data + at.query_start;
+    out->canonical_query.len = at.query_end - at.query_start;
+    out->signed_headers.ptr = buf->data + at.list_start;
+    out->signed_headers.len = at.list_end - at.list_start;
+    out->authorization.ptr = buf->data + at.cr_end;
+    out->authorization.len = buf->len - at.cr_end;
+    return DCS_SIGN_OK;
+}
+
+/* The one-shot form: a key for this call only. */
+int dcs_sign(const dcs_sign_request *req, dcs_sign_result *r, size_t *bad_header)
+{
+    dcs_sign_key *key;
+    dcs_buf buf = DCS_BUF_INIT;
+    dcs_sign_out out;
+    int rc = check_request(req);
+
+    if (rc != DCS_SIGN_OK)
+        return rc;
+    if ((key = dcs_sign_key_new(req->sk.ptr, req->sk.len)) == NULL)
+        return DCS_SIGN_ENOMEM;
+    rc = dcs_sign_with_key(key, req, &buf, &out, bad_header);
+    dcs_sign_key_free(key);
+    if (rc == DCS_SIGN_OK) {
+        dcs_buf_add(&r->canonical_request, out.canonical_request.ptr, out.canonical_request.len);
+        dcs_buf_add(&r->canonical_query, out.canonical_query.ptr, out.canonical_query.len);
+        dcs_buf_add(&r->signed_headers, out.signed_headers.ptr, out.signed_headers.len);
+        dcs_buf_add(&r->authorization, out.authorization.ptr, out.authorization.len);
+        if (!dcs_buf_ok(&r->canonical_request) || !dcs_buf_ok(&r->canonical_query) ||
+            !dcs_buf_ok(&r->signed_headers) || !dcs_buf_ok(&r->authorization))
+            rc = DCS_SIGN_ENOMEM;
+    }
+    dcs_buf_free(&buf);
     return rc;
 }

@@ -22,6 +22,7 @@ typedef struct dcs_sign_request {
     const dcs_pair *headers;    /* must contain Host and X-Sdk-Date (any case) */
     size_t header_count;
     dcs_str body;
+    const char *body_hash;      /* sha256(body) in hex (64 bytes) if known, else NULL */
     dcs_str ak;
     dcs_str sk;
 } dcs_sign_request;
@@ -53,6 +54,35 @@ enum {
     DCS_SIGN_ETOOMANY,          /* more than DCS_SIGN_MAX_HEADERS headers */
     DCS_SIGN_ETOOMANYQUERY      /* more than DCS_SIGN_MAX_QUERY query pairs */
 };
+
+/* What depends only on the SK: HMAC-SHA256's inner and outer hash states
+ * after the key block, computed once and cloned for each signature, so a
+ * signature costs no key set-up and no allocation.  SK-derived material:
+ * dcs_sign_key_free zeroes it.  Not for two threads at once (it keeps a
+ * working hash state). */
+typedef struct dcs_sign_key dcs_sign_key;
+
+/* NULL when out of memory (or mbedTLS fails). */
+DCS_INTERNAL dcs_sign_key *dcs_sign_key_new(const void *sk, size_t len);
+DCS_INTERNAL void dcs_sign_key_free(dcs_sign_key *key);     /* zeroes; NULL is fine */
+/* Whether key was made from this SK (a NULL key matches nothing). */
+DCS_INTERNAL int dcs_sign_key_matches(const dcs_sign_key *key, const void *sk, size_t len);
+
+/* What dcs_sign_with_key writes, all inside its one buffer. */
+typedef struct dcs_sign_out {
+    dcs_str canonical_request;
+    dcs_str canonical_query;    /* also the query string to send */
+    dcs_str signed_headers;
+    dcs_str authorization;
+} dcs_sign_out;
+
+/* dcs_sign with a key made beforehand (req->sk is not read): the canonical
+ * request, then the Authorization value, are written into buf (emptied
+ * first, its memory kept: a buffer reused from call to call makes signing
+ * allocation-free), and out points into buf until it changes.  The same
+ * checks, in the same order, and the same errors as dcs_sign. */
+DCS_INTERNAL int dcs_sign_with_key(dcs_sign_key *key, const dcs_sign_request *req, dcs_buf *buf,
+                                   dcs_sign_out *out, size_t *bad_header);
 
 DCS_INTERNAL void dcs_sign_result_init(dcs_sign_result *r);
 DCS_INTERNAL void dcs_sign_result_free(dcs_sign_result *r);

@@ -4,10 +4,15 @@
  * is pure C in dcs_sign.c.
  *
  * Any allocation may run a __gc finalizer, and a finalizer may change the
- * caller's query and headers tables.  So the binding never sizes memory
- * from the caller's tables nor keeps a pointer to a string only they hold:
- * it copies their entries into tables of its own first, and every count
- * and string pointer it hands the signer comes from those. */
+ * caller's query and headers tables.  So the binding walks each table once
+ * with nothing allocating, pushing its entries onto the stack, and from
+ * then on reads only those slots: every string pointer it hands the signer
+ * is anchored there, and its arrays are sized by the limits, never by a
+ * count taken from the caller's tables.
+ *
+ * Speed (bench/sign.lua): the HMAC key states of the last SK, the output
+ * buffer and those arrays live in a per-state scratch, so signing with the
+ * same SK again allocates only the result table and strings. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,62 +23,28 @@
 
 #define WHO "dcs.sign"
 
-/* String pairs in a table only this call references, kept on its stack:
- * key i at 2i-1, value i at 2i. */
-typedef struct pair_list {
-    int table;
-    size_t count;
-} pair_list;
-
-static void list_new(lua_State *L, pair_list *list, size_t expected)
-{
-    lua_createtable(L, (int)(2 * expected), 0);
-    list->table = lua_gettop(L);
-    list->count = 0;
-}
-
-/* Appends the key and the value on top of the stack, popping them. */
-static void list_append(lua_State *L, pair_list *list)
-{
-    lua_rawseti(L, list->table, (int)(2 * list->count + 2));
-    lua_rawseti(L, list->table, (int)(2 * list->count + 1));
-    list->count++;
-}
-
-/* Pushes a copy of the caller's table at t as {k1, v1, k2, v2, ...} and
- * returns its number of pairs; more than max raise `too_many`.  Nothing
- * allocates while lua_next walks t, except when a finalizer grew t after
- * the count; then the copy simply grows too. */
-static size_t copy_table(lua_State *L, int t, size_t max, const char *too_many)
-{
-    size_t n = 0;
-    int copy;
-
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        if (++n > max)
-            luaL_error(L, WHO ": %s", too_many);
-    }
-    lua_createtable(L, (int)(2 * n), 0);
-    copy = lua_gettop(L);
-    n = 0;
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        if (n == max)
-            luaL_error(L, WHO ": %s", too_many);
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, copy, (int)(2 * n + 1));
-        lua_rawseti(L, copy, (int)(2 * n + 2));
-        n++;
-    }
-    return n;
-}
-
 static int is_scalar(lua_State *L, int i)
 {
     int t = lua_type(L, i);
     return t == LUA_TSTRING || t == LUA_TNUMBER || t == LUA_TBOOLEAN;
+}
+
+/* v in decimal, as "%lld" would write it, without printf's cost per call. */
+static void format_integer(long long v, char out[64])
+{
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char digits[24];
+    int n = 0;
+
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *out++ = '-';
+    while (n > 0)
+        *out++ = digits[--n];
+    *out = '\0';
 }
 
 /* Integral numbers go on the wire in decimal, 7 and 7.0 alike (as in the
@@ -85,7 +56,7 @@ static int format_number(lua_State *L, int i, char out[64])
     lua_Number n;
 #if LUA_VERSION_NUM >= 503
     if (lua_isinteger(L, i)) {
-        snprintf(out, 64, "%lld", (long long)lua_tointeger(L, i));
+        format_integer((long long)lua_tointeger(L, i), out);
         return 1;
     }
 #endif
@@ -93,7 +64,7 @@ static int format_number(lua_State *L, int i, char out[64])
     if (!(n >= -9223372036854775808.0 && n < 9223372036854775808.0))
         return 0;
     if (n == (lua_Number)(long long)n)
-        snprintf(out, 64, "%lld", (long long)n);
+        format_integer((long long)n, out);
     else
         snprintf(out, 64, "%.14g", (double)n);
     return 1;
@@ -148,152 +119,232 @@ static void read_arguments(lua_State *L, dcs_sign_request *req, dcs_str *authori
                       "(pass the query as a table)");
 }
 
+/* ---- what one Lua state keeps from call to call ---- */
+
+#define SCRATCH_MT "dcs.core.sign scratch"
+#define HEADER_ROOM (DCS_SIGN_MAX_HEADERS + 2)     /* the caller's, then Host and X-Sdk-Date */
+
+/* dcs.sign's upvalue: the HMAC key states of the last SK (signing with the
+ * same SK again costs no key set-up), the one buffer the canonical request
+ * and Authorization are built in, and the arrays the signer reads, sized by
+ * the limits, never by a count taken from the caller's tables.  A call
+ * takes it out of the upvalue while it runs: a finalizer that signs during
+ * the call makes its own, and an error simply leaves it to __gc. */
+/* Bodies up to this size have their hash remembered: the API's are few
+ * and short ("" and "{}" mostly), and each hash is a SHA-256 block. */
+#define BODY_MEMO_MAX 64
+
+typedef struct sign_scratch {
+    dcs_sign_key *key;          /* of the last SK, or NULL */
+    size_t body_len;            /* the last short body and its hash, when */
+    char body[BODY_MEMO_MAX];   /* body_hash[0] != 0 */
+    char body_hash[65];
+    dcs_buf buf;
+    dcs_pair headers[HEADER_ROOM];
+    dcs_pair query[DCS_SIGN_MAX_QUERY];
+} sign_scratch;
+
+/* __gc: frees; the key zeroes what came from the SK.  Idempotent. */
+static int scratch_gc(lua_State *L)
+{
+    sign_scratch *s = lua_touserdata(L, 1);
+    dcs_sign_key_free(s->key);
+    s->key = NULL;
+    dcs_buf_free(&s->buf);
+    return 0;
+}
+
+/* Pushes the state's scratch, taken out of the upvalue (which only this
+ * file sets: a scratch or false), or a new one. */
+static sign_scratch *take_scratch(lua_State *L)
+{
+    sign_scratch *s;
+
+    lua_pushvalue(L, lua_upvalueindex(1));
+    if (lua_type(L, -1) == LUA_TUSERDATA) {
+        lua_pushboolean(L, 0);
+        lua_replace(L, lua_upvalueindex(1));
+        return lua_touserdata(L, -1);
+    }
+    lua_pop(L, 1);
+    s = dcs_newuserdata(L, sizeof *s);
+    s->key = NULL;
+    s->body_hash[0] = '\0';
+    dcs_buf_init(&s->buf);
+    luaL_getmetatable(L, SCRATCH_MT);
+    lua_setmetatable(L, -2);
+    return s;
+}
+
+/* Back into the upvalue, for the next call. */
+static void give_back_scratch(lua_State *L, int scratch)
+{
+    lua_pushvalue(L, scratch);
+    lua_replace(L, lua_upvalueindex(1));
+}
+
+/* The key states of sk, made again only when the SK changed. */
+static dcs_sign_key *scratch_key(lua_State *L, sign_scratch *s, dcs_str sk)
+{
+    if (dcs_sign_key_matches(s->key, sk.ptr, sk.len))
+        return s->key;
+    dcs_sign_key_free(s->key);
+    if ((s->key = dcs_sign_key_new(sk.ptr, sk.len)) == NULL)
+        luaL_error(L, WHO ": out of memory");
+    return s->key;
+}
+
+/* sha256(body) from the memo, computed and remembered when it is short
+ * and new; NULL leaves it to the signer. */
+static const char *scratch_body_hash(sign_scratch *s, dcs_str body)
+{
+    if (body.len == 0 || body.len > BODY_MEMO_MAX)
+        return NULL;
+    if (s->body_hash[0] != '\0' && s->body_len == body.len && memcmp(s->body, body.ptr, body.len) == 0)
+        return s->body_hash;
+    if (!dcs_sha256_hex(body.ptr, body.len, s->body_hash)) {
+        s->body_hash[0] = '\0';
+        return NULL;
+    }
+    memcpy(s->body, body.ptr, body.len);
+    s->body_len = body.len;
+    return s->body_hash;
+}
+
+/* ---- the caller's tables, anchored on the stack ---- */
+
+/* Pushes every key and value of the table at t, two slots per entry, and
+ * returns the number of entries; more than max raise `too_many`.  The room
+ * is reserved before the walk, so nothing allocates while lua_next runs and
+ * no finalizer can change t under it; afterwards the slots keep each
+ * string alive whatever happens to t. */
+static int push_entries(lua_State *L, int t, int max, const char *too_many)
+{
+    int n = 0;
+
+    if (lua_isnil(L, t))
+        return 0;
+    luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "query and headers must be tables");
+    luaL_checkstack(L, 2 * max + 4, WHO);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (n == max)
+            luaL_error(L, WHO ": %s", too_many);
+        n++;
+        lua_pushvalue(L, -2);
+    }
+    return n;
+}
+
+/* The string at slot i as it goes on the wire (numbers converted in place). */
+static dcs_str wire_slot(lua_State *L, int i, const char *what, const char *owner)
+{
+    dcs_str s;
+    if (lua_type(L, i) != LUA_TSTRING) {
+        push_wire_string(L, i, what, owner);
+        lua_replace(L, i);
+    }
+    s.ptr = lua_tolstring(L, i, &s.len);
+    return s;
+}
+
 /* ---- query ---- */
 
-static void check_query_room(lua_State *L, const pair_list *out)
+static void add_query_pair(lua_State *L, dcs_sign_request *req, dcs_pair *room, dcs_str key,
+                           dcs_str value)
 {
-    if (out->count >= DCS_SIGN_MAX_QUERY)
+    if (req->query_count >= DCS_SIGN_MAX_QUERY)
         luaL_error(L, WHO ": %s", dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
+    room[req->query_count].key = key;
+    room[req->query_count].value = value;
+    req->query_count++;
 }
 
-/* Appends key (at index k) = each element of the array at index a.  The
- * length is read again after each element: a finalizer may change it. */
-static void collect_query_array(lua_State *L, pair_list *out, int k, int a)
+/* key = each element of the array at slot a, each element anchored in a
+ * slot of its own.  The length is read again after each element: a
+ * finalizer may change it. */
+static void add_query_array(lua_State *L, dcs_sign_request *req, dcs_pair *room, dcs_str key,
+                            int a)
 {
-    size_t i;
-    for (i = 1; i <= (size_t)lua_rawlen(L, a); i++) {
-        check_query_room(L, out);
-        lua_rawgeti(L, a, (int)i);
+    int i;
+    for (i = 1; i <= (int)lua_rawlen(L, a) && i <= DCS_SIGN_MAX_QUERY + 1; i++) {
+        luaL_checkstack(L, 4, WHO);
+        lua_rawgeti(L, a, i);
         if (!is_scalar(L, -1))
             luaL_error(L, WHO ": query array values must be strings, numbers or booleans");
-        push_wire_string(L, k, "query key", NULL);
-        push_wire_string(L, -2, "query value", lua_tostring(L, -1));
-        lua_remove(L, -3);
-        list_append(L, out);
+        add_query_pair(L, req, room, key, wire_slot(L, lua_gettop(L), "query value", key.ptr));
     }
 }
 
-/* The query table at index t as a pair list (pushed); arrays give one
- * pair per element.  A table with more keys than DCS_SIGN_MAX_QUERY
- * raises at once, before anything is copied. */
-static void collect_query(lua_State *L, int t, pair_list *out)
+/* The query table at index t into room; arrays give one pair per element. */
+static void read_query(lua_State *L, int t, dcs_sign_request *req, dcs_pair *room)
 {
-    size_t i, n = 0;
-    int copy;
+    int i, base = lua_gettop(L) + 1;
+    int n = push_entries(L, t, DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
 
-    if (!lua_isnil(L, t)) {
-        luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "query must be a table");
-        n = copy_table(L, t, DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
-    } else {
-        lua_newtable(L);
-    }
-    copy = lua_gettop(L);
-    list_new(L, out, n);
+    req->query = room;
+    req->query_count = 0;
     for (i = 0; i < n; i++) {
-        int kt;
-        lua_rawgeti(L, copy, (int)(2 * i + 1));
-        lua_rawgeti(L, copy, (int)(2 * i + 2));
-        kt = lua_type(L, -2);
+        int k = base + 2 * i, v = k + 1, kt = lua_type(L, k);
+        dcs_str key;
         if (kt != LUA_TSTRING && kt != LUA_TNUMBER)
             luaL_error(L, WHO ": query keys must be strings");
-        if (lua_type(L, -1) == LUA_TTABLE) {
-            collect_query_array(L, out, lua_gettop(L) - 1, lua_gettop(L));
-            lua_pop(L, 2);
-        } else if (is_scalar(L, -1)) {
-            check_query_room(L, out);
-            push_wire_string(L, -2, "query key", NULL);
-            push_wire_string(L, -2, "query value", lua_tostring(L, -1));
-            lua_remove(L, -3);
-            lua_remove(L, -3);
-            list_append(L, out);
-        } else {
+        key = wire_slot(L, k, "query key", NULL);
+        if (lua_type(L, v) == LUA_TTABLE)
+            add_query_array(L, req, room, key, v);
+        else if (is_scalar(L, v))
+            add_query_pair(L, req, room, key, wire_slot(L, v, "query value", key.ptr));
+        else
             luaL_error(L, WHO ": query values must be strings, numbers, booleans or arrays");
-        }
     }
-    lua_remove(L, copy);
-    out->table--;
 }
 
 /* ---- headers ---- */
 
-typedef struct header_flags {
-    int host, date;
-} header_flags;
-
-/* The headers table at index t as a pair list (pushed), noting whether
- * Host and X-Sdk-Date are among them.  More than DCS_SIGN_MAX_HEADERS
- * raise at once, before anything is copied. */
-static void collect_headers(lua_State *L, int t, pair_list *out, header_flags *have)
+/* The name and value pushed last, which stay where they are. */
+static void pair_from_top(lua_State *L, dcs_pair *p)
 {
-    size_t i, n = 0;
-    int copy;
-
-    have->host = have->date = 0;
-    if (!lua_isnil(L, t)) {
-        luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "headers must be a table");
-        n = copy_table(L, t, DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
-    } else {
-        lua_newtable(L);
-    }
-    copy = lua_gettop(L);
-    list_new(L, out, n + 2);
-    for (i = 0; i < n; i++) {
-        dcs_str name;
-        lua_rawgeti(L, copy, (int)(2 * i + 1));
-        lua_rawgeti(L, copy, (int)(2 * i + 2));
-        if (lua_type(L, -2) != LUA_TSTRING)
-            luaL_error(L, WHO ": header names must be strings");
-        if (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER)
-            luaL_error(L, WHO ": header '%s' must be a string or number", lua_tostring(L, -2));
-        name.ptr = lua_tolstring(L, -2, &name.len);
-        if (dcs_str_ieq(name.ptr, name.len, "host", 4))
-            have->host = 1;
-        else if (dcs_str_ieq(name.ptr, name.len, "x-sdk-date", 10))
-            have->date = 1;
-        push_wire_string(L, -1, "header value", name.ptr);
-        lua_remove(L, -2);
-        list_append(L, out);
-    }
-    lua_remove(L, copy);
-    out->table--;
+    p->key.ptr = lua_tolstring(L, -2, &p->key.len);
+    p->value.ptr = lua_tolstring(L, -1, &p->value.len);
 }
 
-/* Host from the URL and X-Sdk-Date from the clock, unless given. */
-static void add_default_headers(lua_State *L, pair_list *headers, const header_flags *have,
-                                dcs_str authority)
+/* The headers table at index t into room, then Host from the URL and
+ * X-Sdk-Date from the clock unless given.  Returns the first slot. */
+static int read_headers(lua_State *L, int t, dcs_sign_request *req, dcs_pair *room,
+                        dcs_str authority)
 {
-    if (!have->host) {
+    int i, have_host = 0, have_date = 0, base = lua_gettop(L) + 1;
+    int n = push_entries(L, t, DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
+    char date[17];
+
+    for (i = 0; i < n; i++) {
+        int k = base + 2 * i, v = k + 1;
+        dcs_pair *h = &room[i];
+        if (lua_type(L, k) != LUA_TSTRING)
+            luaL_error(L, WHO ": header names must be strings");
+        h->key.ptr = lua_tolstring(L, k, &h->key.len);
+        if (lua_type(L, v) != LUA_TSTRING && lua_type(L, v) != LUA_TNUMBER)
+            luaL_error(L, WHO ": header '%s' must be a string or number", h->key.ptr);
+        h->value = wire_slot(L, v, "header value", h->key.ptr);
+        have_host |= dcs_str_ieq(h->key.ptr, h->key.len, "host", 4);
+        have_date |= dcs_str_ieq(h->key.ptr, h->key.len, "x-sdk-date", 10);
+    }
+    req->headers = room;
+    luaL_checkstack(L, 4, WHO);
+    if (!have_host) {
         lua_pushliteral(L, "Host");
         lua_pushlstring(L, authority.ptr, authority.len);
-        list_append(L, headers);
+        pair_from_top(L, &room[n++]);
     }
-    if (!have->date) {
-        char date[17];
+    if (!have_date) {
         if (!dcs_sdk_date(time(NULL), date))
             luaL_error(L, WHO ": the system clock is out of range");
         lua_pushliteral(L, "X-Sdk-Date");
         lua_pushstring(L, date);
-        list_append(L, headers);
+        pair_from_top(L, &room[n++]);
     }
-}
-
-/* A C array over the strings of a list, pushed as a userdata.  The list's
- * table keeps every string alive until the call returns, and only this
- * call can change it. */
-static dcs_pair *list_pairs(lua_State *L, const pair_list *list)
-{
-    dcs_pair *pairs;
-    size_t i;
-
-    pairs = dcs_newuserdata(L, (list->count ? list->count : 1) * sizeof *pairs);
-    for (i = 0; i < list->count; i++) {
-        lua_rawgeti(L, list->table, (int)(2 * i + 1));
-        lua_rawgeti(L, list->table, (int)(2 * i + 2));
-        pairs[i].key.ptr = lua_tolstring(L, -2, &pairs[i].key.len);
-        pairs[i].value.ptr = lua_tolstring(L, -1, &pairs[i].value.len);
-        lua_pop(L, 2);
-    }
-    return pairs;
+    req->header_count = (size_t)n;
+    return base;
 }
 
 /* ---- results ---- */
@@ -308,70 +359,58 @@ static int raise_sign_error(lua_State *L, int rc, const dcs_sign_request *req, s
     return luaL_error(L, WHO ": %s", dcs_sign_strerror(rc));
 }
 
-/* headers (the given ones, the added ones and Authorization),
- * canonical_request, canonical_query. */
-static int push_results(lua_State *L, const dcs_sign_request *req, dcs_sign_result *res)
+/* headers (the given ones, the added ones and Authorization; the names and
+ * values from their slots, count pairs from base), canonical_request,
+ * canonical_query. */
+static void push_results(lua_State *L, int base, size_t count, const dcs_sign_out *out)
 {
     size_t i;
-    int out;
 
-    /* Copies first, then the C buffers go, before anything else can raise. */
-    lua_pushlstring(L, res->authorization.data, res->authorization.len);
-    lua_pushlstring(L, res->canonical_request.data, res->canonical_request.len);
-    lua_pushlstring(L, res->canonical_query.data ? res->canonical_query.data : "",
-                    res->canonical_query.len);
-    dcs_sign_result_free(res);
-
-    lua_createtable(L, 0, (int)req->header_count + 1);
-    out = lua_gettop(L);
-    for (i = 0; i < req->header_count; i++) {
-        lua_pushlstring(L, req->headers[i].key.ptr, req->headers[i].key.len);
-        lua_pushlstring(L, req->headers[i].value.ptr, req->headers[i].value.len);
-        lua_rawset(L, out);
+    lua_createtable(L, 0, (int)count + 1);
+    for (i = 0; i < count; i++) {
+        lua_pushvalue(L, base + 2 * (int)i);
+        lua_pushvalue(L, base + 2 * (int)i + 1);
+        lua_rawset(L, -3);
     }
-    lua_pushvalue(L, out - 3);
-    lua_setfield(L, out, "Authorization");
-    lua_pushvalue(L, out);
-    lua_pushvalue(L, out - 2);
-    lua_pushvalue(L, out - 1);
-    return 3;
+    lua_pushlstring(L, out->authorization.ptr, out->authorization.len);
+    lua_setfield(L, -2, "Authorization");
+    lua_pushlstring(L, out->canonical_request.ptr, out->canonical_request.len);
+    lua_pushlstring(L, out->canonical_query.ptr, out->canonical_query.len);
 }
 
 static int l_sign(lua_State *L)
 {
     dcs_sign_request req;
-    dcs_sign_result res;
+    dcs_sign_out out;
     dcs_str authority;
-    pair_list query, headers;
-    header_flags have;
+    sign_scratch *s;
     size_t bad = (size_t)-1;
-    int rc;
+    int scratch, headers, rc;
 
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     luaL_checkstack(L, 40, WHO);
     memset(&req, 0, sizeof req);
     read_arguments(L, &req, &authority);
-
+    s = take_scratch(L);
+    scratch = lua_gettop(L);
     lua_getfield(L, 1, "query");
-    collect_query(L, lua_gettop(L), &query);
+    read_query(L, lua_gettop(L), &req, s->query);
     lua_getfield(L, 1, "headers");
-    collect_headers(L, lua_gettop(L), &headers, &have);
-    add_default_headers(L, &headers, &have, authority);
-
-    req.query = list_pairs(L, &query);
-    req.query_count = query.count;
-    req.headers = list_pairs(L, &headers);
-    req.header_count = headers.count;
-
-    dcs_sign_result_init(&res);
-    rc = dcs_sign(&req, &res, &bad);
+    headers = read_headers(L, lua_gettop(L), &req, s->headers, authority);
+    req.body_hash = scratch_body_hash(s, req.body);
+    rc = dcs_sign_with_key(scratch_key(L, s, req.sk), &req, &s->buf, &out, &bad);
     if (rc != DCS_SIGN_OK) {
-        dcs_sign_result_free(&res);
+        give_back_scratch(L, scratch);
         return raise_sign_error(L, rc, &req, bad);
     }
-    return push_results(L, &req, &res);
+    /* out points into s->buf, which a finalizer run by these allocations
+     * cannot reach: the scratch is out of the upvalue until they are done */
+    push_results(L, headers, req.header_count, &out);
+    give_back_scratch(L, scratch);
+    return 3;
 }
+
 /* Runs a percent-coding function over argument 1. */
 static int push_coded(lua_State *L, void (*code)(dcs_buf *, const char *, size_t, int), int flag)
 {
@@ -448,7 +487,6 @@ static int l_sdk_date(lua_State *L)
 }
 
 static const luaL_Reg sign_functions[] = {
-    {"sign", l_sign},
     {"encode", l_encode},
     {"decode", l_decode},
     {"sha256_hex", l_sha256_hex},
@@ -460,6 +498,14 @@ static const luaL_Reg sign_functions[] = {
 void dcs_open_sign(lua_State *L)
 {
     dcs_setfuncs(L, sign_functions, 0);
+    if (luaL_newmetatable(L, SCRATCH_MT)) {
+        lua_pushcfunction(L, scratch_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
+    lua_pushboolean(L, 0);      /* the scratch, made at the first call */
+    lua_pushcclosure(L, l_sign, 1);
+    lua_setfield(L, -2, "sign");
     lua_pushinteger(L, DCS_SIGN_MAX_HEADERS);
     lua_setfield(L, -2, "SIGN_MAX_HEADERS");
     lua_pushinteger(L, DCS_SIGN_MAX_QUERY);

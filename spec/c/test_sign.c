@@ -704,6 +704,73 @@ static void test_vectors(void)
     }
 }
 
+/* The Signature of a result against HMAC-SHA256 computed the plain way
+ * (dcs_hmac_sha256_hex) over the string to sign. */
+static int signature_is_hmac(const dcs_sign_out *out, const char *sk, size_t sklen, const char *date)
+{
+    char hash[65], sts[128], expect[65];
+    int n;
+
+    if (!dcs_sha256_hex(out->canonical_request.ptr, out->canonical_request.len, hash))
+        return 0;
+    n = snprintf(sts, sizeof sts, "SDK-HMAC-SHA256\n%s\n%s", date, hash);
+    if (!dcs_hmac_sha256_hex(sk, sklen, sts, (size_t)n, expect))
+        return 0;
+    return out->authorization.len > 64 &&
+           memcmp(out->authorization.ptr + out->authorization.len - 64, expect, 64) == 0;
+}
+
+/* One key and one buffer for many signatures: every vector twice, in turn,
+ * gives its Authorization; a known body hash is used as given; keys of
+ * SKs longer than the HMAC block (hashed first, RFC 2104) agree with the
+ * plain HMAC. */
+static void test_signing_key(void)
+{
+    static const char LONG_SK[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                                  "0123456789abcdef0123456789";
+    dcs_sign_key *key = dcs_sign_key_new(SK, strlen(SK)), *other;
+    dcs_buf buf = DCS_BUF_INIT;
+    dcs_sign_out out;
+    size_t i, round;
+    built b;
+    char body_hash[65];
+
+    ok(key != NULL, "signing key: made");
+    ok(dcs_sign_key_matches(key, SK, strlen(SK)), "signing key: matches its SK");
+    ok(!dcs_sign_key_matches(key, SK, strlen(SK) - 1), "signing key: not a prefix of it");
+    ok(!dcs_sign_key_matches(key, "exampleSK00000000000000000000000000000001", strlen(SK)),
+       "signing key: not another SK of the same length");
+    ok(!dcs_sign_key_matches(NULL, SK, strlen(SK)), "signing key: NULL matches nothing");
+    for (round = 0; round < 2; round++) {
+        for (i = 0; i < COUNT(VECTORS); i++) {
+            const vector *v = &VECTORS[i];
+            if (strcmp(v->sk, SK) != 0 || !build_vector(v, &b, (int)round))
+                continue;
+            if (check_rc(v->name, dcs_sign_with_key(key, &b.req, &buf, &out, NULL), DCS_SIGN_OK))
+                check_str(v->name, out.authorization.ptr, out.authorization.len, v->expect);
+        }
+    }
+    build_vector(&VECTORS[0], &b, 0);
+    dcs_sha256_hex(b.req.body.ptr, b.req.body.len, body_hash);
+    b.req.body_hash = body_hash;
+    if (check_rc("signing key: known body hash", dcs_sign_with_key(key, &b.req, &buf, &out, NULL), 0))
+        check_str("signing key: known body hash", out.authorization.ptr, out.authorization.len,
+                  VECTORS[0].expect);
+    b.req.body_hash = EMPTY_SHA256;
+    dcs_sign_with_key(key, &b.req, &buf, &out, NULL);
+    ok(contains(out.canonical_request.ptr, out.canonical_request.len, EMPTY_SHA256),
+       "signing key: the given body hash is the one signed");
+    b.req.body_hash = NULL;
+    other = dcs_sign_key_new(LONG_SK, sizeof LONG_SK - 1);
+    ok(other != NULL && dcs_sign_with_key(other, &b.req, &buf, &out, NULL) == DCS_SIGN_OK &&
+           signature_is_hmac(&out, LONG_SK, sizeof LONG_SK - 1, "20210416T120000Z"),
+       "signing key: an SK longer than 64 bytes gives the plain HMAC");
+    dcs_sign_key_free(other);
+    dcs_sign_key_free(key);
+    dcs_sign_key_free(NULL);
+    dcs_buf_free(&buf);
+}
+
 /* Extra checks on a few vectors: exact canonical forms. */
 static void test_vector_details(void)
 {
@@ -1520,6 +1587,7 @@ int main(void)
     test_method_and_token_errors();
     test_hashes();
     test_vectors();
+    test_signing_key();
     test_vector_details();
     test_canonical_query();
     test_canonical_uri();

@@ -36,9 +36,6 @@ local function main()
     local s = nums(r.sign)
     line("signing: dcs.sign vs Python peer", ("%.0f vs %.0f sig/s: %.1fx"):format(s[1], s[2], s[1] / s[2]),
       ">= 7x", r["sign load"])
-    if s[3] then
-      line("  core.signer(ak, sk):sign vs the peer", ("%.0f sig/s: %.1fx"):format(s[3], s[3] / s[2]), "", "")
-    end
   end
   if r.throughput then
     local t = nums(r.throughput)

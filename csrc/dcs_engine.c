@@ -76,6 +76,7 @@ struct dcs_engine {
     int stepping;
     int closed;
     int finished;               /* transfers finished during this step */
+    size_t next_fd;             /* where a step's walk of ready descriptors starts */
     CURL *pool[POOL_MAX];
     size_t npool;
 };
@@ -85,6 +86,13 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long long now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* ---- libcurl's socket and timer callbacks: bookkeeping only ---- */
@@ -908,11 +916,34 @@ static int curl_events(short revents)
 
 /* Polls the descriptors (at most wait_ms), gives libcurl the ready ones,
  * fires the timer when due, finishes what is done. */
-static void run_ready(dcs_engine *e, long wait_ms)
+/* Hands libcurl the ready descriptors of pfds, from e->next_fd on and
+ * round the list, until budget_us has gone (at least one; all when
+ * budget_us < 0).  poll is level-triggered: the ones left wait for the next
+ * step, which starts where this one stopped. */
+static void act_on_ready(dcs_engine *e, const struct pollfd *pfds, size_t n, long budget_us)
+{
+    long long stop = budget_us >= 0 ? now_us() + budget_us : 0;
+    size_t k, i;
+    int running;
+
+    for (k = 0; k < n && !e->closed; k++) {
+        i = (e->next_fd + k) % n;
+        if (pfds[i].revents == 0)
+            continue;
+        curl_multi_socket_action(e->multi, pfds[i].fd, curl_events(pfds[i].revents), &running);
+        if (budget_us >= 0 && now_us() >= stop) {
+            e->next_fd = i + 1;
+            return;
+        }
+    }
+    e->next_fd = 0;
+}
+
+static void run_ready(dcs_engine *e, long wait_ms, long budget_us)
 {
     struct pollfd on_stack[POLL_ON_STACK], *pfds = on_stack;
     size_t i, n = e->nfds;
-    int ready, running;
+    int running;
 
     if (n > POLL_ON_STACK && (pfds = malloc(n * sizeof *pfds)) == NULL) {
         pfds = on_stack;
@@ -924,12 +955,9 @@ static void run_ready(dcs_engine *e, long wait_ms)
                                  (e->fds[i].events & DCS_ENGINE_WRITE ? POLLOUT : 0));
         pfds[i].revents = 0;
     }
-    ready = poll(pfds, (nfds_t)n, (int)wait_ms);
     /* A descriptor libcurl closed meanwhile is ignored by it. */
-    for (i = 0; ready > 0 && i < n && !e->closed; i++)
-        if (pfds[i].revents != 0)
-            curl_multi_socket_action(e->multi, pfds[i].fd, curl_events(pfds[i].revents),
-                                     &running);
+    if (poll(pfds, (nfds_t)n, (int)wait_ms) > 0)
+        act_on_ready(e, pfds, n, budget_us);
     if (pfds != on_stack)
         free(pfds);
     if (!e->closed && e->has_timer && now_ms() >= e->deadline) {
@@ -949,7 +977,7 @@ static long wait_bound(const dcs_engine *e, long timeout_ms)
     return t >= 0 && t < timeout_ms ? t : timeout_ms;
 }
 
-int dcs_engine_step(dcs_engine *e, long timeout_ms)
+int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us)
 {
     dcs_transfer *t, *next;
 
@@ -960,9 +988,9 @@ int dcs_engine_step(dcs_engine *e, long timeout_ms)
     e->stepping = 1;
     e->finished = 0;
     add_queued(e);
-    run_ready(e, 0);
+    run_ready(e, 0, budget_us);
     if (e->finished == 0 && timeout_ms > 0 && e->running > 0 && !e->closed)
-        run_ready(e, wait_bound(e, timeout_ms));
+        run_ready(e, wait_bound(e, timeout_ms), budget_us);
     e->stepping = 0;
     /* What callbacks asked for while libcurl was on the stack. */
     for (t = e->attached; t != NULL; t = next) {

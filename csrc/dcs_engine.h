@@ -64,10 +64,13 @@ DCS_INTERNAL dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config
                                             const dcs_http_request *req);
 /* Does what is ready; when no transfer finished and timeout_ms > 0, waits
  * for the engine's descriptors or timer at most timeout_ms, then does what
- * became ready.  Returns at once when nothing is in flight.  Returns how
- * many transfers finished during the call, -1 when called from inside one
- * of the engine's own callbacks. */
-DCS_INTERNAL int dcs_engine_step(dcs_engine *e, long timeout_ms);
+ * became ready.  With budget_us >= 0 it stops handing ready descriptors to
+ * libcurl once that many microseconds have gone (after one at least); the
+ * rest are done by the next step (a host loop's tick stays short).
+ * Returns at once when nothing is in flight.  Returns how many transfers
+ * finished during the call, -1 when called from inside one of the engine's
+ * own callbacks. */
+DCS_INTERNAL int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us);
 /* Writes up to max descriptors; returns how many the engine waits on. */
 DCS_INTERNAL size_t dcs_engine_fds(const dcs_engine *e, dcs_engine_fd *out, size_t max);
 /* Milliseconds until the engine wants a step whatever its descriptors say

@@ -162,7 +162,7 @@ dcs_http_failure dcs_http_perform(dcs_http *h, const dcs_http_request *req,
         return res->failure;
     }
     while (!dcs_transfer_done(t))
-        if (dcs_engine_step(h->engine, BLOCKING_WAIT_MS) < 0)
+        if (dcs_engine_step(h->engine, BLOCKING_WAIT_MS, -1) < 0)
             dcs_transfer_cancel(t);     /* called from inside one of its own callbacks */
     while (dcs_engine_take_done(h->engine, NULL))
         ;

@@ -4,7 +4,8 @@
  *                multiplex = true } -> engine
  *   engine:start(req, opts) -> transfer    req as handle:request's, opts the
  *                                          network options core.http takes
- *   engine:step(timeout_seconds) -> how many transfers finished meanwhile
+ *   engine:step(timeout_seconds [, budget_seconds])
+ *                           -> how many transfers finished meanwhile
  *   engine:fds() -> { { fd =, read =, write = }, ... }
  *   engine:timeout() -> seconds until it wants a step, nil without a timer
  *   engine:running() -> transfers in flight
@@ -241,14 +242,18 @@ static int engine_start(lua_State *L)
     return 1;
 }
 
-/* engine:step(timeout_seconds) -> how many transfers finished meanwhile. */
+/* engine:step(timeout_seconds [, budget_seconds]) -> how many transfers
+ * finished meanwhile.  A budget bounds the time spent on ready descriptors
+ * (dcs_engine_step); none: all of them. */
 static int engine_step(lua_State *L)
 {
     lengine *le = check_engine(L);
-    double s = luaL_optnumber(L, 2, 0);
+    double s = luaL_optnumber(L, 2, 0), budget = luaL_optnumber(L, 3, -1);
     int n;
 
     luaL_argcheck(L, s >= 0 && s <= MAX_SECONDS, 2, "timeout must be from 0 to 1e6 seconds");
+    luaL_argcheck(L, budget == -1 || (budget >= 0 && budget <= MAX_SECONDS), 3,
+                  "budget must be from 0 to 1e6 seconds");
     if (le->stepping)
         return luaL_error(L, WHO ": step called from inside a sink callback of this engine");
     if (le->e == NULL) {
@@ -261,7 +266,7 @@ static int engine_step(lua_State *L)
     luaL_checkstack(L, 16, WHO);
     le->host.L = L;
     le->stepping = 1;
-    n = dcs_engine_step(le->e, (long)ceil(s * 1000.0));
+    n = dcs_engine_step(le->e, (long)ceil(s * 1000.0), budget < 0 ? -1 : (long)(budget * 1e6));
     le->stepping = 0;
     le->host.L = NULL;
     drain(L, le, 1);

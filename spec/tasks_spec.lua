@@ -255,4 +255,34 @@ describe("the host loop", function()
     c:close()
     for _, t in ipairs(list) do assert.are.equal(E.LOG_ID, assert(t:result()).id) end
   end)
+
+  it("keeps a step within its budget: tasks left over run first at the next step, in order", function()
+    local loop = dcs.loop()
+    local ran = {}
+    for i = 1, 4 do loop:spawn(function() ran[#ran + 1] = i end) end
+    loop:step(0, 0)                     -- a budget of 0 still resumes one task
+    assert.are.same({ 1 }, ran)
+    local late = loop:spawn(function() ran[#ran + 1] = "late" end)
+    loop:step(0, 0)
+    assert.are.same({ 1, 2 }, ran)
+    loop:step(0, 10)                    -- a budget with room for the rest
+    assert.are.same({ 1, 2, 3, 4, "late" }, ran)
+    assert.is_true(late:done())
+    assert.has_error(function() loop:step(0, -1) end, "dcs.loop:step: budget must be >= 0")
+  end)
+
+  it("hands libcurl one ready socket per step under a budget of 0, and every answer arrives", function()
+    local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = emu.url, retries = false }
+    local loop = dcs.loop()
+    local list = {}
+    for i = 1, 8 do
+      list[i] = loop:spawn(function() return c:create_redislog_download_link(E.INSTANCE, E.LOG_ID) end)
+    end
+    local steps = 0
+    while loop:step(0.05, 0) > 0 and steps < 2000 do steps = steps + 1 end
+    c:close()
+    for _, t in ipairs(list) do assert.are.equal(E.LOG_ID, assert(t:result()).id) end
+    assert.is_true(steps >= 8, "steps: " .. steps)
+    assert.has_error(function() loop:engine():step(0, -2) end)
+  end)
 end)

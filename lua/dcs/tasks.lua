@@ -18,6 +18,12 @@ local M = {}
 
 M.MAX_CONNECTIONS = 64      -- the engine's cap on connections in flight
 
+-- Seconds of work one step does at most, resuming tasks and then handing
+-- ready sockets to libcurl (at least one of each when there are any): a
+-- host loop's tick stays short however many answers arrive at once; what
+-- is left over is done first by the next step.
+M.STEP_BUDGET = 0.0005
+
 local Loop = {}
 Loop.__index = Loop
 
@@ -176,20 +182,37 @@ local function cancel_all(loop)
   for transfer in pairs(loop.waiting) do transfer:cancel() end
 end
 
---- Does whatever is ready, waiting at most `timeout` seconds (0: never
--- blocks).  Returns the number of tasks still alive.
-function Loop:step(timeout)
-  timeout = timeout or 0
-  assert(type(timeout) == "number" and timeout >= 0, "dcs.loop:step: timeout must be >= 0")
-  local ready = self.ready
-  self.ready = {}
-  for _, task in ipairs(ready) do
+-- Resumes the ready tasks in turn until the deadline; the rest go back to
+-- the head of the ready list.
+local function resume_ready(loop, deadline)
+  local ready = loop.ready
+  loop.ready = {}
+  for i, task in ipairs(ready) do
     if task.state == "ready" then resume(task) end
+    if i < #ready and core.monotime() >= deadline then
+      local rest = {}
+      for j = i + 1, #ready do rest[#rest + 1] = ready[j] end
+      for _, t in ipairs(loop.ready) do rest[#rest + 1] = t end
+      loop.ready = rest
+      return
+    end
   end
+end
+
+--- Does whatever is ready, waiting at most `timeout` seconds (0: never
+-- blocks) and working at most about `budget` seconds (M.STEP_BUDGET by
+-- default; the wait aside).  Returns the number of tasks still alive.
+function Loop:step(timeout, budget)
+  timeout = timeout or 0
+  budget = budget or M.STEP_BUDGET
+  assert(type(timeout) == "number" and timeout >= 0, "dcs.loop:step: timeout must be >= 0")
+  assert(type(budget) == "number" and budget >= 0, "dcs.loop:step: budget must be >= 0")
+  local deadline = core.monotime() + budget
+  resume_ready(self, deadline)
   local wait = self:timeout()
   wait = math.min(timeout, wait or timeout)
   if self.multi and not self.multi_closed and self.multi:running() > 0 then
-    self.multi:step(wait)
+    self.multi:step(wait, math.max(0, deadline - core.monotime()))
   elseif wait > 0 and #self.sleeping > 0 then
     core.sleep(wait)
   end

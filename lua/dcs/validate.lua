@@ -3,6 +3,9 @@
 -- that completes a sentence naming the value ("timeout " .. reason).
 -- request() is the one check every request passes before any transport
 -- sees it: whatever a transport puts on the wire was validated here.
+local core = require "dcs.core"
+
+local bytes_are = core.bytes_are
 local M = {}
 
 -- Seconds accepted for any timeout or wait: under 1 ms would round to "no
@@ -38,17 +41,15 @@ end
 -- control bytes (horizontal tab allowed).
 function M.text(v)
   if type(v) ~= "string" then return nil, "must be a string" end
-  if v:find("[%z\1-\8\10-\31\127]") then
+  if not bytes_are(v, "text") then
     return nil, "must not contain control characters (CR, LF, NUL, ...)"
   end
   return v
 end
 
--- RFC 7230 tchar
-local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
-
+-- RFC 9110 tchar
 function M.token(v)
-  if type(v) ~= "string" or not v:find(TOKEN) then return nil, "must be an HTTP token" end
+  if type(v) ~= "string" or not bytes_are(v, "token") then return nil, "must be an HTTP token" end
   return v
 end
 
@@ -62,7 +63,7 @@ function M.id(v)
   if type(v) ~= "string" or v == "" then
     return nil, ("must be a non-empty string (got %s)"):format(v == "" and "an empty string" or type(v))
   end
-  if #v > M.MAX_ID or not v:find("^[%w][%w._-]*$") then
+  if #v > M.MAX_ID or not bytes_are(v, "id") then
     return nil, ("is not a plausible id (letters, digits, '-', '_' and '.', starting with a letter or "
       .. "digit, at most %d characters)"):format(M.MAX_ID)
   end
@@ -75,7 +76,7 @@ end
 function M.url(v)
   if type(v) ~= "string" then return nil, "must be a string" end
   if not v:find("^[Hh][Tt][Tt][Pp][Ss]?://") then return nil, "must be an http:// or https:// URL" end
-  if v:find("[^\33-\126]") then
+  if not bytes_are(v, "visible") then
     return nil, "must not contain spaces, control characters or non-ASCII bytes"
   end
   local authority = v:match("^%a+://([^/?#]*)")

@@ -115,7 +115,7 @@ static int run(dcs_engine *e, double limit)
     double until = now() + limit;
     int steps = 0;
     while (dcs_engine_running(e) > 0 && now() < until) {
-        dcs_engine_step(e, 200);
+        dcs_engine_step(e, 200, -1);
         steps++;
     }
     return steps;
@@ -131,7 +131,7 @@ static void test_empty_engine(void)
     check_int("no timer", dcs_engine_timeout(e), -1);
     check_int("no descriptor", (long long)dcs_engine_fds(e, NULL, 0), 0);
     t0 = now();
-    check_int("a step with nothing to do", dcs_engine_step(e, 5000), 0);
+    check_int("a step with nothing to do", dcs_engine_step(e, 5000, -1), 0);
     ok(now() - t0 < 1.0, "returns at once when nothing is in flight");
     dcs_engine_close(e);
     dcs_engine_close(e);
@@ -225,21 +225,21 @@ static void test_zero_step(void)
     r.timeout_ms = 60000;
     t = dcs_engine_start(e, &plain, &r);
     while (steps++ < 50 && !(dcs_engine_fds(e, fds, 4) == 1 && fds[0].events == DCS_ENGINE_READ))
-        dcs_engine_step(e, 100);
+        dcs_engine_step(e, 100, -1);
     ok(dcs_engine_fds(e, fds, 4) == 1 && fds[0].events == DCS_ENGINE_READ && fds[0].fd >= 0,
        "waits to read on one socket once the request is out");
     ok(dcs_engine_timeout(e) > 0 && dcs_engine_timeout(e) <= 60000, "a timer: %ld ms",
        dcs_engine_timeout(e));
     t0 = now();
     for (i = 0; i < 1000; i++)
-        dcs_engine_step(e, 0);
+        dcs_engine_step(e, 0, -1);
     took = now() - t0;
     ok(took < 1.0, "1000 steps with a zero timeout take %.4f s", took);
     /* Its wait ends with the first of its bound and the engine's timer. */
     due = dcs_engine_timeout(e);
     due = due >= 0 && due < 300 ? due : 300;
     t0 = now();
-    dcs_engine_step(e, 300);
+    dcs_engine_step(e, 300, -1);
     took = now() - t0;
     ok(took >= due / 1000.0 - 0.02 && took < 0.3 + 1.0,
        "a step of 0.3 s waits for its bound or the timer (%ld ms): %.3f s", due, took);
@@ -396,8 +396,8 @@ static void test_close_in_flight(void)
     r = get(url);
     for (i = 0; i < 5; i++)
         t[i] = dcs_engine_start(e, &plain, &r);
-    dcs_engine_step(e, 50);
-    dcs_engine_step(e, 50);
+    dcs_engine_step(e, 50, -1);
+    dcs_engine_step(e, 50, -1);
     dcs_transfer_release(t[4]);         /* running: cancelled, then let go */
     check_int("4 in flight after one was let go", (long long)dcs_engine_running(e), 4);
     dcs_engine_close(e);
@@ -409,7 +409,7 @@ static void test_close_in_flight(void)
     late = dcs_engine_start(e, &plain, &r);
     ok(dcs_transfer_done(late) && dcs_transfer_response(late)->failure == DCS_HTTP_CLOSED,
        "a start after the close is done at once, closed");
-    check_int("a step after the close does nothing", dcs_engine_step(e, 100), 0);
+    check_int("a step after the close does nothing", dcs_engine_step(e, 100, -1), 0);
     while (dcs_engine_take_done(e, &ud))
         notices++;
     check_int("one done notice per transfer", notices, 6);

@@ -13,6 +13,9 @@
 #                   $(DESTDIR)$(PREFIX)/share (the rock installs the modules and the command)
 #   make smoke      the main job against the real service (opt-in: needs credentials;
 #                   says it skipped otherwise)
+#   make embed      build/<LUA>/libdcs.a, libdcs.so and dcs.pc: the C core and the
+#                   whole Lua layer in one library for C hosts (include/dcs.h)
+#   make embed-host build/<LUA>/embed/game-host: examples/embed/, a 60 Hz game loop
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
 # OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
@@ -107,6 +110,74 @@ install:
 
 uninstall:
 	rm -f $(DESTDIR)$(MANDIR)/dcs-logs.1 $(DESTDIR)$(COMPDIR)/dcs-logs
+
+# ---- Embedding: one archive, one header (include/dcs.h) ----
+# libdcs holds csrc/ and every lua/dcs/ module (tools/embed-lua turns them
+# into build/<LUA>/gen/dcs_lua.c: generated, never edited or committed);
+# dcs_preload(L) is its one exported symbol (the archive is one relocatable
+# object whose other symbols are made local).  The host links libcurl,
+# libmbedcrypto, pthreads and its own Lua.  EMBED=tsan builds the same
+# with clang -fsanitize=thread under build/<LUA>-tsan (tools/check).
+#   make embed-tests  build/<LUA>/embed/threads and lifetime (spec/embed/,
+#                     run by spec/embed_spec.lua)
+EMBED      ?=
+EMBED_DIR  := $(BUILD)$(if $(EMBED),-$(EMBED))
+ifeq ($(EMBED),tsan)
+EMBED_CC   := clang
+EMBED_CFLAGS := -g -O1 -fsanitize=thread -fno-omit-frame-pointer
+else
+EMBED_CC   := $(CC)
+EMBED_CFLAGS := $(CFLAGS)
+endif
+LUA_LIBS   ?= $(shell pkg-config --libs $(LUA))
+EMBED_LUA  := $(sort $(wildcard lua/dcs/*.lua lua/dcs/*/*.lua))
+EMBED_OBJ  := $(patsubst csrc/%.c,$(EMBED_DIR)/obj/%.o,$(SRC) csrc/embed.c) $(EMBED_DIR)/obj/dcs_lua.o
+EMBED_LIB  := $(EMBED_DIR)/libdcs.a
+EMBED_PC   := PKG_CONFIG_PATH=$(EMBED_DIR) pkg-config
+EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $$($(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) -o $@ $< \
+              $$($(EMBED_PC) --variable=archive dcs) $$($(EMBED_PC) --variable=deps dcs) $(LUA_LIBS)
+
+.PHONY: embed embed-host embed-tests
+
+embed: $(EMBED_LIB) $(EMBED_DIR)/libdcs.so $(EMBED_DIR)/dcs.pc
+embed-host: $(EMBED_DIR)/embed/game-host
+embed-tests: $(EMBED_DIR)/embed/threads $(EMBED_DIR)/embed/lifetime
+
+$(EMBED_DIR)/gen/dcs_lua.c: tools/embed-lua $(EMBED_LUA)
+	@mkdir -p $(dir $@)
+	$(LUA) tools/embed-lua $@ $(EMBED_LUA)
+
+$(EMBED_DIR)/obj/dcs_lua.o: $(EMBED_DIR)/gen/dcs_lua.c csrc/dcs_embedded.h
+	@mkdir -p $(dir $@)
+	$(EMBED_CC) $(EMBED_CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Icsrc -c -o $@ $<
+
+$(EMBED_DIR)/obj/%.o: csrc/%.c $(HDR) include/dcs.h lua/dcs/version.lua
+	@mkdir -p $(dir $@)
+	$(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $(DEFS) -DDCS_EMBED -fPIC -fvisibility=hidden \
+	  -I$(LUA_INCDIR) -c -o $@ $<
+
+# One object, hidden symbols made local: a static link sees dcs_preload only.
+$(EMBED_LIB): $(EMBED_OBJ)
+	ld -r -o $(EMBED_DIR)/libdcs.o $(EMBED_OBJ)
+	objcopy --localize-hidden $(EMBED_DIR)/libdcs.o
+	rm -f $@
+	ar rcs $@ $(EMBED_DIR)/libdcs.o
+
+$(EMBED_DIR)/libdcs.so: $(EMBED_OBJ)
+	$(EMBED_CC) $(EMBED_CFLAGS) -shared -Wl,-soname,libdcs.so -o $@ $(EMBED_OBJ) $(LIBS)
+
+$(EMBED_DIR)/dcs.pc: tools/dcs.pc.in lua/dcs/version.lua
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA@|$(LUA)|' -e 's|@LIBDIR@|$(CURDIR)/$(EMBED_DIR)|' \
+	  -e 's|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@
+
+# Linked as the README says a host links: pkg-config, the archive.
+$(EMBED_DIR)/embed/game-host: examples/embed/host.c $(EMBED_LIB) $(EMBED_DIR)/dcs.pc
+	@mkdir -p $(dir $@)
+	$(EMBED_LINK) -lm
+
+$(EMBED_DIR)/embed/%: spec/embed/%.c $(EMBED_LIB) $(EMBED_DIR)/dcs.pc
+	@mkdir -p $(dir $@)
+	$(EMBED_LINK) -lm
 
 # The main job against the real service: list, link, download one log.  Needs
 # HUAWEICLOUD_SDK_AK, _SK, _REGION and DCS_SMOKE_INSTANCE; never part of check.

@@ -6,7 +6,9 @@
  *   sleep, monotime, sha256_file, isatty, bytes_are               (lutil.c)
  *   open_file, read_file                                          (lfile.c)
  *   catch_interrupt, interrupted (for the command only)           (lsignal.c)
- * Everything here is static or hidden except luaopen_dcs_core. */
+ * Everything here is static or hidden except luaopen_dcs_core, which
+ * libdcs (make embed, -DDCS_EMBED) hides too: there dcs_preload
+ * (csrc/embed.c) is the one entry point. */
 #include "compat.h"
 #include "dcs_http.h"
 #include "lcore.h"
@@ -19,9 +21,15 @@
 #define DCS_STRING(x) DCS_STRING_(x)
 #define DCS_STRING_(x) #x
 
-DCS_EXPORT int luaopen_dcs_core(lua_State *L);
+#ifdef DCS_EMBED
+#define DCS_CORE_API DCS_INTERNAL
+#else
+#define DCS_CORE_API DCS_EXPORT
+#endif
 
-DCS_EXPORT int luaopen_dcs_core(lua_State *L)
+DCS_CORE_API int luaopen_dcs_core(lua_State *L);
+
+DCS_CORE_API int luaopen_dcs_core(lua_State *L)
 {
     if (!dcs_http_global_init())
         return luaL_error(L, "dcs.core: curl_global_init failed");

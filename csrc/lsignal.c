@@ -3,7 +3,13 @@
  * interrupted() reads it, so the command can stop at its next checkpoint
  * (a progress callback, a sleep, the engine loop) and exit on its own terms.
  * The library never calls these: it also runs inside nginx and C hosts,
- * whose signals are theirs. */
+ * whose signals are theirs.
+ *
+ * Process-wide by nature: a signal handler is the process's, so one
+ * catch_interrupt() in any Lua state makes interrupted() true in every
+ * state of the process once a signal came.  caught_signal is read and
+ * written with lock-free atomics (safe in a handler, and between the
+ * thread the signal lands on and the threads whose loops read it). */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -12,19 +18,19 @@
 #include "lcore.h"
 
 /* 0, or the number of the first SIGINT/SIGTERM received. */
-static volatile sig_atomic_t caught_signal = 0;
+static sig_atomic_t caught_signal = 0;
 
 /* The first signal is recorded; a second one, while the command has not
  * stopped yet (a request that does not return), gets the default action:
  * pressing Ctrl-C twice always ends the process. */
 static void on_signal(int signo)
 {
-    if (caught_signal != 0) {
+    if (__atomic_load_n(&caught_signal, __ATOMIC_RELAXED) != 0) {
         signal(signo, SIG_DFL);
         raise(signo);
         return;
     }
-    caught_signal = signo;
+    __atomic_store_n(&caught_signal, signo, __ATOMIC_RELAXED);
 }
 
 /* Installs on_signal for signo unless signo is ignored (a background job,
@@ -62,7 +68,7 @@ static int l_catch_interrupt(lua_State *L)
 /* interrupted() -> false | true, signal number */
 static int l_interrupted(lua_State *L)
 {
-    int signo = caught_signal;
+    int signo = __atomic_load_n(&caught_signal, __ATOMIC_RELAXED);
     lua_pushboolean(L, signo != 0);
     if (signo == 0)
         return 1;

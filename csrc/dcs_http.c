@@ -23,31 +23,42 @@ struct dcs_http {
 
 /* libcurl's global state is set up once per process, whatever the number
  * of threads and Lua states loading the module: curl_global_init is not
- * thread-safe, so it runs under pthread_once, and curl_version_info (which
+ * thread-safe, so it runs once, under a lock, and curl_version_info (which
  * may write static buffers) is read there too, once, for
- * dcs_http_curl_version. */
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static int global_ok;
+ * dcs_http_curl_version.  A mutex rather than pthread_once: both are
+ * cheap here (a state's luaopen and curl_version only), and every race
+ * detector (TSan, helgrind, drd) sees what a mutex orders, so libcurl's
+ * globals written by the first thread are seen ordered before the others'
+ * reads; helgrind and drd do not model pthread_once. */
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static int global_done, global_ok;
 static const char *curl_version_string = "unknown";
-
-static void global_init_once(void)
-{
-    const curl_version_info_data *v;
-    global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-    v = curl_version_info(CURLVERSION_NOW);
-    if (v != NULL && v->version != NULL)
-        curl_version_string = v->version;
-}
 
 int dcs_http_global_init(void)
 {
-    return pthread_once(&global_once, global_init_once) == 0 && global_ok;
+    int ok;
+    pthread_mutex_lock(&global_lock);
+    if (!global_done) {
+        const curl_version_info_data *v;
+        global_done = 1;
+        global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+        v = curl_version_info(CURLVERSION_NOW);
+        if (v != NULL && v->version != NULL)
+            curl_version_string = v->version;
+    }
+    ok = global_ok;
+    pthread_mutex_unlock(&global_lock);
+    return ok;
 }
 
 const char *dcs_http_curl_version(void)
 {
+    const char *v;
     dcs_http_global_init();
-    return curl_version_string;
+    pthread_mutex_lock(&global_lock);
+    v = curl_version_string;
+    pthread_mutex_unlock(&global_lock);
+    return v;
 }
 
 static char *dup_or_null(const char *s)

@@ -102,7 +102,8 @@ typedef struct dcs_http_response {
 } dcs_http_response;
 
 /* libcurl's global initialisation, once per process whatever the number
- * of threads and Lua states (pthread_once); 0 when it failed. */
+ * of threads and Lua states (under a mutex); 0 when it failed.  Every
+ * thread calls it before its first libcurl call (luaopen_dcs_core does). */
 DCS_INTERNAL int  dcs_http_global_init(void);
 DCS_INTERNAL dcs_http *dcs_http_new(void);
 DCS_INTERNAL int  dcs_http_configure(dcs_http *h, const dcs_http_config *cfg); /* 0 = ENOMEM */

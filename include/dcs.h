@@ -37,8 +37,8 @@
  * same time: no C state is shared between states (each has its own
  * engine, connections, clients, download buffers and hashing threads).
  * What is process-wide is set up once, thread-safely: libcurl's global
- * initialisation (curl_global_init, under pthread_once, at the first
- * require "dcs.core" in any state).  dcs.core.catch_interrupt() installs a
+ * initialisation (curl_global_init and curl_version_info, once, under a
+ * mutex, at the first require "dcs.core" in any state).  dcs.core.catch_interrupt() installs a
  * process-wide SIGINT/SIGTERM handler for the dcs-logs command; the library
  * never calls it, and a host should not.  The library installs no signal
  * handler and sets CURLOPT_NOSIGNAL on every transfer.

@@ -16,6 +16,7 @@
 #   make embed      build/<LUA>/libdcs.a, libdcs.so and dcs.pc: the C core and the
 #                   whole Lua layer in one library for C hosts (include/dcs.h)
 #   make embed-host build/<LUA>/embed/game-host: examples/embed/, a 60 Hz game loop
+#   make bench-embed the example host's tick overruns against the emulator (bench/embed.lua)
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
 # OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
@@ -137,7 +138,7 @@ EMBED_PC   := PKG_CONFIG_PATH=$(EMBED_DIR) pkg-config
 EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $$($(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) -o $@ $< \
               $$($(EMBED_PC) --variable=archive dcs) $$($(EMBED_PC) --variable=deps dcs) $(LUA_LIBS)
 
-.PHONY: embed embed-host embed-tests
+.PHONY: embed embed-host embed-tests bench-embed
 
 embed: $(EMBED_LIB) $(EMBED_DIR)/libdcs.so $(EMBED_DIR)/dcs.pc
 embed-host: $(EMBED_DIR)/embed/game-host
@@ -178,6 +179,10 @@ $(EMBED_DIR)/embed/game-host: examples/embed/host.c $(EMBED_LIB) $(EMBED_DIR)/dc
 $(EMBED_DIR)/embed/%: spec/embed/%.c $(EMBED_LIB) $(EMBED_DIR)/dcs.pc
 	@mkdir -p $(dir $@)
 	$(EMBED_LINK) -lm
+
+# The example host's ticks that overran, and by how much (not a test).
+bench-embed: all embed-host
+	LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/?.so;;" $(LUA) bench/embed.lua
 
 # The main job against the real service: list, link, download one log.  Needs
 # HUAWEICLOUD_SDK_AK, _SK, _REGION and DCS_SMOKE_INSTANCE; never part of check.

@@ -1,0 +1,57 @@
+-- The example C host's tick budget (examples/embed/): its 60 Hz loop runs
+-- examples/embed/game.lua, which starts link tasks for many instances and
+-- a download and advances them with dcs.loop():step(0) each tick.  Per
+-- round: ticks, how many overran their 1/60 s and by how much at most,
+-- and the work per tick (mean, max).  The emulator answers after LATENCY
+-- seconds, so transfers span many ticks as on a real network.  Not a test:
+-- the figures depend on the machine (spec/embed_spec.lua checks results).
+--
+--   make bench-embed                              (LUA=lua5.4 by default)
+--   lua5.4 bench/embed.lua [rounds] [instances] [latency]
+--                                   (LUA_PATH with spec/, LUA_CPATH as in make bench-embed)
+--
+-- Prints a table, then one tab-separated line a round for a summary file:
+--   embed-host<TAB>ABI<TAB>round<TAB>ticks<TAB>overruns<TAB>max_overrun_ms<TAB>mean_work_ms<TAB>max_work_ms
+local E = require "support.emulator"
+local embed = require "support.embed"
+local files = require "support.files"
+local sub = require "support.subprocess"
+
+local ROUNDS = tonumber(arg[1]) or 3
+local INSTANCES = tonumber(arg[2]) or 1000
+local LATENCY = tonumber(arg[3]) or 0.05
+
+embed.make("embed-host")
+local emu = E.start(("--latency %s"):format(LATENCY))
+local jobs = embed.add_instances(emu, INSTANCES)
+local dir = files.tmpdir()
+
+local function round()
+  local dest = dir .. "/round"
+  files.remove_tree(dest)
+  assert(os.execute("mkdir -p " .. dest))
+  embed.write_jobs(dest .. "/jobs.txt", jobs)
+  local status, out = embed.run(emu, dest, { embed.dir() .. "/embed/game-host",
+    sub.ROOT .. "/examples/embed/game.lua", dest .. "/jobs.txt", dest })
+  local r = embed.parse_host(out)
+  if status ~= 0 or r.failed ~= 0 or r.tasks ~= INSTANCES + 1 then
+    error("the example host failed:\n" .. out)
+  end
+  return r
+end
+
+print(("example host, %s: %d instances (a link each) and a download, emulator latency %.0f ms, 60 Hz")
+  :format(embed.ABI, INSTANCES, LATENCY * 1000))
+print(("%-6s %7s %9s %16s %14s %13s"):format("round", "ticks", "overruns", "max overrun ms", "mean work ms",
+  "max work ms"))
+local tsv = {}
+for i = 1, ROUNDS do
+  local r = round()
+  print(("%-6d %7d %9d %16.3f %14.3f %13.3f"):format(i, r.ticks, r.overruns, r.max_overrun, r.mean_work,
+    r.max_work))
+  tsv[#tsv + 1] = table.concat({ "embed-host", embed.ABI, i, r.ticks, r.overruns, r.max_overrun, r.mean_work,
+    r.max_work }, "\t")
+end
+print(table.concat(tsv, "\n"))
+emu:stop()
+files.remove_tree(dir)

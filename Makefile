@@ -16,6 +16,8 @@
 #   make embed      build/<LUA>/libdcs.a, libdcs.so and dcs.pc: the C core and the
 #                   whole Lua layer in one library for C hosts (include/dcs.h)
 #   make embed-host build/<LUA>/embed/game-host: examples/embed/, a 60 Hz game loop
+#   make embed-tests build/<LUA>/embed/threads and lifetime (spec/embed/); EMBED=tsan
+#                   builds libdcs and the programs with ThreadSanitizer, in build/<LUA>-tsan
 #   make bench-embed the example host's tick overruns against the emulator (bench/embed.lua)
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
@@ -165,7 +167,7 @@ $(EMBED_LIB): $(EMBED_OBJ)
 	ar rcs $@ $(EMBED_DIR)/libdcs.o
 
 $(EMBED_DIR)/libdcs.so: $(EMBED_OBJ)
-	$(EMBED_CC) $(EMBED_CFLAGS) -shared -Wl,-soname,libdcs.so -o $@ $(EMBED_OBJ) $(LIBS)
+	$(EMBED_CC) $(EMBED_CFLAGS) -shared -Wl,-soname,libdcs.so -o $@ $(EMBED_OBJ) $(LIBS) -lm
 
 $(EMBED_DIR)/dcs.pc: tools/dcs.pc.in lua/dcs/version.lua
 	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA@|$(LUA)|' -e 's|@LIBDIR@|$(CURDIR)/$(EMBED_DIR)|' \
@@ -174,11 +176,11 @@ $(EMBED_DIR)/dcs.pc: tools/dcs.pc.in lua/dcs/version.lua
 # Linked as the README says a host links: pkg-config, the archive.
 $(EMBED_DIR)/embed/game-host: examples/embed/host.c $(EMBED_LIB) $(EMBED_DIR)/dcs.pc
 	@mkdir -p $(dir $@)
-	$(EMBED_LINK) -lm
+	$(EMBED_LINK)
 
 $(EMBED_DIR)/embed/%: spec/embed/%.c $(EMBED_LIB) $(EMBED_DIR)/dcs.pc
 	@mkdir -p $(dir $@)
-	$(EMBED_LINK) -lm
+	$(EMBED_LINK)
 
 # The example host's ticks that overran, and by how much (not a test).
 bench-embed: all embed-host

@@ -10,7 +10,7 @@
  *   cc host.c $(pkg-config --cflags dcs lua5.4) \
  *      $(pkg-config --variable=archive dcs) \
  *      $(pkg-config --variable=deps dcs) $(pkg-config --libs lua5.4)   static
- * The library needs libcurl, libmbedcrypto (mbedTLS 2.28) and pthreads; it
+ * The library needs libcurl, libmbedcrypto (mbedTLS 2.28), pthreads and libm; it
  * never links a Lua library: the host brings its own.
  *
  * Lua versions.  A build is for one Lua ABI, the one whose headers it was

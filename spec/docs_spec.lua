@@ -106,3 +106,58 @@ describe("README's hostile suite counts", function()
     end
   end)
 end)
+
+-- The README's C host (Embedding in a C host), linked with the README's own
+-- link line against libdcs.a for the ABI running the specs, run with no
+-- Lua file of lua-dcs on disk (LUA_PATH points nowhere).
+describe("README's C host snippet", function()
+  local embed = require "support.embed"
+  local files = require "support.files"
+  local emu, dir
+
+  local function readme()
+    local f = assert(io.open("README.md"))
+    local text = f:read("*a")
+    f:close()
+    return text
+  end
+
+  -- The static link line of the README's sh block, for this ABI's Lua.
+  local function link_line(text)
+    local block = assert(text:match("```sh\n(make embed .-)```"), "README: no `make embed` sh block")
+    local line = assert(block:match("\n(cc %-o host host%.c [^\n]-\\\n[^\n]*)\n"), "README: no static cc line")
+    return (line:gsub("\\\n", " "):gsub("lua5%.4", embed.ABI))
+  end
+
+  lazy_setup(function()
+    embed.make("embed")
+    emu = E.start()
+    dir = files.tmpdir()
+  end)
+  lazy_teardown(function()
+    emu:stop()
+    files.remove_tree(dir)
+  end)
+
+  local text = readme()
+  local blocks = {}
+  for block in text:gmatch("```c\n(.-)```") do blocks[#blocks + 1] = block end
+  it("has one", function() assert.are.equal(1, #blocks) end)
+  for i, block in ipairs(blocks) do
+    it("#" .. i .. " builds warning-free with the README's link line and runs", function()
+      local f = assert(io.open(dir .. "/host.c", "w"))
+      f:write(block)
+      f:close()
+      local pc = "PKG_CONFIG_PATH=" .. sh_quote(embed.dir()) .. " "
+      local status, out = sub.shell(("cd %s && %scc -fsyntax-only -Wall -Wextra -Werror $(%spkg-config --cflags dcs %s)"
+        .. " host.c 2>&1"):format(sh_quote(dir), pc, pc, embed.ABI))
+      assert.are.equal(0, status, out)
+      local cmd = link_line(text):gsub("%$%(pkg%-config", "$(" .. pc .. "pkg-config")
+      status, out = sub.shell(("cd %s && %s 2>&1"):format(sh_quote(dir), cmd))
+      assert.are.equal(0, status, cmd .. "\n" .. out)
+      status, out = embed.run(emu, dir, { dir .. "/host" })
+      assert.are.equal(0, status, out)
+      assert.are.equal("lua-dcs " .. require("dcs.version") .. "\n", out)
+    end)
+  end
+end)

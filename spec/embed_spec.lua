@@ -115,12 +115,16 @@ describe("lua-dcs embedded in a C host (" .. embed.ABI .. ")", function()
     assert.are.equal(STALL, #files.read(dest .. "/big.log.part"))
   end
 
-  it("libdcs exports dcs_preload alone, and dcs.pc gives the version", function()
+  it("libdcs exports dcs_preload alone, links no Lua, and dcs.pc gives the version", function()
     local d = embed.dir()
     local _, syms = sub.shell("nm -g --defined-only " .. d .. "/libdcs.a | awk 'NF == 3 { print $3 }'")
     assert.are.equal("dcs_preload\n", syms)
     _, syms = sub.shell("nm -D --defined-only " .. d .. "/libdcs.so | awk 'NF == 3 { print $3 }'")
     assert.are.equal("dcs_preload\n", syms)
+    -- the host brings its Lua: libdcs.so needs no Lua library
+    local _, needed = sub.shell("readelf -d " .. d .. "/libdcs.so | grep NEEDED")
+    assert.not_matches("lua", needed)
+    assert.matches("libcurl", needed)
     local _, version = sub.shell("PKG_CONFIG_PATH=" .. d .. " pkg-config --modversion dcs")
     assert.are.equal(require("dcs.version") .. "\n", version)
   end)

@@ -149,13 +149,13 @@ describe("lua-dcs embedded in a C host (" .. embed.ABI .. ")", function()
     it("under tsan: lua_close with transfers in flight", function() lifetime("tsan", { env = TSAN_ENV }) end)
     it("under tsan: the example host", function() host("tsan", { env = TSAN_ENV }) end)
   elseif CHECK == "helgrind" then
-    it("under helgrind: 4 threads x 25 calls", function()
+    it("under helgrind: 8 threads x 100 calls", function()
       if embed.ABI == "luajit" then
         -- LuaJIT's allocator keeps an unsynchronised mmap hint shared by
         -- every state, by design; TSan covers LuaJIT instead.
         return pending("helgrind runs for PUC Lua only")
       end
-      threads(nil, 4, 25, { prefix = HELGRIND })
+      threads(nil, 8, 100, { prefix = HELGRIND })
     end)
   elseif CHECK == "valgrind" then
     it("under valgrind: lua_close with transfers in flight", function() lifetime(nil, { prefix = MEMCHECK }) end)

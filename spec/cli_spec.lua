@@ -163,6 +163,151 @@ describe("dcs-logs", function()
     end)
   end)
 
+  describe("several targets", function()
+    -- The ids and file names of the instance's three logs, in listing order.
+    local function logs()
+      local _, out = run("list", E.INSTANCE, "--json")
+      return cjson.decode(out).file_list
+    end
+
+    local function write(name, text)
+      local f = assert(io.open(dir .. "/" .. name, "w"))
+      f:write(text)
+      f:close()
+    end
+
+    -- Runs the command with stdin from a file of dir.
+    local function run_stdin(file, ...)
+      local err_file = os.tmpname()
+      local status, out = require("support.subprocess").shell(("cd %s && %s < %s 2>%s"):format(dir,
+        cli.command_line(env(), { ... }), file, err_file))
+      local err = cli.read_all(err_file)
+      os.remove(err_file)
+      return status, out, err
+    end
+
+    it("link makes the links at once, --parallel at a time, and prints them in the order given", function()
+      local files = logs()
+      emu:config { latency = 0.2 }
+      emu:fault { match = { path_contains = files[1].id }, times = 1, action = { delay = 0.6 } }  -- first done last
+      local args = {}
+      for i = 1, 12 do
+        local f = files[(i - 1) % 3 + 1]
+        args[#args + 1], args[#args + 2] = E.INSTANCE, f.id
+      end
+      local status, out, err = run("link", "--parallel", "4", unpack(args))
+      assert.are.equal(0, status, err)
+      assert.are.equal("", err)
+      local lines = lines_of(out)
+      assert.are.equal(12, #lines)
+      for i, line in ipairs(lines) do
+        local f = files[(i - 1) % 3 + 1]
+        local instance, id, link = line:match("^(%S+) (%S+) (http://%S+)$")
+        assert.are.same({ E.INSTANCE, f.id }, { instance, id })
+        assert.truthy(link:find("/" .. f.file_name .. "?", 1, true), line)
+      end
+      assert.are.equal(4, emu:admin("GET", "/_emulator/stats").peak_in_flight)   -- concurrent, capped
+    end)
+
+    it("reports the pairs that fail and exits 3 (1 when all fail); --json is an array in order", function()
+      local pairs_ = { E.INSTANCE, E.LOG_ID, E.INSTANCE, "missing-1", E.INSTANCE, E.LOG_ID }
+      local status, out, err = run("link", unpack(pairs_))
+      assert.are.equal(3, status)
+      assert.are.equal(2, #lines_of(out))
+      assert.matches("^dcs%-logs: " .. E.INSTANCE:gsub("%-", "%%-") .. " missing%-1: dcs: "
+        .. "create_redislog_download_link: HTTP 404 DCS%.4001: [^\n]+\n$", err)
+      status, out = run("link", "--json", unpack(pairs_))
+      assert.are.equal(3, status)
+      local res = cjson.decode(out)
+      assert.are.equal(3, #res)
+      assert.matches('^%[{"ok":true,"instance_id":"[^"]+","log_id":"[^"]+","id":"[^"]+","backup_id":"[^"]+",'
+        .. '"link":"http://[^"]+"},{"ok":false,"instance_id":"[^"]+","log_id":"missing%-1","error":{"kind":"api",'
+        .. '"operation":"create_redislog_download_link","status":404,"code":"DCS%.4001",', out)
+      assert.are.same({ true, false, true }, { res[1].ok, res[2].ok, res[3].ok })
+      status, out = run("link", E.INSTANCE, "missing-1", E.INSTANCE, "missing-2")
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+    end)
+
+    it("link reads the pairs from a file or stdin with --from", function()
+      write("pairs.txt", ("# instance log\n%s %s\n\n  %s\t%s   # again\r\n"):format(E.INSTANCE, E.LOG_ID,
+        E.INSTANCE, E.LOG_ID))
+      local status, out, err = run("link", "--from", "pairs.txt", "--json")
+      assert.are.equal(0, status, err)
+      local res = cjson.decode(out)
+      assert.are.equal(2, #res)
+      assert.are.same({ E.LOG_ID, E.LOG_ID }, { res[1].log_id, res[2].log_id })
+      status, out, err = run_stdin("pairs.txt", "link", "--from", "-")
+      assert.are.equal(0, status, err)
+      assert.are.equal(2, #lines_of(out))
+      emu:admin("DELETE", "/_emulator/requests")
+      write("bad.txt", ("%s %s\n%s\n"):format(E.INSTANCE, E.LOG_ID, E.INSTANCE))
+      status, out, err = run("link", "--from", "bad.txt")
+      assert.are.equal(2, status)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: bad%.txt line 2: expected INSTANCE LOG, got 1 words\n", err)
+      write("empty.txt", "# nothing\n\n")
+      status, out, err = run_stdin("empty.txt", "fetch", "--from", "-")
+      assert.are.equal(2, status)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: %-%-from: no targets", err)
+      assert.are.same({}, emu:requests())
+    end)
+
+    it("stops at a 401 from the gateway and says the rest were not sent, to avoid the AK lockout", function()
+      local args = {}
+      for i = 1, 5 do args[2 * i - 1], args[2 * i] = E.INSTANCE, E.LOG_ID end
+      local status, out, err = run("link", "--sk", "wrong-secret-000000000000000000000000", "--ak", E.AK,
+        "--parallel", "1", unpack(args))
+      assert.are.equal(1, status)
+      assert.are.equal("", out)
+      assert.matches("HTTP 401 APIGW%.0301: ", err)
+      assert.matches("\ndcs%-logs: stopped: the gateway answered HTTP 401 for [^;]+; the remaining 4 targets "
+        .. "were not sent, to avoid the AK lockout %(the gateway locks an AK after repeated failed "
+        .. "signatures%): check the credentials\n$", err)
+      assert.are.equal(1, #emu:requests())
+      -- a 401 after some succeeded: those are printed, the rest not sent, exit 3
+      local files = logs()
+      emu:fault { match = { path_contains = files[3].id }, times = -1, action = { respond = { status = 401,
+        json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+      emu:admin("DELETE", "/_emulator/requests")
+      status, out, err = run("link", "--parallel", "1", "--json", E.INSTANCE, files[1].id, E.INSTANCE,
+        files[2].id, E.INSTANCE, files[3].id, E.INSTANCE, files[1].id)
+      assert.are.equal(3, status)
+      local res = cjson.decode(out)
+      assert.are.same({ true, true, false, false }, { res[1].ok, res[2].ok, res[3].ok, res[4].ok })
+      assert.are.same({ "api", 401, "aborted" }, { res[3].error.kind, res[3].error.status, res[4].error.kind })
+      assert.matches("the remaining 1 target was not sent, to avoid the AK lockout", err)
+      assert.are.equal(3, #emu:requests())
+    end)
+
+    it("fetch fetches several instances at once, each into its own directory", function()
+      local status, out, err = run("fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--days", "3", "--dest", "logs",
+        "--poll-interval", "0.1")
+      assert.are.equal(0, status, err)
+      for _, id in ipairs { E.INSTANCE, E.EMPTY_INSTANCE } do
+        assert.are.equal(3, select(2, out:gsub("saved logs/" .. id:gsub("%-", "%%-") .. "/redis_", "")))
+        assert.truthy(err:find("created directory logs/" .. id, 1, true))
+      end
+      write("instances.txt", E.MS_INSTANCE .. "\n" .. E.INSTANCE .. "\n")
+      status, out = run("fetch", "--from", "instances.txt", "--dest", "logs", "--poll-interval", "0.1", "--json")
+      assert.are.equal(3, status)
+      local res = cjson.decode(out)
+      assert.are.same({ false, E.MS_INSTANCE, "DCS.4800" }, { res[1].ok, res[1].instance_id, res[1].error.code })
+      assert.are.same({ true, E.INSTANCE, 1 }, { res[2].ok, res[2].instance_id, #res[2].written })
+      assert.are.equal(core.sha256_file(dir .. "/" .. res[2].written[1].path), res[2].written[1].sha256)
+    end)
+
+    it("keeps a single target as it was: a bare link, and an object with --json", function()
+      local status, out = run("link", E.INSTANCE, E.LOG_ID, "--parallel", "3")
+      assert.are.equal(0, status)
+      assert.matches("^http://%S+\n$", out)
+      status, out = run("fetch", E.INSTANCE, "--json", "--poll-interval", "0.1", "--dest", "one")
+      assert.are.equal(0, status)
+      assert.matches('^{"written":%[{', out)
+    end)
+  end)
+
   describe("failures", function()
     it("fail with one line and status 1; with --json the error object goes to stdout", function()
       local status, out, err = run("collect", E.MS_INSTANCE)
@@ -272,9 +417,22 @@ describe("dcs-logs", function()
         { env(), { "list", E.INSTANCE, "--retries", "11" }, "%-%-retries must be a whole number from 0 to 10" },
         { env(), { "download", "ftp://x/y" }, "unsupported link scheme 'ftp': a link is http:// or https://" },
         { env(), { "download", E.INSTANCE }, "missing LOG %(or give a link%)" },
-        { env(), { "link", E.INSTANCE, E.LOG_ID, "extra" }, "too many arguments" },
+        { env(), { "list", E.INSTANCE, "extra" }, "too many arguments" },
+        { env(), { "link", E.INSTANCE, E.LOG_ID, "extra" },
+          "link takes INSTANCE LOG pairs: the last INSTANCE %('extra'%) has no LOG" },
+        { env(), { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, "../x" }, "target 2: LOG is not a plausible id" },
+        { env(), { "fetch", E.INSTANCE, E.INSTANCE }, "target 2: INSTANCE [-%x]+ given twice" },
+        { env(), { "fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--days", "2", "--dest", "none" },
+          "%-%-days must be one of 0, 1, 3, 7 %(got 2%)" },
+        { env(), { "link", "--from", "pairs.txt", E.INSTANCE, E.LOG_ID },
+          "give the targets as arguments or with %-%-from, not both" },
+        { env(), { "link", "--from", "no-such-file" }, "%-%-from: cannot read no%-such%-file: No such file" },
         { env(), { "list", E.INSTANCE, "--json=yes" }, "%-%-json takes no value" },
       }
+      for _, n in ipairs { "0", "65", "1.5", "-3" } do
+        cases[#cases + 1] = { env(), { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID, "--parallel", n },
+          "%-%-parallel must be a whole number from 1 to 64 %(got " .. n:gsub("%p", "%%%0") .. "%)" }
+      end
       for _, c in ipairs(cases) do
         local status, out, err = run_with(c[1], unpack(c[2]))
         assert.are.equal(2, status, err)
@@ -283,6 +441,7 @@ describe("dcs-logs", function()
         assert.matches("\nRun 'dcs%-logs help[ a-z]*' for usage%.\n$", err)
       end
       assert.are.same({}, emu:requests())                 -- none of them sent anything
+      assert.is_nil(io.open(dir .. "/none"))              -- nor made a directory
     end)
 
     it("put a usage error of --json in JSON too", function()

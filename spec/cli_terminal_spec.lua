@@ -72,4 +72,24 @@ describe("dcs-logs on a terminal", function()
     assert.matches("\rredis_[^\r\n]+ 100%% %[#+%] 96%.0 KiB / 96%.0 KiB", shown)
     assert.matches("\nsaved %./redis_", shown)
   end)
+
+  it("shows one line for several targets, updated in place, and the results on stdout", function()
+    emu:config { latency = 0.2 }
+    local args = { "link", "--parallel", "2" }
+    for _, log in ipairs { E.LOG_ID, E.LOG_ID, "missing-1", E.LOG_ID, E.LOG_ID } do
+      args[#args + 1], args[#args + 2] = E.INSTANCE, log
+    end
+    local shown = cli.tty(dir, cli.env_for(emu, E), args, "> out.txt")
+    assert.matches("^\r0/5 done, 0 failed\27%[K\r1/5 done, ", shown)
+    assert.matches("\r4/5 done, 1 failed\27%[K", shown)
+    assert.matches("\r5/5 done, 1 failed\27%[K\r?\n", shown)        -- kept as the last word
+    assert.matches("\ndcs%-logs: [-%x]+ missing%-1: dcs: create_redislog_download_link: HTTP 404", shown)
+    assert.is_nil(shown:find("http://", 1, true))                   -- the links went to stdout
+    local out = cli.read_all(dir .. "/out.txt")
+    assert.are.equal(4, select(2, out:gsub("\n", "")))
+    assert.is_nil(out:find("done", 1, true))
+    shown = cli.tty(dir, cli.env_for(emu, E), { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID,
+      "--no-progress" }, "> out.txt")
+    assert.are.equal("", shown)
+  end)
 end)

@@ -227,6 +227,10 @@ local function fetch_run_logs(self, instance_id, opts)
   return written, failed
 end
 
+--- The options of fetch_run_logs checked as it checks them -> o | nil, err
+-- (dcs-logs checks them once before fetching many instances).
+function M.check_fetch_options(opts) return fetch_options("fetch_run_logs", opts) end
+
 function M.install(Client)
   Client.each_redislog = each_redislog
   Client.download = download.download

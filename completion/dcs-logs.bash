@@ -2,9 +2,9 @@
 # Installed as share/bash-completion/completions/dcs-logs (make install), or
 # sourced from ~/.bashrc:  . /path/to/completion/dcs-logs.bash
 # Completes commands, options, --days and --region values, files for
-# --output/--ca-file, directories for --dest, and log ids after
-# `link INSTANCE` and `download INSTANCE` (from `dcs-logs list --all --json`,
-# with the options already typed, at most 10 seconds).
+# --output/--ca-file/--from, directories for --dest, and log ids after
+# `link INSTANCE` (each pair's) and `download INSTANCE` (from `dcs-logs list
+# --all --json`, with the options already typed, at most 10 seconds).
 
 _dcs_logs_commands="collect list link download fetch help"
 _dcs_logs_global="--region --endpoint --ak --sk --project --security-token --ca-file --insecure
@@ -12,7 +12,7 @@ _dcs_logs_global="--region --endpoint --ak --sk --project --security-token --ca-
 # Options that take a value (the next word).
 _dcs_logs_valued="--region --endpoint --ak --sk --project --security-token --ca-file --proxy
   --request-timeout --retries --days --replication --offset --limit --output -o --dest --timeout
-  --poll-interval"
+  --poll-interval --parallel --from"
 # The regions of lua/dcs/regions.lua (spec/cli_docs_spec.lua keeps them equal).
 _dcs_logs_regions="af-south-1 cn-north-2 cn-north-4 cn-north-1 cn-north-9 cn-north-12 cn-east-2
   cn-east-3 cn-east-4 cn-east-5 cn-south-1 cn-south-2 cn-southwest-2 ap-southeast-1 ap-southeast-2
@@ -23,8 +23,9 @@ _dcs_logs_command_flags() {
   case $1 in
     collect) echo "--days --replication" ;;
     list) echo "--offset --limit --all" ;;
+    link) echo "--parallel --from" ;;
     download) echo "--output" ;;
-    fetch) echo "--days --replication --dest --timeout --poll-interval" ;;
+    fetch) echo "--days --replication --dest --timeout --poll-interval --parallel --from" ;;
   esac
 }
 
@@ -58,7 +59,7 @@ _dcs_logs() {
   case $prev in
     --days) COMPREPLY=($(compgen -W "0 1 3 7" -- "$cur")); return ;;
     --region) COMPREPLY=($(compgen -W "$_dcs_logs_regions" -- "$cur")); return ;;
-    --output|-o|--ca-file) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --output|-o|--ca-file|--from) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --dest) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
   esac
   if [[ " ${_dcs_logs_valued//$'\n'/ } " == *" $prev "* ]]; then
@@ -72,7 +73,10 @@ _dcs_logs() {
     COMPREPLY=($(compgen -W "$_dcs_logs_commands" -- "$cur"))
   elif [[ $cmd == help && ${#args[@]} -eq 0 ]]; then
     COMPREPLY=($(compgen -W "${_dcs_logs_commands% help}" -- "$cur"))
-  elif [[ ($cmd == link || $cmd == download) && ${#args[@]} -eq 1 && ${args[0]} != *://* ]]; then
+  elif [[ $cmd == link && $((${#args[@]} % 2)) -eq 1 ]]; then
+    # the LOG of the last INSTANCE typed: link takes INSTANCE LOG pairs
+    COMPREPLY=($(compgen -W "$(_dcs_logs_log_ids "${args[-1]}" "${options[@]}")" -- "$cur"))
+  elif [[ $cmd == download && ${#args[@]} -eq 1 && ${args[0]} != *://* ]]; then
     COMPREPLY=($(compgen -W "$(_dcs_logs_log_ids "${args[0]}" "${options[@]}")" -- "$cur"))
   fi
 }

@@ -66,7 +66,7 @@ describe("dcs-logs documentation and installation", function()
   it("help mentions the options it has", function()
     local all = " " .. table.concat(options, " ") .. " "
     for _, opt in ipairs { "--json", "--quiet", "--verbose", "--debug", "--retries", "--version", "--days",
-      "--dest", "--output", "--poll-interval", "--no-progress", "--all" } do
+      "--dest", "--output", "--poll-interval", "--no-progress", "--all", "--parallel", "--from" } do
       assert.truthy(all:find(" " .. opt .. " ", 1, true), opt)
     end
   end)
@@ -130,10 +130,15 @@ describe("dcs-logs documentation and installation", function()
     local env = ("PATH=%s:$PATH HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s HUAWEICLOUD_SDK_PROJECT_ID=%s")
       :format(bin, E.AK, E.SK, E.PROJECT)
     local ids = complete(env, "dcs-logs", "--endpoint", emu.url, "link", E.INSTANCE, "3ea")
+    -- link takes pairs: the LOG of the second pair too, not after a LOG
+    local second = complete(env, "dcs-logs", "--endpoint", emu.url, "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, "")
+    local after_log = complete(env, "dcs-logs", "--endpoint", emu.url, "link", E.INSTANCE, E.LOG_ID, "")
     emu:stop()
     files.remove_tree(bin)
     assert.are.equal(3, #ids)
     assert.are.equal(E.LOG_ID, ids[1])
+    assert.are.equal(3, #second)
+    assert.are.same({}, after_log)
   end)
 
   it("installs the man page and the completion with make install, and ships them in the rock", function()

@@ -9,6 +9,7 @@
 -- Content-Range of the answer must continue exactly where the file ends,
 -- or the download starts over.  PATH is only ever written by the final
 -- rename of a complete file.
+-- @module dcs.download
 local core = require "dcs.core"
 local cjson = require "cjson"
 local errors = require "dcs.errors"
@@ -281,7 +282,33 @@ local function abandon(state)
   end
 end
 
---- client:download(link, path[, opts]) -> { path, bytes, sha256, resumes } | nil, err
+--- The options of client:download.
+---@class dcs.DownloadOptions
+---@field progress? fun(done: integer, total: integer?): boolean? false (or a raise) cancels
+---@field resume? boolean resume after a drop, and a partial file of an earlier run (default true)
+---@field max_resumes? integer resumed requests per call, 0 to 100 (default 5)
+---@field timeout? number|false seconds for the whole download (default 3600)
+---@field stall_timeout? number seconds below min_speed before it counts as stalled (default 30)
+---@field min_speed? integer bytes per second (default 1024)
+---@field max_bytes? integer a larger file is refused (default 4 GiB)
+---@field checksum? boolean SHA-256 (and MD5 for a Content-MD5) as it streams (default true)
+
+--- A finished download.
+---@class dcs.Downloaded
+---@field path string
+---@field bytes integer
+---@field sha256? string
+---@field resumes integer how many times it resumed
+
+--- client:download(link, path[, opts]): streams a pre-signed link into
+--- PATH.part, resuming after a drop when the server proves the file
+--- unchanged, and renames it to PATH when complete.
+---@param self dcs.Client
+---@param link string the URL (client:create_redislog_download_link)
+---@param path string where to save the file (its directory must exist)
+---@param opts? dcs.DownloadOptions
+---@return dcs.Downloaded? result
+---@return dcs.Error? err
 function M.download(self, link, path, opts)
   if self.closed then return nil, errors.closed("download") end
   local o, oerr = M.options(link, path, opts)

@@ -2,8 +2,23 @@
 -- Fields: kind, operation, status, code, message, request_id, reason,
 -- retryable; retry_after and clock_skew when the server's answer tells
 -- them.  tostring(err) is one line; secrets never get in (see redact).
+-- @module dcs.errors
 local M = {}
 
+--- The error object: the second value of every failed call.  A table,
+--- so every field can be read; tostring(err) is one line.
+---@class dcs.Error
+---@field kind string what failed: "api", "network", "timeout", "invalid_argument", "decode", ... (README)
+---@field message string the server's error_msg (or the raw body), or what went wrong
+---@field operation? string the call, e.g. "create_redislog_download_link"
+---@field status? integer the HTTP status, for "api" and "decode"
+---@field code? string DCS.xxxx or APIGW.xxxx from the body, or the status as a string
+---@field request_id? string the X-Request-Id of the response
+---@field reason? string network: dns, connect, tls, ...; timeout: timeout, stall; decode: json, shape, ...
+---@field retryable boolean true for network errors, timeouts, 429, 502, 503, 504
+---@field attempts? integer how many attempts were made
+---@field retry_after? number seconds, from a Retry-After header
+---@field clock_skew? number seconds, the server's clock minus the local one (a 401 for the date)
 local Error = {}
 Error.__index = Error
 
@@ -52,6 +67,9 @@ function M.new(fields)
   return setmetatable(fields, Error)
 end
 
+--- Tells an error object of lua-dcs from any other value (dcs.is_error).
+---@param value any
+---@return boolean
 function M.is(value)
   return getmetatable(value) == Error
 end

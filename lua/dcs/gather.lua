@@ -14,6 +14,7 @@
 -- not to the list.  A failing item never stops the others, except that a
 -- 401 from the gateway stops the fan-out: the gateway locks an AK after a
 -- few failed signatures, so hundreds more would only make it worse.
+-- @module dcs.gather
 local errors = require "dcs.errors"
 local tasks = require "dcs.tasks"
 local transports = require "dcs.transport"
@@ -32,8 +33,10 @@ local function outcome(ok, value, err)
   return { ok = true, value = value }
 end
 
--- The default stop rule: a 401 from the gateway (a bad signature, an AK
--- about to be locked).  Returns why the rest must not run, or nil.
+--- The default stop rule: a 401 from the gateway (a bad signature, an AK
+--- about to be locked).
+---@param err dcs.Error
+---@return string? why the rest must not run, or nil
 function M.stop_on_401(err)
   if type(err) == "table" and err.kind == "api" and err.status == 401 then
     return ("an earlier item got HTTP 401 %s from the gateway (%s); the rest of the fan-out was "
@@ -95,11 +98,27 @@ local function gather_tasks(run, cap)
   for _, task in ipairs(workers) do task:wait() end
 end
 
---- dcs.gather(items, fn[, { concurrency = 16, progress = fn(done, total, index, result),
----   stop = fn(err) -> why | nil (default: stop on a gateway 401) | false }])
--- -> results, failed: results[i] = { ok = true, value = v } | { ok = false, err = e },
--- in the order of items; failed counts the errors.  fn(item, index) returns
--- value | nil, err like every client call; a raise becomes an error too.
+--- The options of dcs.gather.
+---@class dcs.GatherOptions
+---@field concurrency? integer how many items run at once, 1 to 10000 (default 16)
+---@field progress? fun(done: integer, total: integer, index: integer, result: dcs.GatherResult)
+---@field stop? (fun(err: dcs.Error): string?)|false why the rest must not run (default: a gateway 401)
+
+--- One item's outcome: { ok = true, value = v } or { ok = false, err = e }.
+---@class dcs.GatherResult
+---@field ok boolean
+---@field value any what fn returned, when ok
+---@field err? dcs.Error why not, when not ok
+
+--- dcs.gather(items, fn[, opts]): fn(item, index) over the list, at most
+--- `concurrency` at once; fn returns value | nil, err like every client
+--- call, and a raise becomes an error too.  A 401 from the gateway stops
+--- the rest (errors of kind "aborted"), unless `stop` says otherwise.
+---@param items any[] the list
+---@param fn fun(item: any, index: integer): any, dcs.Error?
+---@param opts? dcs.GatherOptions
+---@return dcs.GatherResult[] results in the order of items
+---@return integer failed how many failed
 function M.gather(items, fn, opts)
   local cap
   cap, opts = check_args(items, fn, opts)

@@ -40,7 +40,12 @@ function M.attach(client, parts)
   private[client] = parts
 end
 
---- The transport for a call, or nil and an error object.
+--- The transport for a call (client:transport): "curl" outside nginx,
+--- cosockets inside, or nil and an error object in a phase without them.
+---@param client dcs.Client
+---@param operation string the call it is for, named in the error
+---@return table? transport
+---@return dcs.Error? err
 function M.transport(client, operation)
   local t, why = private[client].selector.get()
   if not t then
@@ -51,7 +56,12 @@ function M.transport(client, operation)
 end
 
 --- Values to redact from anything a server or transport says: the SK,
--- the security token, proxy credentials, and more given by the caller.
+--- the security token, proxy credentials, and more given by the caller
+--- (client:secret_values).
+---@param client dcs.Client
+---@param creds? table the credentials in use: { sk =, security_token = }
+---@param ... string more values to redact
+---@return string[]
 function M.secret_values(client, creds, ...)
   local list = { creds and creds.sk, creds and creds.security_token }
   for _, v in ipairs(private[client].redact) do list[#list + 1] = v end

@@ -3,6 +3,7 @@
 -- client class (dcs/init.lua installs them); see README "Run-log workflow".
 -- Paging trusts nothing a server says: the number of files is bounded
 -- (max_files) and a listing that contradicts itself ends with an error.
+-- @module dcs.runlogs
 local errors = require "dcs.errors"
 local download = require "dcs.download"
 local gather = require "dcs.gather"
@@ -10,6 +11,10 @@ local names = require "dcs.names"
 local validate = require "dcs.validate"
 
 local M = {}
+
+-- The methods this module adds to the client class (M.install).
+---@class dcs.Client
+local Client = {}
 
 local DEFAULT_PAGE = 100
 M.MAX_FILES = 10000      -- DCS keeps one file per replica and day: far fewer in practice
@@ -57,10 +62,18 @@ local function page_error(op, page, total, offset, o)
   end
 end
 
---- for file, err in client:each_redislog(instance_id[, { page_size =, max_files =, timeout = }]) do
--- Yields every file across pages.  On a failure the loop gets false, err
--- once and then ends.
-local function each_redislog(self, instance_id, opts)
+--- The options of each_redislog.
+---@class dcs.PagingOptions
+---@field page_size? integer files per request, 1 to 1000 (default 100)
+---@field max_files? integer more than this is an error of kind "decode" (default 10000)
+---@field timeout? number seconds for each request
+
+--- `for file, err in client:each_redislog(instance_id[, opts]) do`: every
+--- file across pages.  On a failure the loop gets false, err once and then ends.
+---@param instance_id string
+---@param opts? dcs.PagingOptions
+---@return fun(): (dcs.LogFile|false)?, dcs.Error? iterator
+function Client:each_redislog(instance_id, opts)
   local o, oerr = paging_options("each_redislog", opts)
   local offset, total, page, index, done = 0, nil, nil, 0, false
   return function()
@@ -96,7 +109,7 @@ end
 -- Every file of the instance, or nil, err.
 local function list_all(self, instance_id, opts)
   local files = {}
-  for file, err in each_redislog(self, instance_id, { timeout = opts.request_timeout }) do
+  for file, err in self:each_redislog(instance_id, { timeout = opts.request_timeout }) do
     if file == false then return nil, err end
     files[#files + 1] = file
   end
@@ -143,7 +156,7 @@ end
 -- The ids of the files listed now (only the ids are kept).
 local function known_ids(self, instance_id, o)
   local known = {}
-  for file, err in each_redislog(self, instance_id, { timeout = o.request_timeout }) do
+  for file, err in self:each_redislog(instance_id, { timeout = o.request_timeout }) do
     if file == false then return nil, err end
     known[file.id] = true
   end
@@ -186,12 +199,39 @@ local function fetch_one(self, instance_id, job, o)
   return { id = f.id, file_name = f.file_name, path = res.path, bytes = res.bytes, sha256 = res.sha256 }
 end
 
---- client:fetch_run_logs(instance_id[, { days = 0|1|3|7, replication_id =,
----   dest = ".", timeout = 300, poll_interval = 3, concurrency = 4, progress = fn(file, done, total) }])
--- -> written, failed | nil, err
--- written: { {id, file_name, path, bytes, sha256}, ... }
--- failed:  { {id, file_name, error}, ... }  (one entry per file that failed)
-local function fetch_run_logs(self, instance_id, opts)
+--- The options of fetch_run_logs.
+---@class dcs.FetchOptions
+---@field days? integer 0 (today, the default), 1, 3 or 7
+---@field replication_id? string the replica (master/standby and cluster instances)
+---@field dest? string the directory to save into, which must exist (default ".")
+---@field timeout? number seconds to wait for the collection (default 300)
+---@field poll_interval? number seconds between listings (default 3)
+---@field concurrency? integer downloads at once, 1 to 64 (default 4)
+---@field request_timeout? number seconds for each request
+---@field progress? fun(file: dcs.LogFile, done: integer, total: integer?): boolean? false cancels
+
+--- A file fetch_run_logs saved.
+---@class dcs.FetchedFile
+---@field id string
+---@field file_name? string
+---@field path string
+---@field bytes integer
+---@field sha256 string
+
+--- A file fetch_run_logs could not save.
+---@class dcs.FailedFile
+---@field id string
+---@field file_name? string
+---@field error dcs.Error
+
+--- The whole job: collect, wait until the new files are ready, download
+--- each into `dest` (concurrently, under safe unique names).  A file that
+--- fails does not stop the others: it is in `failed`.
+---@param instance_id string
+---@param opts? dcs.FetchOptions
+---@return dcs.FetchedFile[]? written nil when the job failed as a whole
+---@return dcs.FailedFile[]|dcs.Error failed the files that failed, or the error
+function Client:fetch_run_logs(instance_id, opts)
   local op = "fetch_run_logs"
   local o, err = fetch_options(op, opts)
   if not o then return nil, err end
@@ -227,14 +267,19 @@ local function fetch_run_logs(self, instance_id, opts)
   return written, failed
 end
 
---- The options of fetch_run_logs checked as it checks them -> o | nil, err
--- (dcs-logs checks them once before fetching many instances).
+--- The options of fetch_run_logs checked as it checks them (dcs-logs
+--- checks them once before fetching many instances).
+---@param opts? dcs.FetchOptions
+---@return table? options normalised
+---@return dcs.Error? err
 function M.check_fetch_options(opts) return fetch_options("fetch_run_logs", opts) end
 
-function M.install(Client)
-  Client.each_redislog = each_redislog
-  Client.download = download.download
-  Client.fetch_run_logs = fetch_run_logs
+--- Adds the methods of this module (and client:download) to the client class.
+---@param class table dcs.client's Client
+function M.install(class)
+  class.each_redislog = Client.each_redislog
+  class.download = download.download
+  class.fetch_run_logs = Client.fetch_run_logs
 end
 
 return M

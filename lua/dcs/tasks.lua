@@ -12,6 +12,7 @@
 --   local task = loop:spawn(function() return client:list_redislogs(id) end)
 --   loop:run()                      -- or, in a host loop: loop:step(0) each tick
 --   local res, err = task:result()
+-- @module dcs.tasks
 local core = require "dcs.core"
 
 local M = {}
@@ -24,9 +25,13 @@ M.MAX_CONNECTIONS = 64      -- the engine's cap on connections in flight
 -- is left over is done first by the next step.
 M.STEP_BUDGET = 0.0005
 
+--- The loop of a Lua state (dcs.loop()): runs tasks over the libcurl multi engine.
+---@class dcs.Loop
 local Loop = {}
 Loop.__index = Loop
 
+--- A task: a function running as a coroutine of the loop (loop:spawn).
+---@class dcs.Task
 local Task = {}
 Task.__index = Task
 
@@ -40,7 +45,8 @@ local function pack(...) return { n = select("#", ...), ... } end
 local task_of = setmetatable({}, { __mode = "k" })
 
 --- The task running now, or nil in the main thread (or a coroutine that is
--- not a task).
+--- not a task).
+---@return dcs.Task?
 function M.current()
   local co = coroutine.running()
   return co and task_of[co] or nil
@@ -52,13 +58,15 @@ end
 
 local default
 
---- The loop of this Lua state (made on first use).
+--- The loop of this Lua state (made on first use): dcs.loop().
+---@return dcs.Loop
 function M.loop()
   default = default or new_loop()
   return default
 end
 
---- The loop's engine, made on first use.
+--- The loop's engine (dcs.core.engine), made on first use.
+---@return userdata
 function Loop:engine()
   if not self.multi or self.multi_closed then
     self.multi = core.engine { max_connections = M.MAX_CONNECTIONS }
@@ -67,7 +75,10 @@ function Loop:engine()
   return self.multi
 end
 
---- loop:spawn(fn, ...) -> task.  The task runs at the loop's next step.
+--- Starts fn(...) as a task; it runs at the loop's next step.
+---@param fn function
+---@param ... any its arguments
+---@return dcs.Task
 function Loop:spawn(fn, ...)
   assert(type(fn) == "function", "dcs.loop:spawn: a function is required")
   local args = pack(...)
@@ -124,6 +135,7 @@ local function resume(task)
 end
 
 --- Makes a waiting task ready again.
+---@param task dcs.Task
 function Loop:wake(task)
   if task.state ~= "waiting" then return end
   if task.transfer then self.waiting[task.transfer] = nil end
@@ -149,8 +161,9 @@ local function collect(loop)
 end
 
 --- Seconds until the loop has something to do: 0 when a task is ready,
--- else the nearest of the engine's timeout and the next wake-up; nil when
--- there is nothing to wait for.
+--- else the nearest of the engine's timeout and the next wake-up; nil when
+--- there is nothing to wait for.
+---@return number?
 function Loop:timeout()
   if #self.ready > 0 then return 0 end
   local t
@@ -165,7 +178,8 @@ function Loop:timeout()
   return t
 end
 
---- The descriptors the engine waits on: { {fd =, read =, write =}, ... }.
+--- The descriptors the engine waits on, for a host's poll set.
+---@return { fd: integer, read: boolean, write: boolean }[]
 function Loop:fds()
   if self.multi and not self.multi_closed then return self.multi:fds() end
   return {}
@@ -200,8 +214,10 @@ local function resume_ready(loop, deadline)
 end
 
 --- Does whatever is ready, waiting at most `timeout` seconds (0: never
--- blocks) and working at most about `budget` seconds (M.STEP_BUDGET by
--- default; the wait aside).  Returns the number of tasks still alive.
+--- blocks) and working at most about `budget` seconds (the wait aside).
+---@param timeout? number seconds (default 0)
+---@param budget? number seconds of work (default dcs.tasks.STEP_BUDGET, 0.5 ms)
+---@return integer live how many tasks are still alive
 function Loop:step(timeout, budget)
   timeout = timeout or 0
   budget = budget or M.STEP_BUDGET
@@ -229,8 +245,9 @@ function Loop:run()
 end
 
 --- Steps until the transfer is done: the blocking path of a call made
--- outside any task (other tasks' transfers progress meanwhile; tasks
--- themselves are not resumed).
+--- outside any task (other tasks' transfers progress meanwhile; tasks
+--- themselves are not resumed).
+---@param transfer userdata a transfer of the loop's engine
 function Loop:drive(transfer)
   local engine = self:engine()
   while not transfer:done() do
@@ -242,7 +259,8 @@ end
 -- ---- what the transports and the client call ----
 
 --- Waits for a transfer of this loop's engine: yields when inside a task,
--- else steps the engine until it is done.
+--- else steps the engine until it is done.
+---@param transfer userdata
 function M.wait_transfer(transfer)
   if transfer:done() then return end
   local task = M.current()
@@ -254,6 +272,7 @@ function M.wait_transfer(transfer)
 end
 
 --- Sleeps: yields when inside a task, else blocks the thread.
+---@param seconds number
 function M.sleep(seconds)
   local task = M.current()
   if task then
@@ -265,10 +284,14 @@ end
 
 -- ---- tasks ----
 
+--- Whether the task has finished (or was cancelled).
+---@return boolean
 function Task:done() return self.state == "done" or self.state == "cancelled" end
 
 --- What the task's function returned; re-raises its error; raises when
--- the task has not finished.
+--- the task has not finished.  A cancelled task gives nil and an error of
+--- kind "cancelled".
+---@return any ... the function's return values
 function Task:result()
   assert(self:done(), "dcs task: result() before the task finished (see task:done())")
   if self.state == "cancelled" then
@@ -280,7 +303,8 @@ function Task:result()
 end
 
 --- Waits for the task: yields when called from another task, else runs
--- the loop until it is done.  Returns task:result().
+--- the loop until it is done.
+---@return any ... task:result()
 function Task:wait()
   if not self:done() then
     local me = M.current()
@@ -296,6 +320,7 @@ function Task:wait()
 end
 
 --- Ends the task now; its transfer in flight ends with kind "closed".
+---@return boolean cancelled false when it had already finished
 function Task:cancel()
   if self:done() then return false end
   local loop = self.loop

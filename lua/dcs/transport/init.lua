@@ -69,12 +69,20 @@ function M.cosockets()
 end
 
 --- Sleep and clock that block neither nginx nor the other tasks: ngx.sleep
--- inside nginx, a yield inside a task (dcs.tasks), else the C core's.
+--- inside nginx, a yield inside a task (dcs.tasks), else the C core's.
+--- A client's `sleep` and `monotime`; a host with its own scheduler may
+--- replace both on a client.
+---@param seconds number
 function M.sleep(seconds)
-  if M.cosockets() then return ngx.sleep(seconds) end
-  return tasks.sleep(seconds)
+  if M.cosockets() then
+    ngx.sleep(seconds)
+  else
+    tasks.sleep(seconds)
+  end
 end
 
+--- Seconds on a monotonic clock (ngx.now() inside nginx).
+---@return number
 function M.monotime()
   if M.in_nginx() then
     ngx.update_time()

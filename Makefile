@@ -9,6 +9,8 @@
 #   make bench      signing against a Python peer, downloads against curl -o,
 #                   fan-out, a host loop and single-connection calls against a
 #                   local nginx and a raw libcurl loop; one table at the end
+#   make docs       the HTML reference of the API (LDoc, config.ld) in build/docs,
+#                   and the copy the rock installs in docs/reference (not committed)
 #   make install    the man page and the bash completion of dcs-logs, under
 #                   $(DESTDIR)$(PREFIX)/share (the rock installs the modules and the command)
 #   make smoke      the main job against the real service (opt-in: needs credentials;
@@ -49,7 +51,7 @@ ASAN_SO    := build/asan/dcs/core.so
 ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame-pointer \
               -fno-sanitize-recover=all
 
-.PHONY: all asan deps demo check test bench clean install uninstall smoke
+.PHONY: all asan deps demo check test bench clean install uninstall smoke docs
 
 all: $(SO)
 
@@ -97,8 +99,20 @@ bench: all $(CURL_LOOP)
 	$(BENCH_ENV) $(LUA) bench/throughput.lua
 	@$(BENCH_ENV) $(LUA) bench/table.lua
 
+# The reference is generated from the annotations in the sources, never
+# committed.  LuaRocks's builtin build runs no tool and copies only
+# directories of the source tree, and `luarocks doc` looks in the rock's
+# doc/ or docs/: so the rock copies docs/ (copy_directories), and this puts
+# the reference there too, in docs/reference (ignored by git), for a rock
+# built or packed after `make docs`.
+docs:
+	@command -v ldoc >/dev/null || { echo "make docs: needs ldoc (Debian: lua-ldoc; make deps)" >&2; exit 1; }
+	@rm -rf build/docs docs/reference
+	@ldoc -q . && cp -R build/docs docs/reference
+	@echo "docs: build/docs/index.html (and docs/reference for the rock)"
+
 clean:
-	rm -rf build
+	rm -rf build docs/reference
 
 # What LuaRocks has no place for: man to share/man/man1, the completion to
 # share/bash-completion/completions (where bash-completion loads it on demand).

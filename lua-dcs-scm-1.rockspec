@@ -68,7 +68,9 @@ build = {
   -- LuaRocks installs no man page or shell completion: they travel in the
   -- rock (<tree>/lib/luarocks/rocks-5.x/lua-dcs/<version>/man, completion);
   -- `make install` puts them where man and bash look (README, "Install").
-  copy_directories = { "examples", "man", "completion" },
+  -- docs/ holds docs/api.md and, after `make docs`, the HTML reference in
+  -- docs/reference, which `luarocks doc lua-dcs` opens.
+  copy_directories = { "examples", "man", "completion", "docs" },
 }
 -- The tests only: `make test` never installs packages (`make check` does).
 -- No test_dependencies: busted comes from Debian (lua-busted), which

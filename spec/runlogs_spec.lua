@@ -191,6 +191,20 @@ describe("run-log workflow", function()
       assert.are.equal("DCS.4800", err.code)
     end)
 
+    it("downloads at most `concurrency` files at once", function()
+      local dir = tmpdir()
+      emu:config { latency = 0.2 }
+      local written, failed = client:fetch_run_logs(E.INSTANCE, { days = 3, dest = dir, poll_interval = 0.1,
+        concurrency = 1 })
+      assert.is_table(written, tostring(failed))
+      assert.are.equal(3, #written)
+      assert.are.equal(1, emu:admin("GET", "/_emulator/stats").peak_in_flight)
+      os.execute("rm -rf " .. dir)
+      local _, err = client:fetch_run_logs(E.INSTANCE, { concurrency = 0 })
+      assert.are.equal("invalid_argument", err.kind)
+      assert.matches("concurrency must be an integer from 1 to 64", err.message)
+    end)
+
     it("validates its options", function()
       local _, err = client:fetch_run_logs(E.INSTANCE, { poll_interval = 0 })
       assert.are.equal("invalid_argument", err.kind)

@@ -146,6 +146,27 @@ describe("dcs-logs interrupted", function()
     assert.are.equal("dcs-logs: interrupted\n", err)
   end)
 
+  it("Ctrl-C stops a fetch of several instances at once: exit 130 and one line", function()
+    emu:config { collect_delay = 120 }
+    local h = cli.start(dir, cli.env_for(emu, E), "fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--poll-interval", "0.2",
+      "--quiet")
+    local deadline = core.monotime() + BOUND
+    local collected
+    repeat
+      core.sleep(0.05)
+      collected = 0
+      for _, r in ipairs(emu:requests()) do collected = collected + (r.method == "POST" and 1 or 0) end
+    until collected == 2 or core.monotime() > deadline
+    assert.are.equal(2, collected)                      -- both under way at once
+    h:signal("INT")
+    local t0 = core.monotime()
+    local status, out, err = h:wait(BOUND)
+    assert.is_true(core.monotime() - t0 < 5)
+    assert.are.equal(130, status, err)
+    assert.are.equal("", out)
+    assert.are.equal("dcs-logs: interrupted\n", err)
+  end)
+
   it("a second Ctrl-C ends a request that does not return", function()
     local silent = hs:listener("silent")
     local h = cli.start(dir, ("DCS_ENDPOINT=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s "

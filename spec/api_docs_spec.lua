@@ -178,11 +178,12 @@ describe("make docs", function()
   it("puts the reference in the rock, where `luarocks doc lua-dcs` finds it", function()
     if not have_ldoc() then return pending("ldoc is not installed (Debian: lua-ldoc)") end
     if sub.ABI ~= "lua5.4" then return end              -- the rock is built once
-    local tree = files.tmpdir()
+    local tree, src = files.tmpdir(), files.source_copy(ROOT)
     local status, out = sub.shell(("env -u LD_PRELOAD sh -c 'cd %s && make -s docs && luarocks --lua-version 5.4 "
       .. "make --deps-mode=none --tree %s lua-dcs-scm-1.rockspec && luarocks --lua-version 5.4 --tree %s "
-      .. "doc lua-dcs --list --porcelain' 2>&1"):format(ROOT, tree, tree))
+      .. "doc lua-dcs --list --porcelain' 2>&1"):format(src, tree, tree))
     files.remove_tree(tree)
+    files.remove_tree(src)
     assert.are.equal(0, status, out)
     assert.matches("/lib/luarocks/rocks%-5%.4/lua%-dcs/scm%-1/docs/reference/index%.html\n", out)
     assert.matches("/docs/api%.md\n", out)

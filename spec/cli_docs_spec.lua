@@ -148,8 +148,10 @@ describe("dcs-logs documentation and installation", function()
     assert.are.same({ "dcs-logs.1" }, files.entries(dest .. "/usr/share/man/man1"))
     assert.are.same({ "dcs-logs" }, files.entries(dest .. "/usr/share/bash-completion/completions"))
     if sub.ABI ~= "lua5.4" then return files.remove_tree(dest) end      -- the rock is built once
+    local src = files.source_copy(ROOT)
     status, out = shell(("sh -c 'cd %s && luarocks --lua-version 5.4 make --deps-mode=none --tree %s/tree "
-      .. "lua-dcs-scm-1.rockspec' 2>&1"):format(ROOT, dest))
+      .. "lua-dcs-scm-1.rockspec' 2>&1"):format(src, dest))
+    files.remove_tree(src)
     assert.are.equal(0, status, out)
     local rock = dest .. "/tree/lib/luarocks/rocks-5.4/lua-dcs/scm-1"
     assert.are.same({ "dcs-logs.1" }, files.entries(rock .. "/man"))
@@ -171,9 +173,10 @@ describe("dcs-logs documentation and installation", function()
     end
     assert.are.equal(2, #lines)
     for _, line in ipairs(lines) do
-      local tree = files.tmpdir()
-      local status, out = shell(("sh -c %s 2>&1"):format(quote("cd " .. quote(ROOT) .. " && "
+      local tree, src = files.tmpdir(), files.source_copy(ROOT)
+      local status, out = shell(("sh -c %s 2>&1"):format(quote("cd " .. quote(src) .. " && "
         .. line:gsub(" make ", " make --tree " .. tree .. " ", 1))))
+      files.remove_tree(src)
       assert.are.equal(0, status, line .. "\n" .. out)
       local version = line:match("%-%-lua%-version (5%.%d)")
       local lua = version == "5.1" and "luajit" or "lua5.4"

@@ -30,4 +30,15 @@ function M.remove_tree(dir)
   os.execute("rm -rf " .. dir)
 end
 
+--- A scratch copy of the source tree at root (no build/, no .git): LuaRocks
+-- builds a rock where it is run and leaves dcs/core.so and csrc/*.o behind,
+-- and a dcs/core.so in the checkout would shadow build/<ABI>/ for every
+-- process that keeps "./?.so" on its cpath.
+function M.source_copy(root)
+  local dir = M.tmpdir()
+  assert(os.execute(("tar -C '%s' --exclude=./build --exclude=./.git --exclude=./dcs -cf - . | tar -C '%s' -xf -")
+    :format(root, dir)))
+  return dir
+end
+
 return M

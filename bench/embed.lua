@@ -10,8 +10,9 @@
 --   lua5.4 bench/embed.lua [rounds] [instances] [latency]
 --                                   (LUA_PATH with spec/, LUA_CPATH as in make bench-embed)
 --
--- Prints a table, then one tab-separated line a round for a summary file:
---   embed-host<TAB>ABI<TAB>round<TAB>ticks<TAB>overruns<TAB>max_overrun_ms<TAB>mean_work_ms<TAB>max_work_ms
+-- Prints a table, and for make bench's closing table (bench/table.lua) adds
+-- the rounds' totals to build/bench/summary.tsv: ticks, overruns, the
+-- largest overrun, the mean and the largest work per tick (ms).
 local E = require "support.emulator"
 local embed = require "support.embed"
 local files = require "support.files"
@@ -44,14 +45,19 @@ print(("example host, %s: %d instances (a link each) and a download, emulator la
   :format(embed.ABI, INSTANCES, LATENCY * 1000))
 print(("%-6s %7s %9s %16s %14s %13s"):format("round", "ticks", "overruns", "max overrun ms", "mean work ms",
   "max work ms"))
-local tsv = {}
+local total = { ticks = 0, overruns = 0, max_overrun = 0, work = 0, max_work = 0 }
 for i = 1, ROUNDS do
   local r = round()
   print(("%-6d %7d %9d %16.3f %14.3f %13.3f"):format(i, r.ticks, r.overruns, r.max_overrun, r.mean_work,
     r.max_work))
-  tsv[#tsv + 1] = table.concat({ "embed-host", embed.ABI, i, r.ticks, r.overruns, r.max_overrun, r.mean_work,
-    r.max_work }, "\t")
+  total.ticks, total.overruns = total.ticks + r.ticks, total.overruns + r.overruns
+  total.max_overrun = math.max(total.max_overrun, r.max_overrun)
+  total.work, total.max_work = total.work + r.mean_work * r.ticks, math.max(total.max_work, r.max_work)
 end
-print(table.concat(tsv, "\n"))
 emu:stop()
 files.remove_tree(dir)
+os.execute("mkdir -p build/bench")
+local f = assert(io.open("build/bench/summary.tsv", "a"))
+f:write(("embed\t%d %d %.3f %.3f %.3f\n"):format(total.ticks, total.overruns, total.max_overrun,
+  total.work / total.ticks, total.max_work))
+f:close()

@@ -1,5 +1,5 @@
 -- The closing table of `make bench`: what bench/sign.lua, download.lua,
--- fanout.lua, hostloop.lua and throughput.lua recorded in this run
+-- fanout.lua, hostloop.lua, throughput.lua and embed.lua recorded in this run
 -- (build/bench/summary.tsv, emptied by make bench first), one line each,
 -- as ratios to their peers or ideals, with the load average each saw.
 local PATH = (os.getenv("PWD") or ".") .. "/build/bench/summary.tsv"
@@ -57,6 +57,11 @@ local function main()
     local h = nums(r.hostloop)
     line("60 Hz host loop, 200 in flight: step", ("max %.2f ms, p99 %.2f ms"):format(h[1], h[2]), "< 2 ms",
       r["hostloop load"])
+  end
+  if r.embed then
+    local e = nums(r.embed)
+    line("C host (examples/embed), 60 Hz ticks", ("%d ticks, %d overran (max by %.2f ms); work max %.2f ms")
+      :format(e[1], e[2], e[3], e[5]), "", "")
   end
   if r.download then
     local d = nums(r.download)

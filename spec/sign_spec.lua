@@ -86,11 +86,12 @@ describe("dcs.sign's per-state memo", function()
     local other = { method = "GET", url = "https://h.example/p", ak = "AK", sk = "other-SK", body = "[]",
       headers = { ["X-Sdk-Date"] = "20210416T120000Z" } }
     local expect_inner = dcs.sign(other).Authorization
-    local inner, done = {}, false
+    local inner, done, inside, fired_inside = {}, false, false, 0
     local function arm()
       local gc = function()
         -- never during lua_close: LuaJIT may have unloaded dcs.core by then
-        if not done and #inner < 50 then
+        if not done and #inner < 1000 then
+          if inside then fired_inside = fired_inside + 1 end
           inner[#inner + 1] = dcs.sign(other).Authorization
           arm()
         end
@@ -114,11 +115,21 @@ describe("dcs.sign's per-state memo", function()
     collectgarbage("restart")
     eager_gc(true)
     arm()
-    for _ = 1, 200 do assert.are.equal(v.expect_authorization, dcs.sign(args).Authorization) end
+    -- until the finalizer has signed inside dcs.sign a few times (a cycle
+    -- over a large heap takes many signatures); every signature checked
+    local wrong = 0
+    for _ = 1, 200000 do
+      inside = true
+      local auth = dcs.sign(args).Authorization
+      inside = false
+      if auth ~= v.expect_authorization then wrong = wrong + 1 end
+      if fired_inside >= 3 then break end
+    end
     done = true
     eager_gc(false)
     collectgarbage()
-    assert.is_true(#inner > 0)
+    assert.are.equal(0, wrong)
+    assert.is_true(fired_inside >= 3, "the finalizer signed inside dcs.sign " .. fired_inside .. " times")
     for _, auth in ipairs(inner) do assert.are.equal(expect_inner, auth) end
   end)
 end)

@@ -36,8 +36,9 @@ end
 -- process that keeps "./?.so" on its cpath.
 function M.source_copy(root)
   local dir = M.tmpdir()
-  assert(os.execute(("tar -C '%s' --exclude=./build --exclude=./.git --exclude=./dcs -cf - . | tar -C '%s' -xf -")
-    :format(root, dir)))
+  -- env -u LD_PRELOAD: under the ASan stage, tar must not load the sanitizer
+  assert(os.execute(("env -u LD_PRELOAD sh -c \"tar -C '%s' --exclude=./build --exclude=./.git --exclude=./dcs "
+    .. "-cf - . | tar -C '%s' -xf -\""):format(root, dir)))
   return dir
 end
 

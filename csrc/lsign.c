@@ -124,16 +124,16 @@ static void read_arguments(lua_State *L, dcs_sign_request *req, dcs_str *authori
 #define SCRATCH_MT "dcs.core.sign scratch"
 #define HEADER_ROOM (DCS_SIGN_MAX_HEADERS + 2)     /* the caller's, then Host and X-Sdk-Date */
 
+/* Bodies up to this size have their hash remembered: the API's are few
+ * and short ("" and "{}" mostly), and each hash is a SHA-256 block. */
+#define BODY_MEMO_MAX 64
+
 /* dcs.sign's upvalue: the HMAC key states of the last SK (signing with the
  * same SK again costs no key set-up), the one buffer the canonical request
  * and Authorization are built in, and the arrays the signer reads, sized by
  * the limits, never by a count taken from the caller's tables.  A call
  * takes it out of the upvalue while it runs: a finalizer that signs during
  * the call makes its own, and an error simply leaves it to __gc. */
-/* Bodies up to this size have their hash remembered: the API's are few
- * and short ("" and "{}" mostly), and each hash is a SHA-256 block. */
-#define BODY_MEMO_MAX 64
-
 typedef struct sign_scratch {
     dcs_sign_key *key;          /* of the last SK, or NULL */
     size_t body_len;            /* the last short body and its hash, when */
@@ -218,13 +218,14 @@ static const char *scratch_body_hash(sign_scratch *s, dcs_str body)
  * is reserved before the walk, so nothing allocates while lua_next runs and
  * no finalizer can change t under it; afterwards the slots keep each
  * string alive whatever happens to t. */
-static int push_entries(lua_State *L, int t, int max, const char *too_many)
+static int push_entries(lua_State *L, int t, const char *what, int max, const char *too_many)
 {
     int n = 0;
 
     if (lua_isnil(L, t))
         return 0;
-    luaL_argcheck(L, lua_type(L, t) == LUA_TTABLE, 1, "query and headers must be tables");
+    if (lua_type(L, t) != LUA_TTABLE)
+        luaL_error(L, WHO ": %s must be a table", what);
     luaL_checkstack(L, 2 * max + 4, WHO);
     lua_pushnil(L);
     while (lua_next(L, t)) {
@@ -280,7 +281,7 @@ static void add_query_array(lua_State *L, dcs_sign_request *req, dcs_pair *room,
 static void read_query(lua_State *L, int t, dcs_sign_request *req, dcs_pair *room)
 {
     int i, base = lua_gettop(L) + 1;
-    int n = push_entries(L, t, DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
+    int n = push_entries(L, t, "query", DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
 
     req->query = room;
     req->query_count = 0;
@@ -314,7 +315,7 @@ static int read_headers(lua_State *L, int t, dcs_sign_request *req, dcs_pair *ro
                         dcs_str authority)
 {
     int i, have_host = 0, have_date = 0, base = lua_gettop(L) + 1;
-    int n = push_entries(L, t, DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
+    int n = push_entries(L, t, "headers", DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
     char date[17];
 
     for (i = 0; i < n; i++) {

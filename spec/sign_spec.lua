@@ -305,6 +305,8 @@ describe("dcs.sign contract", function()
     assert.error_matches(function() sign { headers = { ["X-Sdk-Date"] = "d", host = "a", Host = "b" } } end,
       "duplicate header")
     assert.error_matches(function() sign { query = { a = { {} } } } end, "query array values")
+    assert.error_matches(function() sign { query = "a=1" } end, "dcs.sign: query must be a table")
+    assert.error_matches(function() sign { headers = "X-A: 1" } end, "dcs.sign: headers must be a table")
     assert.error_matches(function() dcs.sign() end, "table expected")
     assert.error_matches(function() sign { method = "GET\n" } end, "invalid method")
     assert.error_matches(function() sign { headers = { ["X-Sdk-Date"] = "d", ["a;b"] = "1" } } end,

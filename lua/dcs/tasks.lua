@@ -228,7 +228,7 @@ function Loop:step(timeout, budget)
   local wait = self:timeout()
   wait = math.min(timeout, wait or timeout)
   if self.multi and not self.multi_closed and self.multi:running() > 0 then
-    self.multi:step(wait, math.max(0, deadline - core.monotime()))
+    self.multi:step(wait, math.min(1e6, math.max(0, deadline - core.monotime())))
   elseif wait > 0 and #self.sleeping > 0 then
     core.sleep(wait)
   end

@@ -103,41 +103,99 @@ local function call_option(name, req, k, v)
   end
 end
 
+-- An operation's path template cut once into its pieces: the literal text
+-- around each of its arguments, in argument order ({project_id} stays).
+local path_pieces = setmetatable({}, { __mode = "k" })
+
+local function pieces_of(op)
+  local p = path_pieces[op]
+  if p then return p end
+  p = { op.path }
+  for i, arg_name in ipairs(op.args) do
+    local marker = "{" .. arg_name .. "}"
+    for j = 1, #p, 2 do
+      local s, e = p[j]:find(marker, 1, true)
+      if s then
+        table.insert(p, j + 1, i)
+        table.insert(p, j + 2, p[j]:sub(e + 1))
+        p[j] = p[j]:sub(1, s - 1)
+        break
+      end
+    end
+  end
+  path_pieces[op] = p
+  return p
+end
+
+-- The path with each argument (already validated) encoded in its place.
+local function fill_path(op, ...)
+  local p = pieces_of(op)
+  if #p == 1 then return p[1] end
+  if #p == 5 then
+    return p[1] .. core.encode((select(p[2], ...))) .. p[3] .. core.encode((select(p[4], ...))) .. p[5]
+  end
+  local out = { p[1] }
+  for j = 2, #p, 2 do
+    out[j] = core.encode((select(p[j], ...)))
+    out[j + 1] = p[j + 1]
+  end
+  return table.concat(out)
+end
+
+-- The query parameters an operation always sends (fixed values).
+local fixed_of = setmetatable({}, { __mode = "k" })
+
+local function fixed_query(op)
+  local f = fixed_of[op]
+  if f then return f end
+  f = {}
+  for k, spec in pairs(op.query or {}) do
+    if spec.fixed then f[#f + 1] = k end
+  end
+  fixed_of[op] = f
+  return f
+end
+
+-- The options table of a call into req (query, timeout, retries), or an error object.
+local function apply_options(name, op, req, opts)
+  for k, v in pairs(opts) do
+    local spec = op.query and op.query[k]
+    if k == "timeout" or k == "retries" then
+      local err = call_option(name, req, k, v)
+      if err then return err end
+    elseif not spec or spec.fixed then
+      return errors.invalid(name, ("unknown option '%s'"):format(tostring(k)))
+    else
+      local problem = check_query_value(k, spec, v)
+      if problem then return errors.invalid(name, problem) end
+      req.query[k] = v
+    end
+  end
+end
+
 -- Validates the arguments of one call: the request without endpoint,
 -- project and credentials, or nil and an error object.
 local function build(name, op, n, ...)
-  local args = { ... }
-  local path = op.path
-  for i, arg_name in ipairs(op.args) do
-    local _, why = validate.id(args[i])
-    if why then return nil, errors.invalid(name, arg_name .. " " .. why) end
-    path = path:gsub("{" .. arg_name .. "}", function() return core.encode(args[i]) end)
+  local nargs = #op.args
+  for i = 1, nargs do
+    local _, why = validate.id((select(i, ...)))
+    if why then return nil, errors.invalid(name, op.args[i] .. " " .. why) end
   end
-  local opts = args[#op.args + 1]
-  if n > #op.args + 1 then
+  local opts = (select(nargs + 1, ...))
+  if n > nargs + 1 then
     return nil, errors.invalid(name, ("too many arguments (%s takes %d and an options table)")
-      :format(name, #op.args))
+      :format(name, nargs))
   end
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid(name, "options must be a table")
   end
-  local req = { method = op.method, path = path, query = {}, body = "" }
-  for k, v in pairs(opts or {}) do
-    local spec = op.query and op.query[k]
-    if k == "timeout" or k == "retries" then
-      local err = call_option(name, req, k, v)
-      if err then return nil, err end
-    elseif not spec or spec.fixed then
-      return nil, errors.invalid(name, ("unknown option '%s'"):format(tostring(k)))
-    else
-      local problem = check_query_value(k, spec, v)
-      if problem then return nil, errors.invalid(name, problem) end
-      req.query[k] = v
-    end
+  local req = { method = op.method, path = fill_path(op, ...), query = {}, body = "" }
+  if opts then
+    local err = apply_options(name, op, req, opts)
+    if err then return nil, err end
   end
-  for k, spec in pairs(op.query or {}) do
-    if spec.fixed then req.query[k] = spec.fixed end
-  end
+  local fixed = fixed_query(op)
+  for i = 1, #fixed do req.query[fixed[i]] = op.query[fixed[i]].fixed end
   return req
 end
 
@@ -146,7 +204,9 @@ end
 -- its body is redacted first.  A success body must be a JSON object (a
 -- top-level array decodes to a table too); a 2xx the operation does not
 -- define is not the API's answer either: both are "decode" errors.
-local function decode(name, op, res, secret_values)
+-- The redaction list (M.secret_values) is built only when an error quotes
+-- the server, from the client, its credentials and the Authorization sent.
+local function decode(name, op, res, client, creds, auth)
   local decoded, object
   if res.body ~= "" then
     local ok, value = pcall(json.decode, res.body)
@@ -159,11 +219,11 @@ local function decode(name, op, res, secret_values)
     if res.status >= 200 and res.status < 300 then
       return nil, errors.decode(name, res, "status", ("unexpected HTTP %d to %s"):format(res.status, name))
     end
-    return nil, errors.from_response(name, res, decoded, secret_values)
+    return nil, errors.from_response(name, res, decoded, M.secret_values(client, creds, auth))
   end
   if res.body ~= "" and not object then
     return nil, errors.decode(name, res, "json",
-      "response body is not a JSON object: " .. errors.quote(res.body, secret_values, 200))
+      "response body is not a JSON object: " .. errors.quote(res.body, M.secret_values(client, creds, auth), 200))
   end
   if op.result then
     local value, why = op.result(res.status, decoded)
@@ -257,17 +317,23 @@ end
 -- Sends to one endpoint: the decoded result or nil, err; and what
 -- happened: "answered" (a response came back), "unsent" (failed before
 -- the request could reach the server) or "failed".
-local function exchange(self, name, op, req, number, transport, url, headers, secret_values)
-  run_hook(self.on_request, { operation = name, method = req.method, url = url, attempt = number }, headers)
-  local started = self.monotime()
+local function exchange(self, name, op, req, number, transport, url, headers, creds)
+  if self.on_request then
+    run_hook(self.on_request, { operation = name, method = req.method, url = url, attempt = number }, headers)
+  end
+  local started = self.on_response and self.monotime()
   local res, failure = transport:request { method = req.method, url = url, headers = headers,
     body = req.body, timeout = req.timeout }
-  run_hook(self.on_response, { operation = name, method = req.method, url = url, attempt = number,
-    status = res and res.status, duration = self.monotime() - started,
-    request_id = res and res.headers["x-request-id"],
-    error = failure and errors.quote(tostring(failure.message), secret_values) })
+  -- what to redact, when something may quote the transport
+  local secret_values = (self.on_response or not res) and M.secret_values(self, creds, headers.Authorization)
+  if self.on_response then
+    run_hook(self.on_response, { operation = name, method = req.method, url = url, attempt = number,
+      status = res and res.status, duration = self.monotime() - started,
+      request_id = res and res.headers["x-request-id"],
+      error = failure and errors.quote(tostring(failure.message), secret_values) })
+  end
   if res then
-    local value, err = decode(name, op, res, secret_values)
+    local value, err = decode(name, op, res, self, creds, headers.Authorization)
     return value, err, "answered"
   end
   local err = errors.from_transport(name, failure, secret_values)
@@ -311,17 +377,19 @@ local function attempt(self, name, op, req, number)
   end
   local transport, terr = M.transport(self, name)
   if not transport then return nil, terr end
-  local path = project and req.path:gsub("{project_id}", function() return core.encode(project) end)
-    or req.path
+  local path = req.path
+  if project then
+    local s, e = path:find("{project_id}", 1, true)
+    if s then path = path:sub(1, s - 1) .. core.encode(project) .. path:sub(e + 1) end
+  end
   local endpoints = op.service == "iam" and { self.iam_endpoint } or self.endpoints
   local first = op.service == "iam" and 1 or (self.endpoint_index or 1)
-  local failures = {}
+  local failures
   for i = 0, #endpoints - 1 do
     local index = (first - 1 + i) % #endpoints + 1
     throttle(self)
     local url, headers = signed(self, req, endpoints[index] .. path, creds, project)
-    local secret_values = M.secret_values(self, creds, headers.Authorization)
-    local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, secret_values)
+    local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, creds)
     if outcome == "answered" and op.service ~= "iam" then
       self.endpoint_index, self.endpoint = index, endpoints[index]    -- stay on the one that answers
     end
@@ -329,6 +397,7 @@ local function attempt(self, name, op, req, number)
       note_throttling(self, err)
       return res, err
     end
+    failures = failures or {}
     failures[#failures + 1] = endpoints[index] .. ": " .. err.message
     if outcome ~= "unsent" or i == #endpoints - 1 then
       if #failures > 1 then err.message = table.concat(failures, "; ") end

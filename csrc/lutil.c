@@ -132,24 +132,46 @@ static int is_id_char(unsigned char c)
     return is_alnum(c) || c == '.' || c == '_' || c == '-';
 }
 
+/* Whether every byte of s[0..n) passes is: one loop per class, so the
+ * test inlines (a call through a pointer per byte cost 1.5 ns a byte). */
+#define ALL_BYTES(is, s, n, all)                \
+    do {                                        \
+        size_t i_;                              \
+        for (i_ = 0; (all) && i_ < (n); i_++)   \
+            (all) = is((s)[i_]);                \
+    } while (0)
+
 /* bytes_are(s, kind) -> whether every byte of s is of kind: "token" (RFC
  * 9110 tchar, s not empty), "text" (no control byte but tab), "visible"
  * (printable ASCII, no space) or "id" (letters, digits, '.', '_', '-',
  * starting with a letter or digit). */
 static int l_bytes_are(lua_State *L)
 {
-    static const char *const kinds[] = {"token", "text", "visible", "id", NULL};
-    static int (*const test[])(unsigned char) = {is_tchar, is_text, is_visible, is_id_char};
-    size_t n, i;
+    static const char *const kinds[] = {"text", "token", "visible", "id", NULL};
+    size_t n;
     const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &n);
-    int (*is)(unsigned char) = test[luaL_checkoption(L, 2, NULL, kinds)];
-    int all = is == is_tchar ? n > 0 : is == is_id_char ? n > 0 && is_alnum(s[0]) : 1;
+    int all = 1;
 
-    for (i = 0; all && i < n; i++)
-        all = is(s[i]);
+    switch (luaL_checkoption(L, 2, NULL, kinds)) {
+    case 0:
+        ALL_BYTES(is_text, s, n, all);
+        break;
+    case 1:
+        all = n > 0;
+        ALL_BYTES(is_tchar, s, n, all);
+        break;
+    case 2:
+        ALL_BYTES(is_visible, s, n, all);
+        break;
+    default:
+        all = n > 0 && is_alnum(s[0]);
+        ALL_BYTES(is_id_char, s, n, all);
+        break;
+    }
     lua_pushboolean(L, all);
     return 1;
 }
+#undef ALL_BYTES
 
 static const luaL_Reg util_functions[] = {
     {"sleep", l_sleep},

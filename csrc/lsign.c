@@ -1,5 +1,8 @@
 /* Lua binding of the signer: dcs.core.sign{ method, url, query, headers,
- * body, ak, sk } -> headers, canonical_request, canonical_query.
+ * body, ak, sk } -> headers, canonical_request, canonical_query; and
+ * core.sign_request{ the same } -> headers, canonical_query, the request
+ * pipeline's (lua/dcs/request.lua): no canonical request string to throw
+ * away, and room in headers for the two it adds.
  * Argument mistakes raise (they are programmer errors); the signer itself
  * is pure C in dcs_sign.c.
  *
@@ -363,11 +366,12 @@ static int raise_sign_error(lua_State *L, int rc, const dcs_sign_request *req, s
 /* headers (the given ones, the added ones and Authorization; the names and
  * values from their slots, count pairs from base), canonical_request,
  * canonical_query. */
-static void push_results(lua_State *L, int base, size_t count, const dcs_sign_out *out)
+static void push_results(lua_State *L, int base, size_t count, const dcs_sign_out *out,
+                         int canonical)
 {
     size_t i;
 
-    lua_createtable(L, 0, (int)count + 1);
+    lua_createtable(L, 0, (int)count + (canonical ? 1 : 3));
     for (i = 0; i < count; i++) {
         lua_pushvalue(L, base + 2 * (int)i);
         lua_pushvalue(L, base + 2 * (int)i + 1);
@@ -375,11 +379,14 @@ static void push_results(lua_State *L, int base, size_t count, const dcs_sign_ou
     }
     lua_pushlstring(L, out->authorization.ptr, out->authorization.len);
     lua_setfield(L, -2, "Authorization");
-    lua_pushlstring(L, out->canonical_request.ptr, out->canonical_request.len);
+    if (canonical)
+        lua_pushlstring(L, out->canonical_request.ptr, out->canonical_request.len);
     lua_pushlstring(L, out->canonical_query.ptr, out->canonical_query.len);
 }
 
-static int l_sign(lua_State *L)
+/* sign and sign_request: canonical says whether the canonical request is
+ * returned (sign's second value). */
+static int sign_common(lua_State *L, int canonical)
 {
     dcs_sign_request req;
     dcs_sign_out out;
@@ -407,9 +414,19 @@ static int l_sign(lua_State *L)
     }
     /* out points into s->buf, which a finalizer run by these allocations
      * cannot reach: the scratch is out of the upvalue until they are done */
-    push_results(L, headers, req.header_count, &out);
+    push_results(L, headers, req.header_count, &out, canonical);
     give_back_scratch(L, scratch);
-    return 3;
+    return canonical ? 3 : 2;
+}
+
+static int l_sign(lua_State *L)
+{
+    return sign_common(L, 1);
+}
+
+static int l_sign_request(lua_State *L)
+{
+    return sign_common(L, 0);
 }
 
 /* Runs a percent-coding function over argument 1. */
@@ -507,6 +524,9 @@ void dcs_open_sign(lua_State *L)
     lua_pushboolean(L, 0);      /* the scratch, made at the first call */
     lua_pushcclosure(L, l_sign, 1);
     lua_setfield(L, -2, "sign");
+    lua_pushboolean(L, 0);      /* its own scratch */
+    lua_pushcclosure(L, l_sign_request, 1);
+    lua_setfield(L, -2, "sign_request");
     lua_pushinteger(L, DCS_SIGN_MAX_HEADERS);
     lua_setfield(L, -2, "SIGN_MAX_HEADERS");
     lua_pushinteger(L, DCS_SIGN_MAX_QUERY);

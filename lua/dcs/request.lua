@@ -297,16 +297,23 @@ end
 -- server, so another endpoint may be tried at once.
 local FAILOVER = { dns = true, connect = true, tls = true }
 
+-- core.sign_request's argument and its headers, reused by every call: the
+-- signer is C and runs no Lua code, so no other call can see them in use,
+-- and the credentials in them are cleared before signed returns or raises.
+local sign_args, sign_headers = {}, {}
+
 -- Signs the request for one endpoint: url and headers to send.
 local function signed(self, req, url, creds, project)
-  local headers, _, query = core.sign {
-    method = req.method, url = url, query = req.query, body = req.body, ak = creds.ak, sk = creds.sk,
-    headers = {
-      ["Content-Type"] = "application/json",
-      ["X-Project-Id"] = project,
-      ["X-Security-Token"] = creds.security_token,
-    },
-  }
+  sign_headers["Content-Type"] = "application/json"
+  sign_headers["X-Project-Id"] = project
+  sign_headers["X-Security-Token"] = creds.security_token
+  local a = sign_args
+  a.method, a.url, a.query, a.body, a.ak, a.sk, a.headers =
+    req.method, url, req.query, req.body, creds.ak, creds.sk, sign_headers
+  local ok, headers, query = pcall(core.sign_request, a)
+  a.url, a.query, a.ak, a.sk = nil, nil, nil, nil
+  sign_headers["X-Project-Id"], sign_headers["X-Security-Token"] = nil, nil
+  if not ok then error(headers, 0) end
   -- Sent but not signed, as the Node SDK does: proxies may rewrite these.
   headers["User-Agent"] = self.user_agent
   headers["Accept"] = "application/json"

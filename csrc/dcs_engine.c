@@ -955,8 +955,10 @@ static void run_ready(dcs_engine *e, long wait_ms, long budget_us)
                                  (e->fds[i].events & DCS_ENGINE_WRITE ? POLLOUT : 0));
         pfds[i].revents = 0;
     }
-    /* A descriptor libcurl closed meanwhile is ignored by it. */
-    if (poll(pfds, (nfds_t)n, (int)wait_ms) > 0)
+    /* A descriptor libcurl closed meanwhile is ignored by it.  Nothing to
+     * poll and no wait (a transfer just added, its connection not yet
+     * announced): no system call. */
+    if ((n > 0 || wait_ms > 0) && poll(pfds, (nfds_t)n, (int)wait_ms) > 0)
         act_on_ready(e, pfds, n, budget_us);
     if (pfds != on_stack)
         free(pfds);

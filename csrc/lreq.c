@@ -344,7 +344,7 @@ static int copy_headers(lua_State *L, int h)
         lua_pop(L, 1);
         luaL_argcheck(L, ++estimate <= MAX_HEADERS, 2, "too many headers");
     }
-    lua_createtable(L, 3 * estimate, 0);
+    lua_createtable(L, 2 * estimate, 0);
     pairs = lua_gettop(L);
     lua_pushnil(L);
     while (lua_next(L, h)) {
@@ -365,8 +365,10 @@ static int header_name_ok(const char *s, size_t n)
     return n > 0;
 }
 
-/* Pushes the "Name: value" line of pair i of the pairs table at p. */
-static const char *push_header_line(lua_State *L, int p, int i, const char *who)
+/* Checks pair i of the pairs table at p (a number value is stored back as
+ * its string); returns the length of its line: "Name: value" or, for an
+ * empty value, "Name;" (libcurl's way to send a header with no value). */
+static size_t check_pair(lua_State *L, int p, int i, const char *who)
 {
     size_t nl, vl;
     const char *name, *value;
@@ -382,30 +384,56 @@ static const char *push_header_line(lua_State *L, int p, int i, const char *who)
         luaL_error(L, "%s: header name '%s' is not an HTTP token", who, name);
     if (strlen(value) != vl || strpbrk(value, "\r\n") != NULL)
         luaL_error(L, "%s: header '%s' has a CR, LF or NUL in its value", who, name);
-    /* "Name;" is libcurl's way to send a header with an empty value. */
-    if (vl == 0)
-        lua_pushfstring(L, "%s;", name);
-    else
-        lua_pushfstring(L, "%s: %s", name, value);
-    lua_replace(L, -3);
+    lua_rawseti(L, p, 2 * i);                   /* the value, as a string */
     lua_pop(L, 1);
-    return lua_tostring(L, -1);
+    return vl == 0 ? nl + 1 : nl + 2 + vl;
 }
 
-/* The request's header lines, owned by the anchor, from the user's table
- * on top of the stack (popped). */
+/* Writes the line of pair i (checked) at out, NUL-terminated; returns the
+ * bytes written with the NUL.  Only reads the pairs table: no allocation. */
+static size_t write_line(lua_State *L, int p, int i, char *out)
+{
+    size_t nl, vl;
+    const char *name, *value;
+
+    lua_rawgeti(L, p, 2 * i - 1);
+    lua_rawgeti(L, p, 2 * i);
+    name = lua_tolstring(L, -2, &nl);
+    value = lua_tolstring(L, -1, &vl);
+    memcpy(out, name, nl);
+    if (vl == 0) {
+        out[nl] = ';';
+        out[nl + 1] = '\0';
+        lua_pop(L, 2);
+        return nl + 2;
+    }
+    out[nl] = ':';
+    out[nl + 1] = ' ';
+    memcpy(out + nl + 2, value, vl);
+    out[nl + 2 + vl] = '\0';
+    lua_pop(L, 2);
+    return nl + 3 + vl;
+}
+
+/* The request's header lines, from the user's table on top of the stack
+ * (popped): one userdata the anchor owns, the array of line pointers and
+ * then the lines themselves.  Sizes and lines come from the pairs copy,
+ * which no Lua code (a finalizer run by an allocation) can reach. */
 static void anchor_headers(lua_State *L, int anchor, dcs_lreq *c, const char *who)
 {
     int h = lua_gettop(L), pairs = copy_headers(L, h), p = lua_gettop(L), i;
+    size_t text = 0, at = 0;
     const char **lines;
+    char *out;
 
-    lua_pushvalue(L, p);
-    lua_rawseti(L, anchor, DCS_A_PAIRS);
-    lines = dcs_newuserdata(L, (size_t)(pairs > 0 ? pairs : 1) * sizeof *lines);
+    for (i = 1; i <= pairs; i++)
+        text += check_pair(L, p, i, who) + 1;
+    lines = dcs_newuserdata(L, (size_t)(pairs > 0 ? pairs : 1) * sizeof *lines + text);
     lua_rawseti(L, anchor, DCS_A_LINES);
+    out = (char *)(lines + (pairs > 0 ? pairs : 1));
     for (i = 1; i <= pairs; i++) {
-        lines[i - 1] = push_header_line(L, p, i, who);
-        lua_rawseti(L, p, 2 * pairs + i);               /* the line lives as long as the anchor */
+        lines[i - 1] = out + at;
+        at += write_line(L, p, i, out + at);
     }
     c->req.headers = lines;
     c->req.header_count = (size_t)pairs;

@@ -19,8 +19,8 @@
 
 enum {
     DCS_A_METHOD = 1, DCS_A_URL, DCS_A_BODY,    /* strings (or false) whose pointers C keeps */
-    DCS_A_PAIRS,                /* the user's headers as name, value pairs, then the lines */
-    DCS_A_LINES,                /* userdata: const char *[] into DCS_A_PAIRS */
+    DCS_A_PAIRS,                /* unused (false) */
+    DCS_A_LINES,                /* userdata: const char *[], then the header lines */
     DCS_A_FILE, DCS_A_HEAD, DCS_A_PROGRESS,
     DCS_A_HEADERS,              /* the response's headers table, once built */
     DCS_A_MESSAGE,              /* sink.head's refusal message */

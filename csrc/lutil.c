@@ -171,6 +171,47 @@ static int l_bytes_are(lua_State *L)
     lua_pushboolean(L, all);
     return 1;
 }
+
+/* bad_header(t) -> nothing when every key of t is a string of tchars (not
+ * empty) and every value a string of text bytes; else "name" or "value"
+ * and the first key whose name or value is not (in pairs order).  The
+ * checks of validate.request in one call: nothing here allocates or runs
+ * Lua code. */
+static int l_bad_header(lua_State *L)
+{
+    size_t n;
+    const unsigned char *s;
+    int all;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        all = lua_type(L, -2) == LUA_TSTRING;
+        if (all) {
+            s = (const unsigned char *)lua_tolstring(L, -2, &n);
+            all = n > 0;
+            ALL_BYTES(is_tchar, s, n, all);
+        }
+        if (!all) {
+            lua_pushliteral(L, "name");
+            lua_pushvalue(L, -3);
+            return 2;
+        }
+        all = lua_type(L, -1) == LUA_TSTRING;
+        if (all) {
+            s = (const unsigned char *)lua_tolstring(L, -1, &n);
+            ALL_BYTES(is_text, s, n, all);
+        }
+        if (!all) {
+            lua_pushliteral(L, "value");
+            lua_pushvalue(L, -3);
+            return 2;
+        }
+        lua_pop(L, 1);
+    }
+    return 0;
+}
 #undef ALL_BYTES
 
 static const luaL_Reg util_functions[] = {
@@ -179,6 +220,7 @@ static const luaL_Reg util_functions[] = {
     {"sha256_file", l_sha256_file},
     {"isatty", l_isatty},
     {"bytes_are", l_bytes_are},
+    {"bad_header", l_bad_header},
     {NULL, NULL}
 };
 

@@ -103,14 +103,18 @@ local function call_option(name, req, k, v)
   end
 end
 
--- An operation's path template cut once into its pieces: the literal text
--- around each of its arguments, in argument order ({project_id} stays).
+-- An operation's path template cut once into its pieces: p.head, the text
+-- before {project_id} (nil without one), then the literal text around each
+-- argument after it, in argument order.
 local path_pieces = setmetatable({}, { __mode = "k" })
+
+local PROJECT = "{project_id}"
 
 local function pieces_of(op)
   local p = path_pieces[op]
   if p then return p end
-  p = { op.path }
+  local ps, pe = op.path:find(PROJECT, 1, true)
+  p = { ps and op.path:sub(pe + 1) or op.path, head = ps and op.path:sub(1, ps - 1) }
   for i, arg_name in ipairs(op.args) do
     local marker = "{" .. arg_name .. "}"
     for j = 1, #p, 2 do
@@ -127,10 +131,12 @@ local function pieces_of(op)
   return p
 end
 
--- The path with each argument (already validated) encoded in its place.
+-- The path after {project_id} with each argument (already validated)
+-- encoded in its place.
 local function fill_path(op, ...)
   local p = pieces_of(op)
   if #p == 1 then return p[1] end
+  if #p == 3 then return p[1] .. core.encode((select(p[2], ...))) .. p[3] end
   if #p == 5 then
     return p[1] .. core.encode((select(p[2], ...))) .. p[3] .. core.encode((select(p[4], ...))) .. p[5]
   end
@@ -156,6 +162,14 @@ local function fixed_query(op)
   return f
 end
 
+-- The query of a call without query parameters; never written to (set_query).
+local NO_QUERY = {}
+
+local function set_query(req, k, v)
+  if req.query == NO_QUERY then req.query = {} end
+  req.query[k] = v
+end
+
 -- The options table of a call into req (query, timeout, retries), or an error object.
 local function apply_options(name, op, req, opts)
   for k, v in pairs(opts) do
@@ -168,7 +182,7 @@ local function apply_options(name, op, req, opts)
     else
       local problem = check_query_value(k, spec, v)
       if problem then return errors.invalid(name, problem) end
-      req.query[k] = v
+      set_query(req, k, v)
     end
   end
 end
@@ -189,13 +203,15 @@ local function build(name, op, n, ...)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid(name, "options must be a table")
   end
-  local req = { method = op.method, path = fill_path(op, ...), query = {}, body = "" }
+  -- path: what follows path_head ({project_id}, filled in per attempt)
+  local req = { method = op.method, path_head = pieces_of(op).head, path = fill_path(op, ...), query = NO_QUERY,
+    body = "" }
   if opts then
     local err = apply_options(name, op, req, opts)
     if err then return nil, err end
   end
   local fixed = fixed_query(op)
-  for i = 1, #fixed do req.query[fixed[i]] = op.query[fixed[i]].fixed end
+  for i = 1, #fixed do set_query(req, fixed[i], op.query[fixed[i]].fixed) end
   return req
 end
 
@@ -369,6 +385,19 @@ local function note_throttling(self, err)
   end
 end
 
+-- Project ids percent-encoded, kept: a process uses few of them (the
+-- cache is emptied should it ever hold many).
+local encoded_projects, encoded_count = {}, 0
+
+local function encoded_project(project)
+  local e = encoded_projects[project]
+  if e then return e end
+  if encoded_count >= 64 then encoded_projects, encoded_count = {}, 0 end
+  e = core.encode(project)
+  encoded_projects[project], encoded_count = e, encoded_count + 1
+  return e
+end
+
 -- One attempt: credentials, project, then each endpoint in turn while
 -- they fail before sending.
 local function attempt(self, name, op, req, number)
@@ -384,18 +413,16 @@ local function attempt(self, name, op, req, number)
   end
   local transport, terr = M.transport(self, name)
   if not transport then return nil, terr end
-  local path = req.path
-  if project then
-    local s, e = path:find("{project_id}", 1, true)
-    if s then path = path:sub(1, s - 1) .. core.encode(project) .. path:sub(e + 1) end
-  end
+  local head, path = req.path_head, req.path
+  local middle = head and (project and encoded_project(project) or PROJECT)
   local endpoints = op.service == "iam" and { self.iam_endpoint } or self.endpoints
   local first = op.service == "iam" and 1 or (self.endpoint_index or 1)
   local failures
   for i = 0, #endpoints - 1 do
     local index = (first - 1 + i) % #endpoints + 1
     throttle(self)
-    local url, headers = signed(self, req, endpoints[index] .. path, creds, project)
+    local url, headers = signed(self, req, head and endpoints[index] .. head .. middle .. path
+      or endpoints[index] .. path, creds, project)
     local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, creds)
     if outcome == "answered" and op.service ~= "iam" then
       self.endpoint_index, self.endpoint = index, endpoints[index]    -- stay on the one that answers

@@ -251,7 +251,9 @@ end
 function Loop:drive(transfer)
   local engine = self:engine()
   while not transfer:done() do
-    engine:step(math.min(engine:timeout() or 0.05, 0.05))
+    -- the engine bounds the wait by libcurl's own timer (and a transfer
+    -- just started is added first, then waited for in the same step)
+    engine:step(0.05)
     if interrupted() then transfer:cancel() end
   end
 end

@@ -326,34 +326,31 @@ static void read_fields(lua_State *L, int req, int anchor, dcs_lreq *c, const ch
     read_sink(L, req, anchor);
 }
 
-/* The user's headers (the table at h), copied in one pass into a new table
- * as name, value pairs, left on top; returns the number of pairs it holds.
- * The first pass only counts (no allocation, so no finalizer runs between
- * it and the copy, unless lua_createtable's own step runs one: then the
- * copy grows and its own count, not this estimate, is what counts). */
-static int copy_headers(lua_State *L, int h)
+/* The user's headers (the table at h) pushed as name, value pairs; returns
+ * the number of pairs.  The first walk only counts; growing the stack may
+ * allocate and so run a finalizer that changes the table, but nothing
+ * allocates during the second walk, and what it finds beyond the count
+ * (entries a finalizer added meanwhile) is refused. */
+static int push_pairs(lua_State *L, int h, const char *who)
 {
-    int estimate = 0, n = 0, pairs;
+    int count = 0, n = 0;
 
-    if (lua_isnil(L, h)) {
-        lua_newtable(L);
+    if (lua_isnil(L, h))
         return 0;
-    }
     lua_pushnil(L);
     while (lua_next(L, h)) {
         lua_pop(L, 1);
-        luaL_argcheck(L, ++estimate <= MAX_HEADERS, 2, "too many headers");
+        luaL_argcheck(L, ++count <= MAX_HEADERS, 2, "too many headers");
     }
-    lua_createtable(L, 2 * estimate, 0);
-    pairs = lua_gettop(L);
+    luaL_checkstack(L, 2 * count + 4, who);
     lua_pushnil(L);
     while (lua_next(L, h)) {
-        luaL_argcheck(L, n < 2 * MAX_HEADERS, 2, "too many headers");
-        lua_pushvalue(L, -2);
-        lua_rawseti(L, pairs, ++n);                     /* the name */
-        lua_rawseti(L, pairs, ++n);                     /* the value; pops it */
+        if (n == count)
+            luaL_error(L, "%s: the headers table changed while it was read", who);
+        n++;
+        lua_pushvalue(L, -2);                           /* the key, for lua_next */
     }
-    return n / 2;
+    return n;
 }
 
 static int header_name_ok(const char *s, size_t n)
@@ -365,75 +362,66 @@ static int header_name_ok(const char *s, size_t n)
     return n > 0;
 }
 
-/* Checks pair i of the pairs table at p (a number value is stored back as
- * its string); returns the length of its line: "Name: value" or, for an
- * empty value, "Name;" (libcurl's way to send a header with no value). */
-static size_t check_pair(lua_State *L, int p, int i, const char *who)
+/* Checks the pair at stack slots k (name) and k + 1 (value; a number
+ * becomes its string there); returns the length of its line: "Name: value"
+ * or, for an empty value, "Name;" (libcurl's way to send a header with no
+ * value). */
+static size_t check_pair(lua_State *L, int k, const char *who)
 {
     size_t nl, vl;
     const char *name, *value;
 
-    lua_rawgeti(L, p, 2 * i - 1);
-    lua_rawgeti(L, p, 2 * i);
-    if (lua_type(L, -2) != LUA_TSTRING ||
-        (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
+    if (lua_type(L, k) != LUA_TSTRING ||
+        (lua_type(L, k + 1) != LUA_TSTRING && lua_type(L, k + 1) != LUA_TNUMBER))
         luaL_error(L, "%s: headers must map names to strings", who);
-    name = lua_tolstring(L, -2, &nl);
-    value = lua_tolstring(L, -1, &vl);          /* a number becomes a string on the stack */
+    name = lua_tolstring(L, k, &nl);
+    value = lua_tolstring(L, k + 1, &vl);       /* a number becomes a string in its slot */
     if (!header_name_ok(name, nl))
         luaL_error(L, "%s: header name '%s' is not an HTTP token", who, name);
     if (strlen(value) != vl || strpbrk(value, "\r\n") != NULL)
         luaL_error(L, "%s: header '%s' has a CR, LF or NUL in its value", who, name);
-    lua_rawseti(L, p, 2 * i);                   /* the value, as a string */
-    lua_pop(L, 1);
     return vl == 0 ? nl + 1 : nl + 2 + vl;
 }
 
-/* Writes the line of pair i (checked) at out, NUL-terminated; returns the
- * bytes written with the NUL.  Only reads the pairs table: no allocation. */
-static size_t write_line(lua_State *L, int p, int i, char *out)
+/* Writes the line of the (checked) pair at slots k, k + 1 at out,
+ * NUL-terminated; returns the bytes written with the NUL.  No allocation. */
+static size_t write_line(lua_State *L, int k, char *out)
 {
     size_t nl, vl;
-    const char *name, *value;
+    const char *name = lua_tolstring(L, k, &nl), *value = lua_tolstring(L, k + 1, &vl);
 
-    lua_rawgeti(L, p, 2 * i - 1);
-    lua_rawgeti(L, p, 2 * i);
-    name = lua_tolstring(L, -2, &nl);
-    value = lua_tolstring(L, -1, &vl);
     memcpy(out, name, nl);
     if (vl == 0) {
         out[nl] = ';';
         out[nl + 1] = '\0';
-        lua_pop(L, 2);
         return nl + 2;
     }
     out[nl] = ':';
     out[nl + 1] = ' ';
     memcpy(out + nl + 2, value, vl);
     out[nl + 2 + vl] = '\0';
-    lua_pop(L, 2);
     return nl + 3 + vl;
 }
 
 /* The request's header lines, from the user's table on top of the stack
  * (popped): one userdata the anchor owns, the array of line pointers and
- * then the lines themselves.  Sizes and lines come from the pairs copy,
- * which no Lua code (a finalizer run by an allocation) can reach. */
+ * then the lines themselves.  Sizes and lines come from the pairs on the
+ * stack, which no Lua code (a finalizer run by an allocation) can reach. */
 static void anchor_headers(lua_State *L, int anchor, dcs_lreq *c, const char *who)
 {
-    int h = lua_gettop(L), pairs = copy_headers(L, h), p = lua_gettop(L), i;
+    int h = lua_gettop(L), pairs = push_pairs(L, h, who), i;
     size_t text = 0, at = 0;
     const char **lines;
     char *out;
 
-    for (i = 1; i <= pairs; i++)
-        text += check_pair(L, p, i, who) + 1;
+    for (i = 0; i < pairs; i++)
+        text += check_pair(L, h + 1 + 2 * i, who) + 1;
     lines = dcs_newuserdata(L, (size_t)(pairs > 0 ? pairs : 1) * sizeof *lines + text);
     lua_rawseti(L, anchor, DCS_A_LINES);
     out = (char *)(lines + (pairs > 0 ? pairs : 1));
-    for (i = 1; i <= pairs; i++) {
-        lines[i - 1] = out + at;
-        at += write_line(L, p, i, out + at);
+    for (i = 0; i < pairs; i++) {
+        lines[i] = out + at;
+        at += write_line(L, h + 1 + 2 * i, out + at);
     }
     c->req.headers = lines;
     c->req.header_count = (size_t)pairs;

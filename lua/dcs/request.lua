@@ -203,9 +203,8 @@ local function build(name, op, n, ...)
   if opts ~= nil and type(opts) ~= "table" then
     return nil, errors.invalid(name, "options must be a table")
   end
-  -- path: what follows path_head ({project_id}, filled in per attempt)
-  local req = { method = op.method, path_head = pieces_of(op).head, path = fill_path(op, ...), query = NO_QUERY,
-    body = "" }
+  -- path: what follows the operation's {project_id} (filled in per attempt)
+  local req = { method = op.method, path = fill_path(op, ...), query = NO_QUERY, body = "" }
   if opts then
     local err = apply_options(name, op, req, opts)
     if err then return nil, err end
@@ -413,7 +412,7 @@ local function attempt(self, name, op, req, number)
   end
   local transport, terr = M.transport(self, name)
   if not transport then return nil, terr end
-  local head, path = req.path_head, req.path
+  local head, path = pieces_of(op).head, req.path
   local middle = head and (project and encoded_project(project) or PROJECT)
   local endpoints = op.service == "iam" and { self.iam_endpoint } or self.endpoints
   local first = op.service == "iam" and 1 or (self.endpoint_index or 1)

@@ -365,6 +365,7 @@ end
 -- Waits, shared by every task of the client, for a pause a 429 asked for
 -- (Retry-After) and for the next slot of the client's rate_limit.
 local function throttle(self)
+  if not (self.paused_until or self.rate_limit) then return end     -- nothing to wait for
   local now = self.monotime()
   if self.paused_until and self.paused_until > now then
     self.sleep(self.paused_until - now)

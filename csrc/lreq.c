@@ -80,13 +80,20 @@ void dcs_lreq_config(lua_State *L, int t, dcs_http_config *cfg, const char *who)
 static int add_header(void *ud, dcs_str name, dcs_str value)
 {
     lua_State *L = ud;
+    char small[64];
     luaL_Buffer b;
     size_t i;
 
-    luaL_buffinit(L, &b);
-    for (i = 0; i < name.len; i++)
-        luaL_addchar(&b, (char)dcs_ascii_lower((unsigned char)name.ptr[i]));
-    luaL_pushresult(&b);
+    if (name.len <= sizeof small) {
+        for (i = 0; i < name.len; i++)
+            small[i] = (char)dcs_ascii_lower((unsigned char)name.ptr[i]);
+        lua_pushlstring(L, small, name.len);
+    } else {
+        luaL_buffinit(L, &b);
+        for (i = 0; i < name.len; i++)
+            luaL_addchar(&b, (char)dcs_ascii_lower((unsigned char)name.ptr[i]));
+        luaL_pushresult(&b);
+    }
     lua_pushvalue(L, -1);
     lua_rawget(L, -3);
     if (lua_type(L, -1) == LUA_TSTRING) {
@@ -101,10 +108,18 @@ static int add_header(void *ud, dcs_str name, dcs_str value)
     return 1;
 }
 
-/* Pushes the headers table of a complete (already validated) block. */
+/* Pushes the headers table of a complete (already validated) block, sized
+ * for its lines (at most MAX_HEADERS: the rest grow it as they come). */
 static void push_headers(lua_State *L, const char *block, size_t len)
 {
-    lua_newtable(L);
+    const char *p = block, *end = block + len;
+    int lines = 0;
+
+    while (lines < MAX_HEADERS && p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        lines++;
+        p++;
+    }
+    lua_createtable(L, 0, lines);
     if (dcs_headers_parse(block, len, add_header, L) < 0)
         luaL_error(L, "malformed response header block");
 }

@@ -312,22 +312,27 @@ end
 -- server, so another endpoint may be tried at once.
 local FAILOVER = { dns = true, connect = true, tls = true }
 
--- core.sign_request's argument and its headers, reused by every call: the
--- signer is C and runs no Lua code, so no other call can see them in use,
--- and the credentials in them are cleared before signed returns or raises.
-local sign_args, sign_headers = {}, {}
+-- core.sign_request's argument and its headers, reused from call to call.
+-- The C signer yields to nothing, but an allocation inside it may run a
+-- finalizer that makes a call of its own (another client's, say): that call
+-- finds them in use and signs with fresh ones, so it can never put its
+-- project or security token into the request being signed.  The
+-- credentials in them are cleared before signed returns or raises.
+local sign_args, sign_headers, signing = {}, {}, false
 
 -- Signs the request for one endpoint: url and headers to send.
 local function signed(self, req, url, creds, project)
-  sign_headers["Content-Type"] = "application/json"
-  sign_headers["X-Project-Id"] = project
-  sign_headers["X-Security-Token"] = creds.security_token
-  local a = sign_args
-  a.method, a.url, a.query, a.body, a.ak, a.sk, a.headers =
-    req.method, url, req.query, req.body, creds.ak, creds.sk, sign_headers
+  local a, h = sign_args, sign_headers
+  if signing then a, h = {}, {} else signing = true end
+  h["Content-Type"] = "application/json"
+  h["X-Project-Id"] = project
+  h["X-Security-Token"] = creds.security_token
+  a.method, a.url, a.query, a.body, a.ak, a.sk, a.headers = req.method, url, req.query, req.body, creds.ak,
+    creds.sk, h
   local ok, headers, query = pcall(core.sign_request, a)
-  a.url, a.query, a.ak, a.sk = nil, nil, nil, nil
-  sign_headers["X-Project-Id"], sign_headers["X-Security-Token"] = nil, nil
+  a.url, a.query, a.body, a.ak, a.sk = nil, nil, nil, nil, nil
+  h["X-Project-Id"], h["X-Security-Token"] = nil, nil
+  if a == sign_args then signing = false end
   if not ok then error(headers, 0) end
   -- Sent but not signed, as the Node SDK does: proxies may rewrite these.
   headers["User-Agent"] = self.user_agent

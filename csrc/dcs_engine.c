@@ -553,7 +553,10 @@ static dcs_http_failure classify(CURLcode rc, const dcs_transfer *t, int sent)
     case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
     case CURLE_SSL_INVALIDCERTSTATUS:
     case CURLE_USE_SSL_FAILED: return DCS_HTTP_TLS;
-    case CURLE_SEND_ERROR: return DCS_HTTP_SEND;
+    /* libcurl reports a socket error poll finds while it reads as a send
+     * error ("select/poll returned error"): once the head has come, the
+     * connection broke while receiving. */
+    case CURLE_SEND_ERROR: return t->res.head_done ? DCS_HTTP_RECV : DCS_HTTP_SEND;
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE: return DCS_HTTP_RECV;

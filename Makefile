@@ -8,7 +8,8 @@
 #   make deps       install the Debian packages the project needs (apt-get)
 #   make bench      signing against a Python peer, downloads against curl -o,
 #                   fan-out, a host loop and single-connection calls against a
-#                   local nginx and a raw libcurl loop; one table at the end
+#                   local nginx and a raw libcurl loop, the example C host's
+#                   ticks; one table at the end (README, Performance)
 #   make docs       the HTML reference of the API (LDoc, config.ld) in build/docs,
 #                   and the copy the rock installs in docs/reference (not committed)
 #   make install    the man page and the bash completion of dcs-logs, under

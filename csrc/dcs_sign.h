@@ -67,6 +67,9 @@ DCS_INTERNAL dcs_sign_key *dcs_sign_key_new(const void *sk, size_t len);
 DCS_INTERNAL void dcs_sign_key_free(dcs_sign_key *key);     /* zeroes; NULL is fine */
 /* Whether key was made from this SK (a NULL key matches nothing). */
 DCS_INTERNAL int dcs_sign_key_matches(const dcs_sign_key *key, const void *sk, size_t len);
+/* HMAC-SHA256(SK, "SDK-HMAC-SHA256\n" date "\n" hash) in hex; 0 if mbedTLS fails. */
+DCS_INTERNAL int dcs_sign_key_signature(dcs_sign_key *key, dcs_str date, const char hash[64],
+                                        char out[65]);
 
 /* What dcs_sign_with_key writes, all inside its one buffer. */
 typedef struct dcs_sign_out {

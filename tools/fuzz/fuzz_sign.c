@@ -1,7 +1,7 @@
 /* libFuzzer harness for the pure-C signer (csrc/dcs_sign.c, csrc/dcs_buf.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o build/fuzz_sign \
- *         tools/fuzz/fuzz_sign.c csrc/dcs_sign.c csrc/dcs_buf.c -lmbedcrypto
+ *         tools/fuzz/fuzz_sign.c csrc/dcs_sign.c csrc/dcs_sign_key.c csrc/dcs_buf.c -lmbedcrypto
  *   mkdir -p build/fuzz-corpus && build/fuzz_sign -max_total_time=60 build/fuzz-corpus
  *
  * Input layout: byte 0 holds flags, the rest is split on 0xFF bytes (never

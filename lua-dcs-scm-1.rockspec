@@ -34,7 +34,8 @@ build = {
         "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lengine.c", "csrc/lreq.c",
         "csrc/lutil.c", "csrc/lfile.c", "csrc/dcs_sign.c", "csrc/dcs_sign_key.c",
         "csrc/dcs_http.c",
-        "csrc/dcs_engine.c", "csrc/dcs_buf.c", "csrc/dcs_file.c", "csrc/dcs_headers.c",
+        "csrc/dcs_engine.c", "csrc/dcs_transfer.c",
+        "csrc/dcs_buf.c", "csrc/dcs_file.c", "csrc/dcs_headers.c",
         "csrc/lsignal.c",
       },
       defines = { "DCS_VERSION=0.2.0" },     -- = lua/dcs/version.lua (spec/package_spec.lua)

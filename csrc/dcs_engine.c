@@ -6,11 +6,8 @@
  * hands each ready descriptor to curl_multi_socket_action, fires the timer
  * when due, and finishes the transfers libcurl reports done.
  *
- * A transfer's body, header and progress handling is the blocking
- * transport's, unchanged: the head checked by dcs_headers_parse, a body
- * buffered (capped by max_body) or streamed into a dcs_file in 256 KiB
- * writes while helper threads hash it, failures classified from our own
- * flags first, then libcurl's code. */
+ * A transfer's own callbacks (head, body, progress) and the classification
+ * of how it ended are in dcs_transfer.c. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -22,45 +19,10 @@
 #include <curl/curl.h>
 
 #include "dcs_engine.h"
-#include "dcs_headers.h"
+#include "dcs_transfer.h"
 
-/* Bodies that may stream into a file: libcurl receives up to RECV_BUFFER
- * bytes at a time (its default is 16 KiB), and since it hands them over in
- * pieces of at most 16 KiB (CURL_MAX_WRITE_SIZE), they are gathered into
- * WRITE_BUFFER bytes for each write to the file: one pwrite and one hand-over
- * to the hashing helpers per 256 KiB instead of per 16 KiB. */
-#define RECV_BUFFER (512L * 1024)
-#define WRITE_BUFFER ((size_t)256 * 1024)
 #define POOL_MAX 16             /* idle easy handles kept for reuse */
 #define POLL_ON_STACK 64
-
-enum { T_QUEUED, T_RUNNING, T_DONE };
-
-struct dcs_transfer {
-    dcs_engine *engine;         /* while attached: holding an easy handle */
-    dcs_transfer *prev, *next;  /* the engine's attached transfers */
-    dcs_transfer *next_done;    /* the engine's done notices */
-    int refs;                   /* owner + attached + done notice */
-    int state;
-    int in_multi;
-    int finishing;              /* finish() is on the stack */
-    dcs_http_failure ended_by;  /* DCS_HTTP_CANCELLED or _CLOSED, else OK */
-    CURL *easy;
-    struct curl_slist *headers;
-    dcs_http_request req;       /* the strings cleared: libcurl holds copies */
-    dcs_http_response res;
-    size_t max_body;
-    int too_large;
-    int bad_head;               /* malformed or oversized header block */
-    const char *bad_why;        /* what was wrong with it, for the message */
-    int interim;                /* 1xx answers so far */
-    int lines;                  /* lines of the head being received */
-    int aborted;                /* on_head refused or on_progress said stop */
-    int async;                  /* this transfer moved req.file's hashing to its helpers */
-    unsigned char *wbuf;        /* NULL: each piece goes to the file as it comes */
-    size_t pending;             /* bytes in wbuf, not yet in the file */
-    char errbuf[CURL_ERROR_SIZE];
-};
 
 struct dcs_engine {
     CURLM *multi;               /* NULL once shut down */
@@ -279,326 +241,6 @@ long dcs_engine_timeout(const dcs_engine *e)
     return left > 0 ? (long)left : 0;
 }
 
-/* ---- one transfer's callbacks (from libcurl, inside a step) ---- */
-
-static int is_blank_line(const char *data, size_t n)
-{
-    return (n == 1 && data[0] == '\n') || (n == 2 && data[0] == '\r' && data[1] == '\n');
-}
-
-/* The framing fields of a head (see DCS_HTTP_MAX_LENGTH_DIGITS). */
-typedef struct framing {
-    dcs_str length;             /* the first Content-Length item */
-    int has_length, has_te, bad;
-} framing;
-
-static int is_blank(char c)
-{
-    return c == ' ' || c == '\t';
-}
-
-/* One item of a Content-Length list, [b, e) before trimming. */
-static void length_item(framing *f, const char *b, const char *e)
-{
-    size_t n, i;
-    while (b < e && is_blank(*b))
-        b++;
-    while (e > b && is_blank(e[-1]))
-        e--;
-    n = (size_t)(e - b);
-    if (n == 0 || n > DCS_HTTP_MAX_LENGTH_DIGITS)
-        f->bad = 1;
-    for (i = 0; i < n; i++)
-        if (b[i] < '0' || b[i] > '9')
-            f->bad = 1;
-    if (f->has_length && (n != f->length.len || memcmp(b, f->length.ptr, n) != 0))
-        f->bad = 1;
-    f->length.ptr = b;
-    f->length.len = n;
-    f->has_length = 1;
-}
-
-/* dcs_headers_parse callback: notes Content-Length and Transfer-Encoding. */
-static int note_framing(void *ud, dcs_str name, dcs_str value)
-{
-    framing *f = ud;
-    const char *p = value.ptr, *end = value.ptr + value.len, *comma;
-
-    if (dcs_str_ieq(name.ptr, name.len, "transfer-encoding", 17)) {
-        f->has_te = 1;
-    } else if (dcs_str_ieq(name.ptr, name.len, "content-length", 14)) {
-        while ((comma = memchr(p, ',', (size_t)(end - p))) != NULL) {
-            length_item(f, p, comma);
-            p = comma + 1;
-        }
-        length_item(f, p, end);
-    }
-    return 1;
-}
-
-static int refuse_head(dcs_transfer *t, const char *why)
-{
-    t->bad_head = 1;
-    t->bad_why = why;
-    return 0;
-}
-
-/* A final head that may go to on_head: 0 (refused) when it is malformed,
- * an interim answer too many, a 101, or ambiguous framing; -1 for an
- * interim answer (skipped); else its status. */
-static int check_head(dcs_transfer *t)
-{
-    dcs_http_response *res = &t->res;
-    framing f;
-    int status;
-
-    memset(&f, 0, sizeof f);
-    status = dcs_headers_parse(res->headers.data, res->headers.len, note_framing, &f);
-    if (status < 0)
-        return refuse_head(t, "malformed response header block");
-    if (status == 101)
-        return refuse_head(t, "101 Switching Protocols, which no request of ours asks for");
-    if (status < 200) {
-        if (++t->interim > DCS_HTTP_MAX_INTERIM)
-            return refuse_head(t, "more than 10 interim (1xx) responses");
-        dcs_buf_reset(&res->headers);
-        t->lines = 0;
-        return -1;
-    }
-    if (f.bad)
-        return refuse_head(t, "malformed or conflicting Content-Length");
-    if (f.has_length && f.has_te)
-        return refuse_head(t, "both Content-Length and Transfer-Encoding (response splitting?)");
-    return status;
-}
-
-/* The header block is complete: check it, skip an interim (1xx) response,
- * and let on_head say where the body goes. */
-static int head_complete(dcs_transfer *t)
-{
-    const dcs_http_request *req = &t->req;
-    dcs_http_response *res = &t->res;
-    int status = check_head(t);
-    dcs_http_body_to to;
-
-    if (status <= 0)
-        return status < 0;
-    res->status = status;
-    res->head_done = 1;
-    to = req->on_head ? req->on_head(req->ud, status, res->headers.data, res->headers.len)
-                      : DCS_HTTP_BODY_BUFFER;
-    if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
-        return 0;               /* the callback cancelled it or closed the engine */
-    res->body_to = to == DCS_HTTP_BODY_FILE && req->file == NULL ? DCS_HTTP_BODY_BUFFER : to;
-    if (res->body_to == DCS_HTTP_BODY_REFUSE) {
-        t->aborted = 1;
-        return 0;
-    }
-    /* The body streams into the file: hash on helper threads while libcurl
-     * receives (inline if they cannot start); finish() ends it. */
-    if (res->body_to == DCS_HTTP_BODY_FILE) {
-        if (t->wbuf == NULL)
-            t->wbuf = malloc(WRITE_BUFFER);     /* without it, bodies go unbuffered */
-        if (!t->async)
-            t->async = dcs_file_async_begin(req->file, 0) == 0;
-    }
-    return 1;
-}
-
-/* libcurl hands over one header line at a time, the final blank one
- * included; the proxy's CONNECT answer never comes here
- * (CURLOPT_SUPPRESS_CONNECT_HEADERS). */
-static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
-{
-    dcs_transfer *t = ud;
-    size_t n = size * nmemb;
-
-    if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
-        return 0;
-    if (t->res.head_done)
-        return n;               /* trailers after a chunked body: not part of the head */
-    if (n > DCS_HEADERS_MAX_BYTES - t->res.headers.len)
-        return refuse_head(t, "response header block larger than 65536 bytes");
-    /* the status line, the fields and the blank line: fail as soon as
-     * there are too many, not when the block ends (if it ever does) */
-    if (++t->lines > DCS_HEADERS_MAX_FIELDS + 2)
-        return refuse_head(t, "more than 200 header fields");
-    dcs_buf_add(&t->res.headers, data, n);
-    if (!dcs_buf_ok(&t->res.headers))
-        return 0;
-    if (is_blank_line(data, n) && !head_complete(t))
-        return 0;
-    return n;
-}
-
-/* 0 when the transfer must stop: the callback said so, cancelled it or
- * closed the engine. */
-static int report_progress(dcs_transfer *t)
-{
-    dcs_http_response *res = &t->res;
-    res->reported = res->streamed;
-    if (!t->req.on_progress(t->req.ud, res->streamed))
-        t->aborted = 1;
-    return !t->aborted && t->ended_by == DCS_HTTP_OK;
-}
-
-/* Writes n body bytes to the file; 0 (with res.file_error) on failure. */
-static int write_file(dcs_transfer *t, const void *data, size_t n)
-{
-    int rc = dcs_file_write(t->req.file, data, n);
-    if (rc != 0) {
-        t->res.file_error = rc;
-        return 0;
-    }
-    t->res.streamed += (long long)n;
-    return 1;
-}
-
-/* The gathered bytes to the file (after the transfer too: a body cut short
- * keeps every byte received, for a resume). */
-static int flush_pending(dcs_transfer *t)
-{
-    size_t n = t->pending;
-    t->pending = 0;
-    return n == 0 || write_file(t, t->wbuf, n);
-}
-
-/* After bytes reached the file: a progress report when one is due. */
-static int progress_due(dcs_transfer *t)
-{
-    dcs_http_response *res = &t->res;
-    if (t->req.on_progress == NULL ||
-        res->streamed - (res->reported < 0 ? 0 : res->reported) < t->req.progress_step)
-        return 1;
-    return report_progress(t);
-}
-
-static size_t to_file(dcs_transfer *t, const char *data, size_t n)
-{
-    size_t left = n;
-
-    if (t->wbuf == NULL)
-        return write_file(t, data, n) && progress_due(t) ? n : 0;
-    while (left > 0) {
-        size_t k = WRITE_BUFFER - t->pending;
-        if (k > left)
-            k = left;
-        memcpy(t->wbuf + t->pending, data, k);
-        t->pending += k;
-        data += k;
-        left -= k;
-        if (t->pending == WRITE_BUFFER && !(flush_pending(t) && progress_due(t)))
-            return 0;
-    }
-    return n;
-}
-
-static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    dcs_transfer *t = ud;
-    dcs_http_response *res = &t->res;
-    size_t n = size * nmemb;
-
-    if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
-        return 0;
-    if (res->body_to == DCS_HTTP_BODY_FILE)
-        return to_file(t, data, n);
-    if (t->max_body > 0 && res->body.len + n > t->max_body) {
-        t->too_large = 1;
-        return 0;
-    }
-    dcs_buf_add(&res->body, data, n);
-    return dcs_buf_ok(&res->body) ? n : 0;
-}
-
-/* ---- the end of a transfer ---- */
-
-/* What went wrong: the flags our callbacks set first (libcurl only sees a
- * write error), then libcurl's own code.  `sent` is nonzero once the
- * request went out: what libcurl then calls an unsupported protocol (no
- * status line, HTTP/0.9, a status out of range) or running out of memory
- * before the head was complete (a header line over its own limit) is the
- * server's malformed answer. */
-static dcs_http_failure classify(CURLcode rc, const dcs_transfer *t, int sent)
-{
-    if (t->ended_by != DCS_HTTP_OK)
-        return t->ended_by;
-    if (sent && !t->res.head_done && (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_OUT_OF_MEMORY))
-        return DCS_HTTP_BAD_RESPONSE;
-    if (t->bad_head)
-        return DCS_HTTP_BAD_RESPONSE;
-    if (t->res.file_error != 0)
-        return DCS_HTTP_WRITE;
-    if (t->aborted)
-        return DCS_HTTP_ABORTED;
-    if (t->too_large)
-        return DCS_HTTP_TOO_LARGE;
-    switch (rc) {
-    case CURLE_OK: return t->res.head_done ? DCS_HTTP_OK : DCS_HTTP_BAD_RESPONSE;
-    case CURLE_OPERATION_TIMEDOUT:
-        /* The low-speed check and the total timeout share this code; the
-         * message libcurl has written since 2000 tells them apart. */
-        if (t->req.stall_seconds > 0 && strncmp(t->errbuf, "Operation too slow", 18) == 0)
-            return DCS_HTTP_STALL;
-        return DCS_HTTP_TIMEOUT;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return DCS_HTTP_DNS;
-    case CURLE_COULDNT_CONNECT: return DCS_HTTP_CONNECT;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_USE_SSL_FAILED: return DCS_HTTP_TLS;
-    /* libcurl reports a socket error poll finds while it reads as a send
-     * error ("select/poll returned error"): once the head has come, the
-     * connection broke while receiving. */
-    case CURLE_SEND_ERROR: return t->res.head_done ? DCS_HTTP_RECV : DCS_HTTP_SEND;
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE: return DCS_HTTP_RECV;
-    case CURLE_WEIRD_SERVER_REPLY: return DCS_HTTP_BAD_RESPONSE;
-    case CURLE_URL_MALFORMAT:
-    case CURLE_UNSUPPORTED_PROTOCOL: return DCS_HTTP_BAD_REQUEST;
-    default: return DCS_HTTP_OTHER;
-    }
-}
-
-static void set_message(dcs_transfer *t, CURLcode rc)
-{
-    dcs_http_response *res = &t->res;
-    const char *errbuf = t->errbuf;
-
-    if (res->failure == DCS_HTTP_CANCELLED)
-        snprintf(res->message, sizeof res->message, "the transfer was cancelled");
-    else if (res->failure == DCS_HTTP_CLOSED)
-        snprintf(res->message, sizeof res->message, "the engine was closed");
-    else if (res->failure == DCS_HTTP_TOO_LARGE)
-        snprintf(res->message, sizeof res->message, "response body larger than %lu bytes",
-                 (unsigned long)t->max_body);
-    else if (res->failure == DCS_HTTP_BAD_RESPONSE && (t->bad_head || rc == CURLE_OK))
-        snprintf(res->message, sizeof res->message, "%s",
-                 t->bad_why ? t->bad_why : "malformed response header block");
-    else if (res->failure == DCS_HTTP_BAD_RESPONSE && rc == CURLE_OUT_OF_MEMORY)
-        snprintf(res->message, sizeof res->message,
-                 "malformed response: a header line longer than libcurl accepts");
-    else if (res->failure == DCS_HTTP_WRITE)
-        snprintf(res->message, sizeof res->message, "cannot write the body to the file: %s",
-                 dcs_file_strerror(res->file_error));
-    else if (res->failure == DCS_HTTP_ABORTED)
-        snprintf(res->message, sizeof res->message, "transfer stopped by a callback");
-    else if (res->failure == DCS_HTTP_BAD_RESPONSE)  /* libcurl's own parser refused it */
-        snprintf(res->message, sizeof res->message, "malformed response: %s",
-                 errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
-    else if (errbuf[0] != '\0')
-        snprintf(res->message, sizeof res->message, "%s: %s", curl_easy_strerror(rc), errbuf);
-    else
-        snprintf(res->message, sizeof res->message, "%s", curl_easy_strerror(rc));
-}
-
 static void notify_done(dcs_engine *e, dcs_transfer *t)
 {
     t->refs++;
@@ -622,7 +264,7 @@ static void finish(dcs_transfer *t, CURLcode rc)
         return;                 /* finishing: finish() sees ended_by when it resumes */
     t->finishing = 1;
     if (t->pending > 0 && res->file_error == 0)
-        flush_pending(t);
+        dcs_transfer_flush(t);
     t->pending = 0;
     if (t->async) {
         dcs_file_async_end(t->req.file);   /* every byte written is hashed */
@@ -638,20 +280,14 @@ static void finish(dcs_transfer *t, CURLcode rc)
      * caller's code, which may cancel t or close the engine. */
     if (rc == CURLE_OK && t->ended_by == DCS_HTTP_OK && res->body_to == DCS_HTTP_BODY_FILE &&
         t->req.on_progress != NULL && res->reported != res->streamed && res->file_error == 0)
-        report_progress(t);
+        dcs_transfer_report_progress(t);
     if (t->state == T_QUEUED)
         e->queued--;
     t->state = T_DONE;
     t->finishing = 0;
     e->running--;
     e->finished++;
-    res->failure = classify(rc, t, request_size > 0);
-    if (res->failure != DCS_HTTP_OK)
-        set_message(t, rc);
-    else if (!dcs_buf_ok(&res->body) || !dcs_buf_ok(&res->headers)) {
-        res->failure = DCS_HTTP_OTHER;
-        snprintf(res->message, sizeof res->message, "out of memory");
-    }
+    dcs_transfer_conclude(t, rc, request_size > 0);
     notify_done(e, t);
     if (!e->stepping)
         detach(t);
@@ -757,9 +393,9 @@ static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
     SET(CURLOPT_HTTPHEADER, t->headers);
     SET(CURLOPT_ERRORBUFFER, t->errbuf);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERFUNCTION, dcs_transfer_on_header);
     SET(CURLOPT_HEADERDATA, t);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEFUNCTION, dcs_transfer_on_body);
     SET(CURLOPT_WRITEDATA, t);
     SET(CURLOPT_PRIVATE, t);
     /* Wait for a connection that may turn out to multiplex (HTTP/2)

@@ -1,0 +1,346 @@
+/* One transfer's side of the multi engine: libcurl's callbacks for it (the
+ * blocking transport's handling, unchanged: the head checked by
+ * dcs_headers_parse, a body buffered (capped by max_body) or streamed into a
+ * dcs_file in 256 KiB writes while helper threads hash it, progress), and
+ * how it ended: failures classified from our own flags first, then
+ * libcurl's code.  Runs inside a step; nothing here knows the engine. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dcs_headers.h"
+#include "dcs_transfer.h"
+
+/* ---- one transfer's callbacks (from libcurl, inside a step) ---- */
+
+static int is_blank_line(const char *data, size_t n)
+{
+    return (n == 1 && data[0] == '\n') || (n == 2 && data[0] == '\r' && data[1] == '\n');
+}
+
+/* The framing fields of a head (see DCS_HTTP_MAX_LENGTH_DIGITS). */
+typedef struct framing {
+    dcs_str length;             /* the first Content-Length item */
+    int has_length, has_te, bad;
+} framing;
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+/* One item of a Content-Length list, [b, e) before trimming. */
+static void length_item(framing *f, const char *b, const char *e)
+{
+    size_t n, i;
+    while (b < e && is_blank(*b))
+        b++;
+    while (e > b && is_blank(e[-1]))
+        e--;
+    n = (size_t)(e - b);
+    if (n == 0 || n > DCS_HTTP_MAX_LENGTH_DIGITS)
+        f->bad = 1;
+    for (i = 0; i < n; i++)
+        if (b[i] < '0' || b[i] > '9')
+            f->bad = 1;
+    if (f->has_length && (n != f->length.len || memcmp(b, f->length.ptr, n) != 0))
+        f->bad = 1;
+    f->length.ptr = b;
+    f->length.len = n;
+    f->has_length = 1;
+}
+
+/* dcs_headers_parse callback: notes Content-Length and Transfer-Encoding. */
+static int note_framing(void *ud, dcs_str name, dcs_str value)
+{
+    framing *f = ud;
+    const char *p = value.ptr, *end = value.ptr + value.len, *comma;
+
+    if (dcs_str_ieq(name.ptr, name.len, "transfer-encoding", 17)) {
+        f->has_te = 1;
+    } else if (dcs_str_ieq(name.ptr, name.len, "content-length", 14)) {
+        while ((comma = memchr(p, ',', (size_t)(end - p))) != NULL) {
+            length_item(f, p, comma);
+            p = comma + 1;
+        }
+        length_item(f, p, end);
+    }
+    return 1;
+}
+
+static int refuse_head(dcs_transfer *t, const char *why)
+{
+    t->bad_head = 1;
+    t->bad_why = why;
+    return 0;
+}
+
+/* A final head that may go to on_head: 0 (refused) when it is malformed,
+ * an interim answer too many, a 101, or ambiguous framing; -1 for an
+ * interim answer (skipped); else its status. */
+static int check_head(dcs_transfer *t)
+{
+    dcs_http_response *res = &t->res;
+    framing f;
+    int status;
+
+    memset(&f, 0, sizeof f);
+    status = dcs_headers_parse(res->headers.data, res->headers.len, note_framing, &f);
+    if (status < 0)
+        return refuse_head(t, "malformed response header block");
+    if (status == 101)
+        return refuse_head(t, "101 Switching Protocols, which no request of ours asks for");
+    if (status < 200) {
+        if (++t->interim > DCS_HTTP_MAX_INTERIM)
+            return refuse_head(t, "more than 10 interim (1xx) responses");
+        dcs_buf_reset(&res->headers);
+        t->lines = 0;
+        return -1;
+    }
+    if (f.bad)
+        return refuse_head(t, "malformed or conflicting Content-Length");
+    if (f.has_length && f.has_te)
+        return refuse_head(t, "both Content-Length and Transfer-Encoding (response splitting?)");
+    return status;
+}
+
+/* The header block is complete: check it, skip an interim (1xx) response,
+ * and let on_head say where the body goes. */
+static int head_complete(dcs_transfer *t)
+{
+    const dcs_http_request *req = &t->req;
+    dcs_http_response *res = &t->res;
+    int status = check_head(t);
+    dcs_http_body_to to;
+
+    if (status <= 0)
+        return status < 0;
+    res->status = status;
+    res->head_done = 1;
+    to = req->on_head ? req->on_head(req->ud, status, res->headers.data, res->headers.len)
+                      : DCS_HTTP_BODY_BUFFER;
+    if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
+        return 0;               /* the callback cancelled it or closed the engine */
+    res->body_to = to == DCS_HTTP_BODY_FILE && req->file == NULL ? DCS_HTTP_BODY_BUFFER : to;
+    if (res->body_to == DCS_HTTP_BODY_REFUSE) {
+        t->aborted = 1;
+        return 0;
+    }
+    /* The body streams into the file: hash on helper threads while libcurl
+     * receives (inline if they cannot start); finish() ends it. */
+    if (res->body_to == DCS_HTTP_BODY_FILE) {
+        if (t->wbuf == NULL)
+            t->wbuf = malloc(WRITE_BUFFER);     /* without it, bodies go unbuffered */
+        if (!t->async)
+            t->async = dcs_file_async_begin(req->file, 0) == 0;
+    }
+    return 1;
+}
+
+/* libcurl hands over one header line at a time, the final blank one
+ * included; the proxy's CONNECT answer never comes here
+ * (CURLOPT_SUPPRESS_CONNECT_HEADERS). */
+size_t dcs_transfer_on_header(char *data, size_t size, size_t nmemb, void *ud)
+{
+    dcs_transfer *t = ud;
+    size_t n = size * nmemb;
+
+    if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
+        return 0;
+    if (t->res.head_done)
+        return n;               /* trailers after a chunked body: not part of the head */
+    if (n > DCS_HEADERS_MAX_BYTES - t->res.headers.len)
+        return refuse_head(t, "response header block larger than 65536 bytes");
+    /* the status line, the fields and the blank line: fail as soon as
+     * there are too many, not when the block ends (if it ever does) */
+    if (++t->lines > DCS_HEADERS_MAX_FIELDS + 2)
+        return refuse_head(t, "more than 200 header fields");
+    dcs_buf_add(&t->res.headers, data, n);
+    if (!dcs_buf_ok(&t->res.headers))
+        return 0;
+    if (is_blank_line(data, n) && !head_complete(t))
+        return 0;
+    return n;
+}
+
+/* 0 when the transfer must stop: the callback said so, cancelled it or
+ * closed the engine. */
+int dcs_transfer_report_progress(dcs_transfer *t)
+{
+    dcs_http_response *res = &t->res;
+    res->reported = res->streamed;
+    if (!t->req.on_progress(t->req.ud, res->streamed))
+        t->aborted = 1;
+    return !t->aborted && t->ended_by == DCS_HTTP_OK;
+}
+
+/* Writes n body bytes to the file; 0 (with res.file_error) on failure. */
+static int write_file(dcs_transfer *t, const void *data, size_t n)
+{
+    int rc = dcs_file_write(t->req.file, data, n);
+    if (rc != 0) {
+        t->res.file_error = rc;
+        return 0;
+    }
+    t->res.streamed += (long long)n;
+    return 1;
+}
+
+/* The gathered bytes to the file (after the transfer too: a body cut short
+ * keeps every byte received, for a resume). */
+int dcs_transfer_flush(dcs_transfer *t)
+{
+    size_t n = t->pending;
+    t->pending = 0;
+    return n == 0 || write_file(t, t->wbuf, n);
+}
+
+/* After bytes reached the file: a progress report when one is due. */
+static int progress_due(dcs_transfer *t)
+{
+    dcs_http_response *res = &t->res;
+    if (t->req.on_progress == NULL ||
+        res->streamed - (res->reported < 0 ? 0 : res->reported) < t->req.progress_step)
+        return 1;
+    return dcs_transfer_report_progress(t);
+}
+
+static size_t to_file(dcs_transfer *t, const char *data, size_t n)
+{
+    size_t left = n;
+
+    if (t->wbuf == NULL)
+        return write_file(t, data, n) && progress_due(t) ? n : 0;
+    while (left > 0) {
+        size_t k = WRITE_BUFFER - t->pending;
+        if (k > left)
+            k = left;
+        memcpy(t->wbuf + t->pending, data, k);
+        t->pending += k;
+        data += k;
+        left -= k;
+        if (t->pending == WRITE_BUFFER && !(dcs_transfer_flush(t) && progress_due(t)))
+            return 0;
+    }
+    return n;
+}
+
+size_t dcs_transfer_on_body(char *data, size_t size, size_t nmemb, void *ud)
+{
+    dcs_transfer *t = ud;
+    dcs_http_response *res = &t->res;
+    size_t n = size * nmemb;
+
+    if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
+        return 0;
+    if (res->body_to == DCS_HTTP_BODY_FILE)
+        return to_file(t, data, n);
+    if (t->max_body > 0 && res->body.len + n > t->max_body) {
+        t->too_large = 1;
+        return 0;
+    }
+    dcs_buf_add(&res->body, data, n);
+    return dcs_buf_ok(&res->body) ? n : 0;
+}
+
+/* ---- the end of a transfer ---- */
+
+/* What went wrong: the flags our callbacks set first (libcurl only sees a
+ * write error), then libcurl's own code.  `sent` is nonzero once the
+ * request went out: what libcurl then calls an unsupported protocol (no
+ * status line, HTTP/0.9, a status out of range) or running out of memory
+ * before the head was complete (a header line over its own limit) is the
+ * server's malformed answer. */
+static dcs_http_failure classify(CURLcode rc, const dcs_transfer *t, int sent)
+{
+    if (t->ended_by != DCS_HTTP_OK)
+        return t->ended_by;
+    if (sent && !t->res.head_done && (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_OUT_OF_MEMORY))
+        return DCS_HTTP_BAD_RESPONSE;
+    if (t->bad_head)
+        return DCS_HTTP_BAD_RESPONSE;
+    if (t->res.file_error != 0)
+        return DCS_HTTP_WRITE;
+    if (t->aborted)
+        return DCS_HTTP_ABORTED;
+    if (t->too_large)
+        return DCS_HTTP_TOO_LARGE;
+    switch (rc) {
+    case CURLE_OK: return t->res.head_done ? DCS_HTTP_OK : DCS_HTTP_BAD_RESPONSE;
+    case CURLE_OPERATION_TIMEDOUT:
+        /* The low-speed check and the total timeout share this code; the
+         * message libcurl has written since 2000 tells them apart. */
+        if (t->req.stall_seconds > 0 && strncmp(t->errbuf, "Operation too slow", 18) == 0)
+            return DCS_HTTP_STALL;
+        return DCS_HTTP_TIMEOUT;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return DCS_HTTP_DNS;
+    case CURLE_COULDNT_CONNECT: return DCS_HTTP_CONNECT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_USE_SSL_FAILED: return DCS_HTTP_TLS;
+    /* libcurl reports a socket error poll finds while it reads as a send
+     * error ("select/poll returned error"): once the head has come, the
+     * connection broke while receiving. */
+    case CURLE_SEND_ERROR: return t->res.head_done ? DCS_HTTP_RECV : DCS_HTTP_SEND;
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: return DCS_HTTP_RECV;
+    case CURLE_WEIRD_SERVER_REPLY: return DCS_HTTP_BAD_RESPONSE;
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL: return DCS_HTTP_BAD_REQUEST;
+    default: return DCS_HTTP_OTHER;
+    }
+}
+
+static void set_message(dcs_transfer *t, CURLcode rc)
+{
+    dcs_http_response *res = &t->res;
+    const char *errbuf = t->errbuf;
+
+    if (res->failure == DCS_HTTP_CANCELLED)
+        snprintf(res->message, sizeof res->message, "the transfer was cancelled");
+    else if (res->failure == DCS_HTTP_CLOSED)
+        snprintf(res->message, sizeof res->message, "the engine was closed");
+    else if (res->failure == DCS_HTTP_TOO_LARGE)
+        snprintf(res->message, sizeof res->message, "response body larger than %lu bytes",
+                 (unsigned long)t->max_body);
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE && (t->bad_head || rc == CURLE_OK))
+        snprintf(res->message, sizeof res->message, "%s",
+                 t->bad_why ? t->bad_why : "malformed response header block");
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE && rc == CURLE_OUT_OF_MEMORY)
+        snprintf(res->message, sizeof res->message,
+                 "malformed response: a header line longer than libcurl accepts");
+    else if (res->failure == DCS_HTTP_WRITE)
+        snprintf(res->message, sizeof res->message, "cannot write the body to the file: %s",
+                 dcs_file_strerror(res->file_error));
+    else if (res->failure == DCS_HTTP_ABORTED)
+        snprintf(res->message, sizeof res->message, "transfer stopped by a callback");
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE)  /* libcurl's own parser refused it */
+        snprintf(res->message, sizeof res->message, "malformed response: %s",
+                 errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    else if (errbuf[0] != '\0')
+        snprintf(res->message, sizeof res->message, "%s: %s", curl_easy_strerror(rc), errbuf);
+    else
+        snprintf(res->message, sizeof res->message, "%s", curl_easy_strerror(rc));
+}
+
+void dcs_transfer_conclude(dcs_transfer *t, CURLcode rc, int sent)
+{
+    dcs_http_response *res = &t->res;
+
+    res->failure = classify(rc, t, sent);
+    if (res->failure != DCS_HTTP_OK)
+        set_message(t, rc);
+    else if (!dcs_buf_ok(&res->body) || !dcs_buf_ok(&res->headers)) {
+        res->failure = DCS_HTTP_OTHER;
+        snprintf(res->message, sizeof res->message, "out of memory");
+    }
+}

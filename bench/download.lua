@@ -13,6 +13,7 @@
 --   lua5.4 bench/download.lua [rounds] [MiB]      (with LUA_PATH/LUA_CPATH as in make bench)
 local core = require "dcs.core"
 local dcs = require "dcs"
+local server = require "server"
 
 local ROUNDS = tonumber(arg[1]) or 7
 local MIB = tonumber(arg[2]) or 300
@@ -61,14 +62,6 @@ local function make_source()
   end
 end
 
-local function free_port()
-  local p = io.popen("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
-    .. "print(s.getsockname()[1])'")
-  local port = p:read("*l")
-  p:close()
-  return assert(tonumber(port), "no free port")
-end
-
 local CONF = [[
 %s
 worker_processes 1;
@@ -94,7 +87,7 @@ http {
 ]]
 
 local function start_nginx()
-  local port = free_port()
+  local port = server.free_port()
   local root = io.popen("id -u"):read("*l") == "0" and "user root;" or ""
   local f = assert(io.open(DIR .. "/nginx.conf", "w"))
   f:write(CONF:format(root, DIR, DIR, DIR, DIR, DIR, DIR, DIR, port, WWW))
@@ -122,23 +115,9 @@ local function stop_nginx(proc)
   proc:close()
 end
 
-local function median(t)
-  local s = {}
-  for i, v in ipairs(t) do s[i] = v end
-  table.sort(s)
-  return s[math.ceil(#s / 2)]
-end
-
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  local text = f and f:read("*l") or "?"
-  if f then f:close() end
-  return text:match("^(%S+ %S+ %S+)") or text
-end
-
 local function main()
   make_source()
-  local load_before = loadavg()
+  local load_before = server.loadavg()
   local expected = assert(core.sha256_file(SOURCE))
   local url, proc = start_nginx()
   local link = url .. "/file.bin"
@@ -200,8 +179,8 @@ local function main()
     :format(MIB, type(jit) == "table" and jit.version or _VERSION, core.curl_version(), ROUNDS))
   print(("  %-36s %9s %9s %8s"):format("", "wall", "MiB/s", "CPU"))
   for i, v in ipairs(variants) do
-    med[i] = median(times[i])
-    print(("  %-36s %7.3f s %9.0f %6.2f s"):format(v.name, med[i], MIB / med[i], median(cpus[i])))
+    med[i] = server.median(times[i])
+    print(("  %-36s %7.3f s %9.0f %6.2f s"):format(v.name, med[i], MIB / med[i], server.median(cpus[i])))
   end
   print(("  download / curl -o:                  %.2fx the time (%.2fx the speed; target >= 0.9x)")
     :format(med[2] / med[1], med[1] / med[2]))
@@ -214,16 +193,14 @@ local function main()
     :format(hwm_start / 1024, vm_hwm_kib() / 1024, MIB))
   -- the machine's other work shows in the ratios: the checksummed download
   -- needs a second core for its helpers
-  local load_after = loadavg()
+  local load_after = server.loadavg()
   print(("  load average before: %s, after: %s (%s CPUs)"):format(load_before, load_after,
     io.popen("nproc"):read("*l") or "?"))
   -- for the closing table of make bench (bench/table.lua)
-  local f = io.open(DIR .. "/summary.tsv", "a")
-  if f then
-    f:write(("download\t%.3f %.3f\n"):format(med[1] / med[2], med[3] / med[4]))
-    f:write("download load\t", load_before, " / ", load_after, "\n")
-    f:close()
-  end
+  server.record {
+    { "download", ("%.3f %.3f"):format(med[1] / med[2], med[3] / med[4]) },
+    { "download load", load_before .. " / " .. load_after },
+  }
 end
 
 main()

@@ -50,7 +50,8 @@ http {
 }
 ]]
 
-local function free_port()
+--- A free TCP port on 127.0.0.1.
+function M.free_port()
   local p = io.popen("python3 -c 'import socket; s=socket.socket(); s.bind((\"127.0.0.1\",0)); "
     .. "print(s.getsockname()[1])'")
   local port = p:read("*l")
@@ -75,7 +76,7 @@ end
 --- Starts nginx: { slow = url, static = url, stop = function }.
 function M.start()
   os.execute("mkdir -p " .. DIR .. "/tmp")
-  local slow_port, static_port = free_port(), free_port()
+  local slow_port, static_port = M.free_port(), M.free_port()
   local root = io.popen("id -u"):read("*l") == "0" and "user root;" or ""
   local f = assert(io.open(DIR .. "/nginx.conf", "w"))
   f:write(CONF:format(root, DIR, DIR, DIR, DIR, DIR, DIR, DIR, slow_port, M.DELAY, static_port))

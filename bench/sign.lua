@@ -5,6 +5,7 @@
 --
 --   make bench            (LUA=lua5.4 by default; also LUA=luajit)
 local dcs = require "dcs"
+local server = require "server"
 
 local N = tonumber(arg[1]) or 20000
 local ROUNDS = 5
@@ -21,19 +22,7 @@ local request = {
   body = "{}", ak = "EXAMPLEAK0000000000A", sk = "exampleSK00000000000000000000000000000000",
 }
 
-local function median(t)
-  table.sort(t)
-  return t[math.ceil(#t / 2)]
-end
-
-local function loadavg()
-  local f = io.open("/proc/loadavg")
-  local text = f and f:read("*l") or "?"
-  if f then f:close() end
-  return text:match("^(%S+ %S+ %S+)") or text
-end
-
-local load_before = loadavg()
+local load_before = server.loadavg()
 
 assert(dcs.sign(request).Authorization == EXPECT, "dcs.sign does not reproduce the vector")
 local ours, peers = {}, {}
@@ -47,17 +36,11 @@ for round = 1, ROUNDS do
   assert(auth == EXPECT, "the peer does not reproduce the vector")
   peers[round] = tonumber(rate)
 end
-local a, b = median(ours), median(peers)
+local a, b = server.median(ours), server.median(peers)
 print(("%-40s %9.0f signatures per CPU second"):format(
   "dcs.sign (C/mbedTLS, " .. (type(jit) == "table" and jit.version or _VERSION) .. "):", a))
 print(("%-40s %9.0f signatures per CPU second"):format("peer: Python hmac/hashlib signer:", b))
 print(("ratio: %.1fx (median of %d rounds of %d signatures each)"):format(a / b, ROUNDS, N))
-local load_after = loadavg()
+local load_after = server.loadavg()
 print(("load average before: %s, after: %s"):format(load_before, load_after))
--- for the closing table of make bench (bench/table.lua)
-os.execute("mkdir -p build/bench")
-local f = io.open("build/bench/summary.tsv", "a")
-if f then
-  f:write(("sign\t%.0f %.0f\n"):format(a, b), "sign load\t", load_before, " / ", load_after, "\n")
-  f:close()
-end
+server.record { { "sign", ("%.0f %.0f"):format(a, b) }, { "sign load", load_before .. " / " .. load_after } }

@@ -1,6 +1,7 @@
 -- dcs.client: options, what goes on the wire, results.
 local dcs = require "dcs"
 local E = require "support.emulator"
+local gc = require "support.gc"
 
 describe("dcs.client options", function()
   local base = { ak = "AK", sk = "SK", project = "P", region = "cn-north-4" }
@@ -201,35 +202,25 @@ describe("a call made by a finalizer during another call's signing", function()
     local a, b = client("a"), client("b")
     local fired, done = 0, false
     local function arm()
-      local gc = function()
+      gc.on_gc(function()
         -- a bounded chain: on LuaJIT a finalizer's own allocations run the next
         if done or fired >= 300 then return end
         fired = fired + 1
         b:list_redislogs("instb", { offset = 1, limit = 7 })   -- numbers: the signer allocates their text
         arm()
-      end
-      if newproxy then getmetatable(newproxy(true)).__gc = gc else setmetatable({}, { __gc = gc }) end
-    end
-    local function eager_gc(on)
-      if _VERSION == "Lua 5.4" then
-        collectgarbage("incremental", on and 1 or 200, on and 1000 or 100, on and 0 or 13)
-      else
-        collectgarbage("setpause", on and 1 or 200)
-        collectgarbage("setstepmul", on and 1000 or 200)
-      end
+      end)
     end
     -- LuaJIT 2.1.0-beta3 (Debian's) loops forever in compiled code when
     -- these finalizers make calls (main before the reuse too): interpreter only
     if jit then jit.off() end
-    collectgarbage("restart")
-    eager_gc(true)
+    gc.eager(true)
     arm()
     for _ = 1, 20000 do
       a:list_redislogs("insta", { offset = 2, limit = 9 })
       if fired >= 300 then break end
     end
     done = true
-    eager_gc(false)
+    gc.eager(false)
     if jit then jit.on() end
     local wrong = 0
     for _, s in ipairs(seen) do

@@ -2,6 +2,7 @@
 local dcs = require "dcs"
 local core = require "dcs.core"
 local cjson = require "cjson"
+local gc = require "support.gc"
 
 local function read_vectors()
   local f = assert(io.open("spec/fixtures/sign-vectors.json", "rb"))
@@ -88,7 +89,7 @@ describe("dcs.sign's per-state memo", function()
     local expect_inner = dcs.sign(other).Authorization
     local inner, done, inside, fired_inside = {}, false, false, 0
     local function arm()
-      local gc = function()
+      local function gc_fn()
         -- never during lua_close: LuaJIT may have unloaded dcs.core by then
         if not done and #inner < 1000 then
           if inside then fired_inside = fired_inside + 1 end
@@ -96,24 +97,9 @@ describe("dcs.sign's per-state memo", function()
           arm()
         end
       end
-      if newproxy then   -- LuaJIT: tables have no __gc
-        getmetatable(newproxy(true)).__gc = gc
-      else
-        setmetatable({}, { __gc = gc })
-      end
+      gc.on_gc(gc_fn)
     end
-    -- the most eager collector each version offers: a cycle every few
-    -- allocations, so the finalizers run inside dcs.sign
-    local function eager_gc(on)
-      if _VERSION == "Lua 5.4" then
-        collectgarbage("incremental", on and 1 or 200, on and 1000 or 100, on and 0 or 13)
-      else
-        collectgarbage("setpause", on and 1 or 200)
-        collectgarbage("setstepmul", on and 1000 or 200)
-      end
-    end
-    collectgarbage("restart")
-    eager_gc(true)
+    gc.eager(true)
     arm()
     -- until the finalizer has signed inside dcs.sign a few times (a cycle
     -- over a large heap takes many signatures); every signature checked
@@ -126,7 +112,7 @@ describe("dcs.sign's per-state memo", function()
       if fired_inside >= 3 then break end
     end
     done = true
-    eager_gc(false)
+    gc.eager(false)
     collectgarbage()
     assert.are.equal(0, wrong)
     assert.is_true(fired_inside >= 3, "the finalizer signed inside dcs.sign " .. fired_inside .. " times")

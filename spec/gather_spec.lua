@@ -10,15 +10,6 @@ local function has_nginx()
   return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
 end
 
--- The jobs every variant runs: links for n log ids, some of them unknown.
-local function jobs(n, bad_every)
-  local list = {}
-  for i = 1, n do
-    list[i] = { instance = E.INSTANCE, log = (bad_every and i % bad_every == 0) and ("missing-" .. i) or E.LOG_ID }
-  end
-  return list
-end
-
 describe("dcs.gather inside nginx", function()
   if not has_nginx() then
     it("needs nginx", function() pending("nginx is not installed") end)
@@ -64,7 +55,7 @@ describe("dcs.gather inside nginx", function()
 
   it("runs the same script on light threads: in order, isolated failures, capped", function()
     emu:config { latency = 0.2 }
-    local out = run { jobs = jobs(20, 5), concurrency = 5 }
+    local out = run { jobs = E.link_jobs(20, 5), concurrency = 5 }
     assert.are.equal(20, #out.results)
     assert.are.equal(4, out.failed)
     for i, r in ipairs(out.results) do

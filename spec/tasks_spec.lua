@@ -5,14 +5,6 @@ local dcs = require "dcs"
 local E = require "support.emulator"
 local files = require "support.files"
 
-local function jobs(n, bad_every)
-  local list = {}
-  for i = 1, n do
-    list[i] = { instance = E.INSTANCE, log = (bad_every and i % bad_every == 0) and ("missing-" .. i) or E.LOG_ID }
-  end
-  return list
-end
-
 describe("tasks and dcs.gather", function()
   local emu, client
   lazy_setup(function() emu = E.start("--collect-delay 0.2") end)
@@ -34,7 +26,7 @@ describe("tasks and dcs.gather", function()
   it("runs 200 items at a cap of 64: 64 in flight, never more, results in order", function()
     emu:config { latency = 0.3 }
     local t0 = core.monotime()
-    local results, failed = dcs.gather(jobs(200, 10), link_of, { concurrency = 64 })
+    local results, failed = dcs.gather(E.link_jobs(200, 10), link_of, { concurrency = 64 })
     local took = core.monotime() - t0
     assert.are.equal(200, #results)
     assert.are.equal(20, failed)
@@ -68,7 +60,7 @@ describe("tasks and dcs.gather", function()
 
   it("stops the fan-out at a gateway 401, so the AK is not locked", function()
     local bad = emu:client { sk = "wrong-secret-000000000000000000000000", retries = false }
-    local results, failed = dcs.gather(jobs(100), function(job)
+    local results, failed = dcs.gather(E.link_jobs(100), function(job)
       return bad:create_redislog_download_link(job.instance, job.log)
     end, { concurrency = 4 })
     bad:close()
@@ -93,7 +85,7 @@ describe("tasks and dcs.gather", function()
     local c = emu:client { retries = { max = 2, base = 0.01, cap = 2 },
       on_request = function() sent[#sent + 1] = core.monotime() end,
       on_response = function(i) if i.status == 429 then throttled_at = core.monotime() end end }
-    local results, failed = dcs.gather(jobs(40), function(job)
+    local results, failed = dcs.gather(E.link_jobs(40), function(job)
       return c:create_redislog_download_link(job.instance, job.log)
     end, { concurrency = 8 })
     c:close()
@@ -109,7 +101,7 @@ describe("tasks and dcs.gather", function()
   it("holds a rate limit shared by every task of the client", function()
     local c = emu:client { rate_limit = 20, retries = false }
     local t0 = core.monotime()
-    local _, failed = dcs.gather(jobs(41), function(job)
+    local _, failed = dcs.gather(E.link_jobs(41), function(job)
       return c:create_redislog_download_link(job.instance, job.log)
     end, { concurrency = 16 })
     local took = core.monotime() - t0
@@ -122,7 +114,7 @@ describe("tasks and dcs.gather", function()
     emu:fault { match = { path_contains = "/links" }, times = 3, action = { respond = { status = 503,
       json = { error_code = "DCS.5000", error_msg = "busy" } } } }
     local c = emu:client { retries = { max = 3, base = 0.2, cap = 0.4 } }
-    local results, failed = dcs.gather(jobs(10), function(job)
+    local results, failed = dcs.gather(E.link_jobs(10), function(job)
       return c:create_redislog_download_link(job.instance, job.log)
     end, { concurrency = 10 })
     c:close()
@@ -134,7 +126,7 @@ describe("tasks and dcs.gather", function()
     emu:config { latency = 1 }
     local loop = dcs.loop()
     local tasks = {}
-    for i = 1, 5 do tasks[i] = loop:spawn(link_of, jobs(1)[1]) end
+    for i = 1, 5 do tasks[i] = loop:spawn(link_of, E.link_jobs(1)[1]) end
     loop:step(0)
     loop:step(0.1)
     client:close()
@@ -147,7 +139,7 @@ describe("tasks and dcs.gather", function()
   it("cancels a task in flight", function()
     emu:config { latency = 1 }
     local loop = dcs.loop()
-    local task = loop:spawn(link_of, jobs(1)[1])
+    local task = loop:spawn(link_of, E.link_jobs(1)[1])
     loop:step(0.1)
     assert.is_false(task:done())
     assert.is_true(task:cancel())
@@ -162,7 +154,7 @@ describe("tasks and dcs.gather", function()
     emu:config { latency = 4 }
     local c = emu:client { timeout = 1, retries = false }
     local t0 = core.monotime()
-    local results, failed = dcs.gather(jobs(30), function(job)
+    local results, failed = dcs.gather(E.link_jobs(30), function(job)
       local started = core.monotime()
       local res, err = c:create_redislog_download_link(job.instance, job.log)
       return res, err and setmetatable({ took = core.monotime() - started }, { __index = err })
@@ -192,7 +184,7 @@ describe("tasks and dcs.gather", function()
   it("keeps the heap of a 10 000-item fan-out proportional to the cap", function()
     collectgarbage()
     local before, peak = collectgarbage("count"), 0
-    local results, failed = dcs.gather(jobs(10000), function(job)
+    local results, failed = dcs.gather(E.link_jobs(10000), function(job)
       local res, err = client:create_redislog_download_link(job.instance, job.log)
       return res and true, err
     end, { concurrency = 64, progress = function(done)

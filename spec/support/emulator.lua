@@ -39,6 +39,16 @@ function M.start(extra_args)
 end
 
 --- M.start_proxy("--auth user:pass") -> proxy (tools/http-proxy), with :log() and :stop()
+--- Link jobs for dcs.gather: n of { instance, log } on the emulator's
+-- instance, every bad_every-th with a log id it does not know.
+function M.link_jobs(n, bad_every)
+  local list = {}
+  for i = 1, n do
+    list[i] = { instance = M.INSTANCE, log = (bad_every and i % bad_every == 0) and ("missing-" .. i) or M.LOG_ID }
+  end
+  return list
+end
+
 function M.start_proxy(extra_args)
   local url, pid, proc = launch("http-proxy", extra_args)
   return setmetatable({ url = url, pid = pid, proc = proc, http = core.http { timeout = 10, proxy = "" } },

@@ -3,13 +3,6 @@
 
 #include "dcs_headers.h"
 
-int dcs_http_tchar(unsigned char c)
-{
-    if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-        return 1;
-    return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static int is_blank(unsigned char c)
 {
     return c == ' ' || c == '\t';

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dcs_headers.h"
 #include "dcs_sign.h"
 
 #define STRINGIFY_(x) #x
@@ -30,18 +31,18 @@ static const char EMPTY_SHA256[] =
 static const char HEX_UPPER[] = "0123456789ABCDEF";
 
 /* Character classes, one bit each, looked up per byte: CLASS_UNRESERVED
- * (RFC 3986 unreserved: A-Z a-z 0-9 - _ . ~), CLASS_TOKEN (RFC 9110 tchar:
- * those and ! # $ % & ' * + ^ ` |) and CLASS_PATH (unreserved and '/'). */
-enum { CLASS_UNRESERVED = 1, CLASS_TOKEN = 2, CLASS_PATH = 4 };
+ * (RFC 3986 unreserved: A-Z a-z 0-9 - _ . ~) and CLASS_PATH (unreserved
+ * and '/').  Tokens: dcs_http_tchar. */
+enum { CLASS_UNRESERVED = 1, CLASS_PATH = 2 };
 static const unsigned char CHAR_CLASS[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 2, 0, 2, 2, 2, 2, 2, 0, 0, 2, 2, 0, 7, 7, 4,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0,
-    0, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 2, 7,
-    2, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
-    7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0, 2, 0, 7, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 2,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 3,
+    0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 3, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -286,7 +287,7 @@ static int is_token(dcs_str s)
         return 0;
     for (i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
-        if (!(CHAR_CLASS[c] & CLASS_TOKEN))
+        if (!dcs_http_tchar(c))
             return 0;
     }
     return 1;

@@ -10,6 +10,7 @@
 #include <mbedtls/md.h>
 
 #include "compat.h"
+#include "dcs_headers.h"
 #include "lcore.h"
 
 const char *dcs_field_string(lua_State *L, int t, const char *name, size_t *len,
@@ -106,12 +107,6 @@ static int l_isatty(lua_State *L)
 /* ---- byte classes, for lua/dcs/validate.lua (Lua patterns cost about
  * 20 ns a byte; these run over every header of every request) ---- */
 
-static int is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
 static int is_text(unsigned char c)
 {
     return c == '\t' || (c >= 32 && c != 127);
@@ -158,7 +153,7 @@ static int l_bytes_are(lua_State *L)
         break;
     case 1:
         all = n > 0;
-        ALL_BYTES(is_tchar, s, n, all);
+        ALL_BYTES(dcs_http_tchar, s, n, all);
         break;
     case 2:
         ALL_BYTES(is_visible, s, n, all);
@@ -191,7 +186,7 @@ static int l_bad_header(lua_State *L)
         if (all) {
             s = (const unsigned char *)lua_tolstring(L, -2, &n);
             all = n > 0;
-            ALL_BYTES(is_tchar, s, n, all);
+            ALL_BYTES(dcs_http_tchar, s, n, all);
         }
         if (!all) {
             lua_pushliteral(L, "name");

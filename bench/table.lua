@@ -34,8 +34,8 @@ local function main()
   line("", "result", "target", "load average")
   if r.sign then
     local s = nums(r.sign)
-    line("signing: dcs.sign vs Python peer", ("%.0f vs %.0f sig/s: %.1fx"):format(s[1], s[2], s[1] / s[2]),
-      ">= 7x", r["sign load"])
+    line(("signing (%s): dcs.sign vs Python"):format(r["sign sha256"] or "?"),
+      ("%.0f vs %.0f sig/s: %.1fx"):format(s[1], s[2], s[1] / s[2]), ">= 7x", r["sign load"])
   end
   if r.throughput then
     local t = nums(r.throughput)

@@ -1,6 +1,6 @@
 /* dcs.core: the C half of lua-dcs.
  *   sign, encode, decode, sha256_hex, hmac_sha256_hex, sdk_date,
- *   SIGN_MAX_HEADERS, SIGN_MAX_QUERY, SIGN_MAX_AK                 (lsign.c)
+ *   SIGN_MAX_HEADERS, SIGN_MAX_QUERY, SIGN_MAX_AK, SHA256         (lsign.c)
  *   http, curl_version                                            (lhttp.c)
  *   engine                                                        (lengine.c)
  *   sleep, monotime, sha256_file, isatty, bytes_are, bad_header   (lutil.c)

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "compat.h"
+#include "dcs_sha256.h"
 #include "dcs_sign.h"
 #include "lcore.h"
 
@@ -533,4 +534,7 @@ void dcs_open_sign(lua_State *L)
     lua_setfield(L, -2, "SIGN_MAX_QUERY");
     lua_pushinteger(L, DCS_SIGN_MAX_AK);
     lua_setfield(L, -2, "SIGN_MAX_AK");
+    /* which SHA-256 the signer hashes with in this process (dcs_sha256.h) */
+    lua_pushstring(L, dcs_sha256_hw() ? "sha-ni" : "mbedtls");
+    lua_setfield(L, -2, "SHA256");
 }

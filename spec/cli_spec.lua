@@ -52,7 +52,9 @@ describe("dcs-logs", function()
     it("prints its version", function()
       local status, out = run("--version")
       assert.are.equal(0, status)
-      assert.matches("^dcs%-logs %d+%.%d+%.%d+ %(lua%-dcs %d+%.%d+%.%d+; [^;]+; libcurl [%d.]+%)\n$", out)
+      assert.matches("^dcs%-logs %d+%.%d+%.%d+ %(lua%-dcs %d+%.%d+%.%d+; [^;]+; libcurl [%d.]+; "
+        .. "SHA%-256 [%l-]+%)\n$", out)
+      assert.are.equal(core.SHA256, out:match("SHA%-256 ([%l-]+)%)"))
     end)
 
     it("prints the usage on stderr and exits 2 without a command", function()

@@ -2,7 +2,7 @@
  * Prints TAP; exits 1 when any test fails.
  *
  *   cc -Wall -Wextra -Icsrc -o build/test_sign spec/c/test_sign.c \
- *      csrc/dcs_sign.c csrc/dcs_sign_key.c csrc/dcs_buf.c -lmbedcrypto
+ *      csrc/dcs_sign.c csrc/dcs_sign_key.c csrc/dcs_sha256.c csrc/dcs_buf.c -lmbedcrypto -pthread
  *   build/test_sign
  *
  * The vectors are copied from spec/fixtures/sign-vectors.json (Host is the

@@ -1,7 +1,7 @@
 /* libFuzzer harness for the pure-C signer (csrc/dcs_sign.c, csrc/dcs_buf.c).
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Icsrc -o build/fuzz_sign \
- *         tools/fuzz/fuzz_sign.c csrc/dcs_sign.c csrc/dcs_sign_key.c csrc/dcs_buf.c -lmbedcrypto
+ *         tools/fuzz/fuzz_sign.c csrc/dcs_sign.c csrc/dcs_sign_key.c csrc/dcs_sha256.c csrc/dcs_buf.c -lmbedcrypto -pthread
  *   mkdir -p build/fuzz-corpus && build/fuzz_sign -max_total_time=60 build/fuzz-corpus
  *
  * Input layout: byte 0 holds flags, the rest is split on 0xFF bytes (never
@@ -30,7 +30,9 @@
  * The whole input also goes through dcs_percent_encode/decode (round trips,
  * against the reference), dcs_url_split (against a reference) and
  * dcs_sdk_date (against a civil calendar computation; times outside years
- * 0..9999 must be refused).
+ * 0..9999 must be refused).  The reference hashes with mbedTLS only, and
+ * the input is also hashed whole and in pieces by dcs_sha256.c (when the
+ * CPU has the SHA extensions) against mbedTLS.
  * A violated invariant prints its line and calls abort(). */
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +41,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <mbedtls/md.h>
+
+#include "dcs_sha256.h"
 #include "dcs_sign.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -63,6 +68,20 @@ static const char UNRESERVED[] =
 static const char HEXU[] = "0123456789ABCDEF";
 
 /* ---- small helpers (deliberately not shared with the code under test) ---- */
+
+static void ref_sha256_hex(const void *p, size_t n, char out[65])
+{
+    static const char HEXL[] = "0123456789abcdef";
+    unsigned char md[32];
+    int i;
+
+    CHECK(mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), p, n, md) == 0);
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = HEXL[md[i] >> 4];
+        out[2 * i + 1] = HEXL[md[i] & 15];
+    }
+    out[64] = '\0';
+}
 
 static int in_set(unsigned char c, const char *set)
 {
@@ -395,11 +414,11 @@ static void ref_sign(const dcs_sign_request *req, ref_result *r)
     if (hash.ptr != NULL) {
         dcs_buf_add(&r->request, hash.ptr, hash.len);
     } else {
-        CHECK(dcs_sha256_hex(req->body.len ? req->body.ptr : "", req->body.len, hex));
+        ref_sha256_hex(req->body.len ? req->body.ptr : "", req->body.len, hex);
         dcs_buf_add(&r->request, hex, 64);
     }
 
-    CHECK(dcs_sha256_hex(r->request.data, r->request.len, hex));
+    ref_sha256_hex(r->request.data, r->request.len, hex);
     dcs_buf_adds(&sts, "SDK-HMAC-SHA256\n");
     dcs_buf_add(&sts, date.ptr, date.len);
     dcs_buf_addc(&sts, '\n');
@@ -884,6 +903,33 @@ static void fuzz_sdk_date(const uint8_t *data, size_t size)
     CHECK(out[17] == '#');
 }
 
+/* The input through dcs_sha256.c in pieces of 1 + data[0] % 97 bytes, and
+ * whole, against mbedTLS; a copy taken halfway must end the same way. */
+static void fuzz_sha256(const uint8_t *data, size_t size)
+{
+    unsigned char want[32], got[32], copied[32];
+    size_t piece = 1 + data[0] % 97, at = 0;
+    dcs_sha256 s, half;
+
+    if (!dcs_sha256_hw())
+        return;
+    CHECK(mbedtls_md(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), data, size, want) == 0);
+    dcs_sha256_start(&s);
+    dcs_sha256_start(&half);
+    while (at < size) {
+        size_t take = size - at < piece ? size - at : piece;
+        if (at <= size / 2)
+            half = s;
+        dcs_sha256_update(&s, data + at, take);
+        at += take;
+    }
+    for (at = half.len; at < size; at++)
+        dcs_sha256_update(&half, data + at, 1);
+    dcs_sha256_finish(&s, got);
+    dcs_sha256_finish(&half, copied);
+    CHECK(memcmp(got, want, 32) == 0 && memcmp(copied, want, 32) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
@@ -895,5 +941,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_percent((const char *)data, size);
     fuzz_url_split((const char *)data + 1, size - 1);
     fuzz_sdk_date(data, size);
+    fuzz_sha256(data, size);
     return 0;
 }

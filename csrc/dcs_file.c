@@ -55,7 +55,7 @@ static const mbedtls_md_type_t digest_type[NDIGESTS] = {MBEDTLS_MD_SHA256, MBEDT
 
 typedef struct helper {
     dcs_file_async *a;
-    mbedtls_md_context_t *md;   /* the digest this helper owns while it runs */
+    dcs_file_digest *md;        /* the digest this helper owns while it runs */
     unsigned long long done;    /* bytes of the stream hashed (mu) */
     int idle;                   /* waiting on `more` (mu) */
     pthread_t thread;
@@ -76,6 +76,72 @@ struct dcs_file_async {
     helper h[NDIGESTS];
 };
 
+/* ---- one digest: the SHA extensions or mbedTLS (dcs_file_digest) ---- */
+
+static void digest_init(dcs_file_digest *d)
+{
+    d->hw = 0;
+    mbedtls_md_init(&d->md);
+}
+
+static void digest_free(dcs_file_digest *d)
+{
+    mbedtls_md_free(&d->md);
+    digest_init(d);
+}
+
+/* Digest i (digest_type) ready to start. */
+static int digest_setup(dcs_file_digest *d, int i)
+{
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(digest_type[i]);
+    if (digest_type[i] == MBEDTLS_MD_SHA256 && dcs_sha256_hw()) {
+        d->hw = 1;
+        return 0;
+    }
+    if (info == NULL)
+        return ENOSYS;
+    return mbedtls_md_setup(&d->md, info, 0) == 0 ? 0 : ENOMEM;
+}
+
+static int digest_starts(dcs_file_digest *d)
+{
+    if (d->hw) {
+        dcs_sha256_start(&d->sha);
+        return 0;
+    }
+    return mbedtls_md_starts(&d->md) == 0 ? 0 : EIO;
+}
+
+static int digest_update(dcs_file_digest *d, const unsigned char *p, size_t n)
+{
+    if (d->hw) {
+        dcs_sha256_update(&d->sha, p, n);
+        return 0;
+    }
+    return mbedtls_md_update(&d->md, p, n) == 0 ? 0 : EIO;
+}
+
+/* The digest (of digest_type[i]) of the bytes so far into out, from a
+ * copy: d goes on. */
+static int digest_peek(const dcs_file_digest *d, int i, unsigned char *out)
+{
+    mbedtls_md_context_t copy;
+    int rc;
+
+    if (d->hw) {
+        dcs_sha256 s = d->sha;
+        dcs_sha256_finish(&s, out);
+        return 0;
+    }
+    mbedtls_md_init(&copy);
+    rc = mbedtls_md_setup(&copy, mbedtls_md_info_from_type(digest_type[i]), 0) == 0 &&
+                 mbedtls_md_clone(&copy, &d->md) == 0 && mbedtls_md_finish(&copy, out) == 0
+             ? 0
+             : EIO;
+    mbedtls_md_free(&copy);
+    return rc;
+}
+
 void dcs_file_init(dcs_file *f)
 {
     int i;
@@ -85,20 +151,12 @@ void dcs_file_init(dcs_file *f)
     f->hashing = 0;
     f->async = NULL;
     for (i = 0; i < NDIGESTS; i++)
-        mbedtls_md_init(&f->md[i]);
+        digest_init(&f->md[i]);
 }
 
 static int kept(const dcs_file *f, int i)
 {
     return (f->hashing & (1 << i)) != 0;
-}
-
-static int hash_setup(mbedtls_md_context_t *ctx, mbedtls_md_type_t type)
-{
-    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(type);
-    if (info == NULL)
-        return ENOSYS;
-    return mbedtls_md_setup(ctx, info, 0) == 0 ? 0 : ENOMEM;
 }
 
 /* Inline hashing: every digest kept takes the bytes. */
@@ -109,7 +167,7 @@ static int hash_update(dcs_file *f, const unsigned char *p, size_t n)
         if (!kept(f, i))
             continue;
         SEEN_WRITE(&f->md[i], sizeof f->md[i]);
-        if (mbedtls_md_update(&f->md[i], p, n) != 0)
+        if (digest_update(&f->md[i], p, n) != 0)
             return EIO;
     }
     return 0;
@@ -130,8 +188,7 @@ static int hash_prime(dcs_file *f, long long limit)
         if (!kept(f, i))
             continue;
         SEEN_WRITE(&f->md[i], sizeof f->md[i]);
-        if (mbedtls_md_starts(&f->md[i]) != 0)
-            rc = EIO;
+        rc = rc != 0 ? rc : digest_starts(&f->md[i]);
     }
     while (rc == 0 && (limit < 0 || done < limit)) {
         size_t want = CHUNK;
@@ -219,7 +276,7 @@ static void *helper_main(void *arg)
         pthread_mutex_unlock(&a->mu);
         SEEN_READ(a->ring + off, n);
         SEEN_WRITE(h->md, sizeof *h->md);
-        failed = mbedtls_md_update(h->md, a->ring + off, n) != 0;
+        failed = digest_update(h->md, a->ring + off, n) != 0;
         pthread_mutex_lock(&a->mu);
         if (failed)
             a->error = EIO;
@@ -408,7 +465,7 @@ static int start_digests(dcs_file *f, int hashes)
     for (i = 0; rc == 0 && i < NDIGESTS; i++) {
         if ((hashes & (1 << i)) == 0)
             continue;
-        rc = hash_setup(&f->md[i], digest_type[i]);
+        rc = digest_setup(&f->md[i], i);
         if (rc == 0)
             f->hashing |= 1 << i;
     }
@@ -522,9 +579,6 @@ int dcs_file_sync(dcs_file *f)
  * running digest keeps taking bytes. */
 static int finish_digest(dcs_file *f, int i, unsigned char *md)
 {
-    mbedtls_md_context_t copy;
-    int rc;
-
     if (f->fd < 0)
         return EBADF;
     if (!kept(f, i))
@@ -532,13 +586,8 @@ static int finish_digest(dcs_file *f, int i, unsigned char *md)
     settle(f);
     if (f->error != 0)
         return f->error;
-    mbedtls_md_init(&copy);
     SEEN_READ(&f->md[i], sizeof f->md[i]);
-    rc = hash_setup(&copy, digest_type[i]);
-    if (rc == 0 && (mbedtls_md_clone(&copy, &f->md[i]) != 0 || mbedtls_md_finish(&copy, md) != 0))
-        rc = EIO;
-    mbedtls_md_free(&copy);
-    return rc;
+    return digest_peek(&f->md[i], i, md);
 }
 
 int dcs_file_sha256(dcs_file *f, char out[65])
@@ -568,8 +617,7 @@ int dcs_file_drop_digests(dcs_file *f, int hashes)
         return EBUSY;
     for (i = 0; i < NDIGESTS; i++) {
         if ((hashes & (1 << i)) && kept(f, i)) {
-            mbedtls_md_free(&f->md[i]);
-            mbedtls_md_init(&f->md[i]);
+            digest_free(&f->md[i]);
             f->hashing &= ~(1 << i);
         }
     }
@@ -587,10 +635,8 @@ int dcs_file_close(dcs_file *f)
             rc = errno;
         f->fd = -1;
     }
-    for (i = 0; i < NDIGESTS; i++) {
-        mbedtls_md_free(&f->md[i]);
-        mbedtls_md_init(&f->md[i]);
-    }
+    for (i = 0; i < NDIGESTS; i++)
+        digest_free(&f->md[i]);
     f->hashing = 0;
     return rc;
 }

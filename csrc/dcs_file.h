@@ -35,6 +35,7 @@
 #include <mbedtls/md.h>
 
 #include "dcs_internal.h"
+#include "dcs_sha256.h"
 
 enum { DCS_FILE_NEW = 0, DCS_FILE_EXISTING = 1 };
 
@@ -55,12 +56,20 @@ enum {
     DCS_FILE_ETOOLARGE = -5     /* dcs_file_read_small: over the limit */
 };
 
+/* One digest the writer keeps: SHA-256 on the CPU's SHA extensions when
+ * dcs_sha256_hw() says so (hw), else an mbedTLS context. */
+typedef struct dcs_file_digest {
+    int hw;
+    dcs_sha256 sha;
+    mbedtls_md_context_t md;
+} dcs_file_digest;
+
 typedef struct dcs_file {
     int fd;                     /* -1 when closed or never opened */
     long long size;             /* bytes in the file; the write offset */
     int error;                  /* sticky: 0, or the code of the failed write */
     int hashing;                /* DCS_FILE_SHA256 | DCS_FILE_MD5: the digests kept */
-    mbedtls_md_context_t md[2]; /* [0] SHA-256, [1] MD5, each set up while kept */
+    dcs_file_digest md[2];      /* [0] SHA-256, [1] MD5, each set up while kept */
     dcs_file_async *async;      /* NULL: hashing runs inline */
 } dcs_file;
 

@@ -11,6 +11,7 @@
 
 #include "compat.h"
 #include "dcs_headers.h"
+#include "dcs_sha256.h"
 #include "lcore.h"
 
 const char *dcs_field_string(lua_State *L, int t, const char *name, size_t *len,
@@ -63,16 +64,41 @@ static int l_monotime(lua_State *L)
     return 1;
 }
 
+/* The SHA-256 of what is left of fp into md: on the CPU's SHA extensions
+ * when this process uses them (dcs_sha256_hw: the file writer too),
+ * else mbedTLS.  Returns 1, or 0 on a read or hash failure. */
+static int hash_stream(FILE *fp, unsigned char md[32])
+{
+    unsigned char chunk[16384];
+    mbedtls_md_context_t ctx;
+    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    size_t n;
+    int ok;
+
+    if (dcs_sha256_hw()) {
+        dcs_sha256 s;
+        dcs_sha256_start(&s);
+        while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+            dcs_sha256_update(&s, chunk, n);
+        dcs_sha256_finish(&s, md);
+        return !ferror(fp);
+    }
+    mbedtls_md_init(&ctx);
+    ok = info != NULL && mbedtls_md_setup(&ctx, info, 0) == 0 && mbedtls_md_starts(&ctx) == 0;
+    while (ok && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+        ok = mbedtls_md_update(&ctx, chunk, n) == 0;
+    ok = ok && !ferror(fp) && mbedtls_md_finish(&ctx, md) == 0;
+    mbedtls_md_free(&ctx);
+    return ok;
+}
+
 /* sha256_file(path) -> hex | nil, message; constant memory. */
 static int l_sha256_file(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
-    unsigned char chunk[16384], md[32];
+    unsigned char md[32];
     char out[65];
-    mbedtls_md_context_t ctx;
-    const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
     FILE *fp;
-    size_t n;
     int ok;
 
     fp = fopen(path, "rb");
@@ -81,12 +107,7 @@ static int l_sha256_file(lua_State *L)
         lua_pushfstring(L, "cannot open %s: %s", path, strerror(errno));
         return 2;
     }
-    mbedtls_md_init(&ctx);
-    ok = info != NULL && mbedtls_md_setup(&ctx, info, 0) == 0 && mbedtls_md_starts(&ctx) == 0;
-    while (ok && (n = fread(chunk, 1, sizeof chunk, fp)) > 0)
-        ok = mbedtls_md_update(&ctx, chunk, n) == 0;
-    ok = ok && !ferror(fp) && mbedtls_md_finish(&ctx, md) == 0;
-    mbedtls_md_free(&ctx);
+    ok = hash_stream(fp, md);
     fclose(fp);
     if (!ok) {
         lua_pushnil(L);

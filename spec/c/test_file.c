@@ -2,7 +2,7 @@
  * exits 1 when any test fails.  Works in a fresh directory under /tmp.
  *
  *   cc -Wall -Wextra -Icsrc -o build/test_file spec/c/test_file.c \
- *      csrc/dcs_file.c csrc/dcs_buf.c -lmbedcrypto
+ *      csrc/dcs_file.c csrc/dcs_sha256.c csrc/dcs_buf.c -lmbedcrypto -pthread
  *   build/test_file
  *
  * The ownership test needs root (it chowns a file to nobody); it is skipped

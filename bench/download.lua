@@ -62,64 +62,31 @@ local function make_source()
   end
 end
 
-local CONF = [[
-%s
-worker_processes 1;
-error_log %s/error.log warn;
-pid %s/nginx.pid;
-events { worker_connections 64; }
-http {
-  access_log off;
+-- nginx serving WWW as static files (bench/server.lua's nginx).
+local STATIC = [[
   sendfile on;
   tcp_nopush on;
   default_type application/octet-stream;
-  client_body_temp_path %s/tmp;
-  proxy_temp_path %s/tmp;
-  fastcgi_temp_path %s/tmp;
-  uwsgi_temp_path %s/tmp;
-  scgi_temp_path %s/tmp;
   server {
     listen 127.0.0.1:%d;
     root %s;
     location / { }
-  }
-}
-]]
+  }]]
 
 local function start_nginx()
   local port = server.free_port()
-  local root = io.popen("id -u"):read("*l") == "0" and "user root;" or ""
-  local f = assert(io.open(DIR .. "/nginx.conf", "w"))
-  f:write(CONF:format(root, DIR, DIR, DIR, DIR, DIR, DIR, DIR, port, WWW))
-  f:close()
-  local proc = io.popen(("exec nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
-    :format(DIR, DIR, DIR))
-  local url = ("http://127.0.0.1:%d"):format(port)
-  local http = core.http { timeout = 5, proxy = "" }
-  for _ = 1, 100 do
+  local stop = server.nginx(DIR, STATIC:format(port, WWW), { port }, function(http, url)
     local res = http:request { method = "HEAD", url = url .. "/file.bin" }
-    if res and res.status == 200 then
-      http:close()
-      return url, proc
-    end
-    core.sleep(0.05)
-  end
-  error("nginx did not start; see " .. DIR .. "/stderr.log")
-end
-
-local function stop_nginx(proc)
-  local f = io.open(DIR .. "/nginx.pid")
-  local pid = f and f:read("*l")
-  if f then f:close() end
-  if pid then os.execute("kill -QUIT " .. pid) end
-  proc:close()
+    return res and res.status == 200
+  end)
+  return ("http://127.0.0.1:%d"):format(port), stop
 end
 
 local function main()
   make_source()
   local load_before = server.loadavg()
   local expected = assert(core.sha256_file(SOURCE))
-  local url, proc = start_nginx()
+  local url, stop_nginx = start_nginx()
   local link = url .. "/file.bin"
   local client = dcs.client { ak = "BENCHAK0000000000000", sk = "bench", project = ("0"):rep(32),
     endpoint = url, proxy = "" }
@@ -172,7 +139,7 @@ local function main()
   end
   client:close()
   http:close()
-  stop_nginx(proc)
+  stop_nginx()
 
   local med = {}
   print(("download of %d MiB from a local nginx (%s, libcurl %s); medians of %d interleaved rounds")
@@ -203,4 +170,4 @@ local function main()
   }
 end
 
-main()
+server.run(main)

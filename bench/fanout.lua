@@ -80,4 +80,4 @@ local function main()
   server.record(rows)
 end
 
-main()
+server.run(main)

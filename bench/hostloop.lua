@@ -89,4 +89,4 @@ local function main()
   }
 end
 
-main()
+server.run(main)

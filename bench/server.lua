@@ -4,7 +4,8 @@
 -- any signature accepted) with {"id":..,"backup_id":..,"link":"https://x/y"}:
 --   slow    after ngx.sleep(0.05), from Lua (fan-out, host loop)
 --   static  at once, a static `return 200` (single-connection throughput)
--- One worker, access log off: nginx is not the bottleneck.
+-- One worker, access log off: nginx is not the bottleneck.  M.nginx starts
+-- every bench's nginx (download.lua's static files too).
 local core = require "dcs.core"
 
 local M = {}
@@ -13,9 +14,10 @@ M.DELAY = 0.05
 
 local DIR = os.getenv("PWD") .. "/build/bench/calls"
 
+-- What every bench nginx has: the prefix's paths, one worker, no access
+-- log; the modules loaded and the http block's contents vary.
 local CONF = [[
-load_module /usr/lib/nginx/modules/ndk_http_module.so;
-load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+%s
 %s
 worker_processes 1;
 worker_rlimit_nofile 8192;
@@ -24,14 +26,24 @@ pid %s/nginx.pid;
 events { worker_connections 4096; }
 http {
   access_log off;
-  default_type application/json;
-  keepalive_requests 1000000;
-  keepalive_timeout 300s;
   client_body_temp_path %s/tmp;
   proxy_temp_path %s/tmp;
   fastcgi_temp_path %s/tmp;
   uwsgi_temp_path %s/tmp;
   scgi_temp_path %s/tmp;
+%s
+}
+]]
+
+local LUA_MODULES = [[
+load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;]]
+
+-- The call benches' two servers (see the top of this file).
+local CALLS = [[
+  default_type application/json;
+  keepalive_requests 1000000;
+  keepalive_timeout 300s;
   server {
     listen 127.0.0.1:%d;
     location ~ ^/v2/[^/]+/instances/([^/]+)/redislog/([^/]+)/links$ {
@@ -46,9 +58,7 @@ http {
     location ~ ^/v2/[^/]+/instances/[^/]+/redislog/[^/]+/links$ {
       return 200 '{"id":"3ea6ce21-048e-447a-83c3-3fb004b88439","backup_id":"b","link":"https://x/y"}';
     }
-  }
-}
-]]
+  }]]
 
 --- A free TCP port on 127.0.0.1.
 function M.free_port()
@@ -59,43 +69,71 @@ function M.free_port()
   return assert(tonumber(port), "no free port")
 end
 
-local function up(url)
-  local http = core.http { timeout = 5, proxy = "" }
-  for _ = 1, 100 do
-    local res = http:request { method = "POST", url = url .. "/v2/p/instances/i/redislog/l/links", body = "" }
-    if res and res.status == 200 then
-      http:close()
-      return true
-    end
-    core.sleep(0.05)
-  end
-  http:close()
-  return false
-end
+--- Starts Debian's nginx with prefix `dir` and the `http` block's
+-- contents (`lua`: load the Lua module), then asks `probe(url_of_port)`
+-- for each port until all answer -> a stop function; raises when nginx
+-- does not come up.
+local running = {}              -- the stop functions of the nginx still up
 
---- Starts nginx: { slow = url, static = url, stop = function }.
-function M.start()
-  os.execute("mkdir -p " .. DIR .. "/tmp")
-  local slow_port, static_port = M.free_port(), M.free_port()
+function M.nginx(dir, http, ports, probe, lua)
+  os.execute("mkdir -p " .. dir .. "/tmp")
   local root = io.popen("id -u"):read("*l") == "0" and "user root;" or ""
-  local f = assert(io.open(DIR .. "/nginx.conf", "w"))
-  f:write(CONF:format(root, DIR, DIR, DIR, DIR, DIR, DIR, DIR, slow_port, M.DELAY, static_port))
+  local f = assert(io.open(dir .. "/nginx.conf", "w"))
+  f:write(CONF:format(lua and LUA_MODULES or "", root, dir, dir, dir, dir, dir, dir, dir, http))
   f:close()
   local proc = io.popen(("exec nginx -p %s -c %s/nginx.conf -g 'daemon off;' 2>>%s/stderr.log")
-    :format(DIR, DIR, DIR))
-  local s = { slow = "http://127.0.0.1:" .. slow_port, static = "http://127.0.0.1:" .. static_port }
-  function s.stop()
-    local pf = io.open(DIR .. "/nginx.pid")
+    :format(dir, dir, dir))
+  local function stop()
+    if not running[stop] then return end
+    running[stop] = nil
+    local pf = io.open(dir .. "/nginx.pid")
     local pid = pf and pf:read("*l")
     if pf then pf:close() end
     if pid then os.execute("kill -QUIT " .. pid) end
     proc:close()
   end
-  if not (up(s.slow) and up(s.static)) then
-    s.stop()
-    error("nginx did not start; see " .. DIR .. "/stderr.log and error.log")
+  running[stop] = true
+  local http_client = core.http { timeout = 5, proxy = "" }
+  for _, port in ipairs(ports) do
+    local up = false
+    for _ = 1, 100 do
+      up = probe(http_client, "http://127.0.0.1:" .. port)
+      if up then break end
+      core.sleep(0.05)
+    end
+    if not up then
+      http_client:close()
+      stop()
+      error("nginx did not start; see " .. dir .. "/stderr.log and error.log")
+    end
   end
-  return s
+  http_client:close()
+  return stop
+end
+
+local function answers_links(http, url)
+  local res = http:request { method = "POST", url = url .. "/v2/p/instances/i/redislog/l/links", body = "" }
+  return res and res.status == 200
+end
+
+--- Starts the call benches' nginx: { slow = url, static = url, stop = function }.
+function M.start()
+  local slow_port, static_port = M.free_port(), M.free_port()
+  local stop = M.nginx(DIR, CALLS:format(slow_port, M.DELAY, static_port), { slow_port, static_port },
+    answers_links, true)
+  return { slow = "http://127.0.0.1:" .. slow_port, static = "http://127.0.0.1:" .. static_port, stop = stop }
+end
+
+--- Runs a bench's main function; whatever happens, stops the nginx it
+-- started (else the interpreter, closing nginx's pipe at exit, would wait
+-- for it forever), then exits 1 on an error.
+function M.run(main)
+  local ok, err = xpcall(main, debug.traceback)
+  for stop in pairs(running) do stop() end
+  if not ok then
+    io.stderr:write(tostring(err), "\n")
+    os.exit(1)
+  end
 end
 
 --- A client of the benches: any signature is accepted.

@@ -73,4 +73,4 @@ local function main()
   }
 end
 
-main()
+server.run(main)

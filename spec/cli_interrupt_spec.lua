@@ -10,23 +10,10 @@ local CHUNK = 64 * 1024
 local BOUND = 20                            -- seconds: generous, only against hangs
 
 describe("dcs-logs interrupted", function()
-  local hs, emu, dir
-
-  lazy_setup(function()
-    hs = E.start_hostile()
-    emu = E.start("--collect-delay 0.2")
-    dir = require("support.files").tmpdir()
-  end)
-  lazy_teardown(function()
-    hs:stop()
-    emu:stop()
-    os.execute("rm -rf " .. dir)
-  end)
-  before_each(function()
-    hs:reset()
-    emu:reset()
-    os.execute("rm -rf " .. dir .. "/*")
-  end)
+  local s = cli.servers()       -- s.hs, s.emu, s.dir
+  lazy_setup(s.start)
+  lazy_teardown(s.stop)
+  before_each(s.reset)
 
   local function file_size(path)
     local f = io.open(path, "rb")
@@ -49,8 +36,8 @@ describe("dcs-logs interrupted", function()
   -- The served file /big.log, whose first request gets its first SLOW_PART
   -- bytes at about 640 KiB/s and then nothing: a slow, big download.
   local function slow_big_file()
-    local served = hs:file { path = "/big.log", size = SIZE }
-    local res = assert(hs.http:request { method = "GET", url = hs.url .. "/big.log",
+    local served = s.hs:file { path = "/big.log", size = SIZE }
+    local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. "/big.log",
       headers = { Range = ("bytes=0-%d"):format(SLOW_PART - 1) } })
     assert.are.equal(206, res.status)
     local steps = { { respond = { status = 200, content_length = SIZE, body = "",
@@ -61,16 +48,16 @@ describe("dcs-logs interrupted", function()
       steps[#steps + 1] = { sleep = 0.1 }
     end
     steps[#steps + 1] = { hang = true }
-    hs:script { match = { path_prefix = "/big.log" }, times = 1, steps = steps }
-    hs:clear_log()
+    s.hs:script { match = { path_prefix = "/big.log" }, times = 1, steps = steps }
+    s.hs:clear_log()
     return served
   end
 
   it("Ctrl-C stops a download at once with exit 130 and one line; a rerun resumes it", function()
     local served = slow_big_file()
-    local link, env = hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
-    local h = cli.start(dir, env, "download", link, "--output", "big.log")
-    assert.is_true(wait_for_size(dir .. "/big.log.part", 512 * 1024), "the download did not start")
+    local link, env = s.hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
+    local h = cli.start(s.dir, env, "download", link, "--output", "big.log")
+    assert.is_true(wait_for_size(s.dir .. "/big.log.part", 512 * 1024), "the download did not start")
     h:signal("INT")
     local status, out, err = h:wait(BOUND)
     assert.are.equal(130, status, err)
@@ -78,34 +65,34 @@ describe("dcs-logs interrupted", function()
     assert.matches("^dcs%-logs: interrupted; [%d.]+ [KM]iB kept in big%.log%.part: "
       .. "the same command resumes it\n$", err)
     assert.is_nil(err:find("traceback"))
-    local kept = file_size(dir .. "/big.log.part")
+    local kept = file_size(s.dir .. "/big.log.part")
     assert.is_true(kept >= 512 * 1024 and kept < SLOW_PART, tostring(kept))
-    assert.truthy(file_size(dir .. "/big.log.part.meta"))
+    assert.truthy(file_size(s.dir .. "/big.log.part.meta"))
 
     local again
-    status, again, err = cli.run(dir, env, "download", link, "--output", "big.log", "--json")
+    status, again, err = cli.run(s.dir, env, "download", link, "--output", "big.log", "--json")
     assert.are.equal(0, status, err)
-    local log = hs:log()
+    local log = s.hs:log()
     assert.are.equal(2, #log)                     -- the interrupted request, then the resumed one
     assert.are.equal(("bytes=%d-"):format(kept), log[2]:header("Range"))
-    assert.are.equal(served.sha256, core.sha256_file(dir .. "/big.log"))
-    assert.matches('"sha256":"' .. core.sha256_file(dir .. "/big.log") .. '"', again)
+    assert.are.equal(served.sha256, core.sha256_file(s.dir .. "/big.log"))
+    assert.matches('"sha256":"' .. core.sha256_file(s.dir .. "/big.log") .. '"', again)
     assert.matches("resuming big%.log from", err)
-    assert.is_nil(file_size(dir .. "/big.log.part"))
-    assert.is_nil(file_size(dir .. "/big.log.part.meta"))
+    assert.is_nil(file_size(s.dir .. "/big.log.part"))
+    assert.is_nil(file_size(s.dir .. "/big.log.part.meta"))
   end)
 
   it("Ctrl-C during fetch's download names the command that resumes it, which does", function()
     local served = slow_big_file()
     -- the service's links point at the slow file, for fetch and for the rerun
-    emu:fault { match = { path_contains = "/links" }, times = 2, action = { respond = { status = 200,
-      json = { id = "x", backup_id = "x", link = hs.url .. "/big.log" } } } }
-    os.execute("mkdir " .. dir .. "/logs")
-    local h = cli.start(dir, cli.env_for(emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
+    s.emu:fault { match = { path_contains = "/links" }, times = 2, action = { respond = { status = 200,
+      json = { id = "x", backup_id = "x", link = s.hs.url .. "/big.log" } } } }
+    os.execute("mkdir " .. s.dir .. "/logs")
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
     local deadline, part = core.monotime() + BOUND
     repeat
       core.sleep(0.05)
-      local p = io.popen("ls " .. dir .. "/logs/*.part 2>/dev/null")
+      local p = io.popen("ls " .. s.dir .. "/logs/*.part 2>/dev/null")
       part = p:read("*l")
       p:close()
     until part or core.monotime() > deadline
@@ -121,9 +108,9 @@ describe("dcs-logs interrupted", function()
     local kept = file_size(part)
     local args = {}
     for word in rerun:gmatch("%S+") do args[#args + 1] = word end
-    status, out, err = cli.run(dir, cli.env_for(emu, E), (table.unpack or unpack)(args))
+    status, out, err = cli.run(s.dir, cli.env_for(s.emu, E), (table.unpack or unpack)(args))
     assert.are.equal(0, status, err)
-    local log = hs:log()
+    local log = s.hs:log()
     assert.are.equal(("bytes=%d-"):format(kept), log[#log]:header("Range"))
     local path = part:gsub("%.part$", "")
     assert.are.equal(served.sha256, core.sha256_file(path))
@@ -131,13 +118,13 @@ describe("dcs-logs interrupted", function()
   end)
 
   it("SIGTERM stops fetch while it waits for the collection: exit 143, one line", function()
-    emu:config { collect_delay = 120 }
-    local h = cli.start(dir, cli.env_for(emu, E), "fetch", E.INSTANCE, "--poll-interval", "0.2")
+    s.emu:config { collect_delay = 120 }
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--poll-interval", "0.2")
     local deadline = core.monotime() + BOUND
     repeat
       core.sleep(0.05)
       local collected = false
-      for _, r in ipairs(emu:requests()) do collected = collected or r.method == "POST" end
+      for _, r in ipairs(s.emu:requests()) do collected = collected or r.method == "POST" end
     until collected or core.monotime() > deadline
     h:signal("TERM")
     local status, out, err = h:wait(BOUND)
@@ -147,15 +134,15 @@ describe("dcs-logs interrupted", function()
   end)
 
   it("Ctrl-C stops a fetch of several instances at once: exit 130 and one line", function()
-    emu:config { collect_delay = 120 }
-    local h = cli.start(dir, cli.env_for(emu, E), "fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--poll-interval", "0.2",
+    s.emu:config { collect_delay = 120 }
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--poll-interval", "0.2",
       "--quiet")
     local deadline = core.monotime() + BOUND
     local collected
     repeat
       core.sleep(0.05)
       collected = 0
-      for _, r in ipairs(emu:requests()) do collected = collected + (r.method == "POST" and 1 or 0) end
+      for _, r in ipairs(s.emu:requests()) do collected = collected + (r.method == "POST" and 1 or 0) end
     until collected == 2 or core.monotime() > deadline
     assert.are.equal(2, collected)                      -- both under way at once
     h:signal("INT")
@@ -168,8 +155,8 @@ describe("dcs-logs interrupted", function()
   end)
 
   it("a second Ctrl-C ends a request that does not return", function()
-    local silent = hs:listener("silent")
-    local h = cli.start(dir, ("DCS_ENDPOINT=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s "
+    local silent = s.hs:listener("silent")
+    local h = cli.start(s.dir, ("DCS_ENDPOINT=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s "
       .. "HUAWEICLOUD_SDK_PROJECT_ID=%s"):format(silent, E.AK, E.SK, E.PROJECT), "list", E.INSTANCE)
     core.sleep(0.5)
     h:signal("INT")

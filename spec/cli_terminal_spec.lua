@@ -7,41 +7,28 @@ local SIZE = 1024 * 1024
 local CHUNK = 64 * 1024
 
 describe("dcs-logs on a terminal", function()
-  local hs, emu, dir
-
-  lazy_setup(function()
-    hs = E.start_hostile()
-    emu = E.start("--collect-delay 0.2")
-    dir = require("support.files").tmpdir()
-  end)
-  lazy_teardown(function()
-    hs:stop()
-    emu:stop()
-    os.execute("rm -rf " .. dir)
-  end)
-  before_each(function()
-    hs:reset()
-    emu:reset()
-    os.execute("rm -rf " .. dir .. "/*")
-  end)
+  local s = cli.servers()       -- s.hs, s.emu, s.dir
+  lazy_setup(s.start)
+  lazy_teardown(s.stop)
+  before_each(s.reset)
 
   -- /slow.log: SIZE bytes at about 640 KiB/s, so the bar has a speed and a time left.
   local function slow_file()
-    local served = hs:file { path = "/slow.log", size = SIZE }
-    local res = assert(hs.http:request { method = "GET", url = hs.url .. "/slow.log" })
+    local served = s.hs:file { path = "/slow.log", size = SIZE }
+    local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. "/slow.log" })
     local steps = { { respond = { status = 200, content_length = SIZE, body = "",
       headers = { ETag = res.headers.etag } } } }
     for at = 1, SIZE, CHUNK do
       steps[#steps + 1] = { send = res.body:sub(at, at + CHUNK - 1) }
       steps[#steps + 1] = { sleep = 0.1 }
     end
-    hs:script { match = { path_prefix = "/slow.log" }, times = 1, steps = steps }
+    s.hs:script { match = { path_prefix = "/slow.log" }, times = 1, steps = steps }
     return served
   end
 
   it("draws a progress bar with speed and time left on stderr; stdout gets the result alone", function()
     local served = slow_file()
-    local shown = cli.tty(dir, "", { "download", hs.url .. "/slow.log" }, "> out.txt", 100)
+    local shown = cli.tty(s.dir, "", { "download", s.hs.url .. "/slow.log" }, "> out.txt", 100)
     assert.matches("\rslow%.log  ?%d+%% %[#*%-+%] [%d.]+ KiB / 1%.0 MiB  [%d.]+ [KM]iB/s  ETA [%d.]+s", shown)
     assert.matches("\rslow%.log 100%% %[#+%] 1%.0 MiB / 1%.0 MiB  [%d.]+ [KM]iB/s  in [%d.]+s", shown)
     for line in shown:gmatch("[^\n]+") do
@@ -49,46 +36,46 @@ describe("dcs-logs on a terminal", function()
       assert.is_true(#last <= 100, last)                -- never wider than the terminal
     end
     assert.is_nil(shown:find("saved", 1, true))
-    local out = cli.read_all(dir .. "/out.txt")
+    local out = cli.read_all(s.dir .. "/out.txt")
     assert.are.equal(("saved slow.log (1.0 MiB, sha256 %s)\n"):format(served.sha256), out)
   end)
 
   it("draws nothing with --no-progress or --quiet, nor when stderr is not a terminal", function()
     for _, flag in ipairs { "--no-progress", "--quiet" } do
-      local shown = cli.tty(dir, cli.env_for(emu, E), { "download", E.INSTANCE, E.LOG_ID, flag, "-o", "x.log" })
+      local shown = cli.tty(s.dir, cli.env_for(s.emu, E), { "download", E.INSTANCE, E.LOG_ID, flag, "-o", "x.log" })
       assert.is_nil(shown:find("%", 1, true), shown)
       assert.matches("^saved x%.log", shown)
     end
-    local shown = cli.tty(dir, cli.env_for(emu, E), { "download", E.INSTANCE, E.LOG_ID, "-o", "y.log" },
+    local shown = cli.tty(s.dir, cli.env_for(s.emu, E), { "download", E.INSTANCE, E.LOG_ID, "-o", "y.log" },
       "2> err.txt")
     assert.matches("^saved y%.log", shown)
-    assert.are.equal("", cli.read_all(dir .. "/err.txt"))
+    assert.are.equal("", cli.read_all(s.dir .. "/err.txt"))
   end)
 
   it("says what fetch is waiting for while the service collects", function()
-    emu:config { collect_delay = 1.5 }
-    local shown = cli.tty(dir, cli.env_for(emu, E), { "fetch", E.INSTANCE, "--poll-interval", "0.3" })
+    s.emu:config { collect_delay = 1.5 }
+    local shown = cli.tty(s.dir, cli.env_for(s.emu, E), { "fetch", E.INSTANCE, "--poll-interval", "0.3" })
     assert.matches("\rwaiting 1s %(up to 5m%) for the service to collect the run log\27%[K", shown)
     assert.matches("\rredis_[^\r\n]+ 100%% %[#+%] 96%.0 KiB / 96%.0 KiB", shown)
     assert.matches("\nsaved %./redis_", shown)
   end)
 
   it("shows one line for several targets, updated in place, and the results on stdout", function()
-    emu:config { latency = 0.2 }
+    s.emu:config { latency = 0.2 }
     local args = { "link", "--parallel", "2" }
     for _, log in ipairs { E.LOG_ID, E.LOG_ID, "missing-1", E.LOG_ID, E.LOG_ID } do
       args[#args + 1], args[#args + 2] = E.INSTANCE, log
     end
-    local shown = cli.tty(dir, cli.env_for(emu, E), args, "> out.txt")
+    local shown = cli.tty(s.dir, cli.env_for(s.emu, E), args, "> out.txt")
     assert.matches("^\r0/5 done, 0 failed\27%[K\r1/5 done, ", shown)
     assert.matches("\r4/5 done, 1 failed\27%[K", shown)
     assert.matches("\r5/5 done, 1 failed\27%[K\r?\n", shown)        -- kept as the last word
     assert.matches("\ndcs%-logs: [-%x]+ missing%-1: dcs: create_redislog_download_link: HTTP 404", shown)
     assert.is_nil(shown:find("http://", 1, true))                   -- the links went to stdout
-    local out = cli.read_all(dir .. "/out.txt")
+    local out = cli.read_all(s.dir .. "/out.txt")
     assert.are.equal(4, select(2, out:gsub("\n", "")))
     assert.is_nil(out:find("done", 1, true))
-    shown = cli.tty(dir, cli.env_for(emu, E), { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID,
+    shown = cli.tty(s.dir, cli.env_for(s.emu, E), { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID,
       "--no-progress" }, "> out.txt")
     assert.are.equal("", shown)
   end)

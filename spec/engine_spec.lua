@@ -22,12 +22,6 @@ local function run(e, limit)
   return steps
 end
 
-local function has_nginx()
-  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
-  if f then f:close() end
-  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
-end
-
 describe("core.engine", function()
   local hs, emu, dir
   lazy_setup(function()
@@ -645,7 +639,7 @@ describe("core.engine", function()
   describe("HTTP/2", function()
     local nginx, url, certs
     lazy_setup(function()
-      if not has_nginx() then return end
+      if not N.available() then return end
       certs = files.tmpdir()
       assert(os.execute(("env -u LD_PRELOAD openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
         .. "-addext subjectAltName=IP:127.0.0.1 -keyout %s/h2.key -out %s/h2.pem 2>/dev/null")

@@ -4,14 +4,8 @@ local cjson = require "cjson"
 local E = require "support.emulator"
 local N = require "support.nginx"
 
-local function has_nginx()
-  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
-  if f then f:close() end
-  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
-end
-
 describe("dcs.gather inside nginx", function()
-  if not has_nginx() then
+  if not N.available() then
     it("needs nginx", function() pending("nginx is not installed") end)
     return
   end

@@ -26,19 +26,14 @@ local dcs = require "dcs"
 local E = require "support.emulator"
 local H = require "support.hostile_cases"
 local files = require "support.files"
+local N = require "support.nginx"
 
 local SLACK = 0.005        -- clock granularity when checking that a timeout did not fire early
-
-local function has_nginx()
-  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
-  if f then f:close() end
-  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
-end
 
 local function nginx_wanted()
   local forced = os.getenv("DCS_HOSTILE_NGINX")
   if forced == "0" then return false, "DCS_HOSTILE_NGINX=0" end
-  if not has_nginx() then return false, "nginx-light and libnginx-mod-http-lua are not installed" end
+  if not N.available() then return false, "nginx-light and libnginx-mod-http-lua are not installed" end
   local preload = os.getenv("LD_PRELOAD") or ""
   if forced ~= "1" and (preload:find("asan", 1, true) or preload:find("vgpreload", 1, true)) then
     return false, "a sanitizer or valgrind run (nginx's LuaJIT is not instrumented)"
@@ -339,7 +334,7 @@ describe("hostile suite", function()
     end
     lazy_setup(function()
       assert(os.execute("make -s LUA=luajit >/dev/null"))
-      nginx = require("support.nginx").start {
+      nginx = N.start {
         http = NGINX_HTTP:format(require("support.subprocess").ROOT),
         server = NGINX_SERVER,
       }

@@ -5,12 +5,6 @@ local core = require "dcs.core"
 local E = require "support.emulator"
 local N = require "support.nginx"
 
-local function has_nginx()
-  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
-  if f then f:close() end
-  return f ~= nil and os.execute("command -v nginx >/dev/null 2>&1")
-end
-
 local HTTP = [[
   init_by_lua_block {
     local dcs = require "dcs"
@@ -86,7 +80,7 @@ local SERVER = [[
 ]]
 
 describe("inside nginx", function()
-  if not has_nginx() then
+  if not N.available() then
     it("needs nginx-light and libnginx-mod-http-lua", function() pending("nginx is not installed") end)
     return
   end

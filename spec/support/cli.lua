@@ -6,6 +6,32 @@ local sub = require "support.subprocess"
 
 local M = {}
 
+--- The servers of a command spec, made once for a describe block and
+-- reset before each test: a hostile server (hs), the emulator (emu, whose
+-- collect job takes 0.2 s) and a scratch directory (dir).  In a describe:
+--   local s = cli.servers()
+--   lazy_setup(s.start); lazy_teardown(s.stop); before_each(s.reset)
+function M.servers()
+  local E = require "support.emulator"
+  local s = {}
+  function s.start()
+    s.hs = E.start_hostile()
+    s.emu = E.start("--collect-delay 0.2")
+    s.dir = require("support.files").tmpdir()
+  end
+  function s.stop()
+    s.hs:stop()
+    s.emu:stop()
+    os.execute("rm -rf " .. s.dir)
+  end
+  function s.reset()
+    s.hs:reset()
+    s.emu:reset()
+    os.execute("rm -rf " .. s.dir .. "/*")
+  end
+  return s
+end
+
 local quote = sub.quote
 
 local function read_all(path)

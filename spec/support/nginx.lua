@@ -20,6 +20,15 @@ end
 --- A free loopback port (for a server block of one's own in spec.http).
 M.free_port = free_port
 
+--- Whether Debian's nginx and its Lua module are installed.
+function M.available()
+  local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so")
+  if not f then return false end
+  f:close()
+  local status = os.execute("command -v nginx >/dev/null 2>&1")
+  return status == true or status == 0      -- Lua 5.4 / 5.3, LuaJIT
+end
+
 local TEMPLATE = [[
 load_module /usr/lib/nginx/modules/ndk_http_module.so;
 load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;

@@ -126,9 +126,23 @@ static void push_headers(lua_State *L, const char *block, size_t len)
 
 /* ---- callbacks from the transfer: protected, on the driving thread ---- */
 
-/* head_step(c, anchor): builds the headers table and asks sink.head where
- * the body goes.  Raises on any mistake; the caller's lua_pcall turns that
- * into a "callback" failure. */
+/* The response's headers table: the one head_step built, else built now
+ * and kept in the anchor (an existing slot: no allocation), so every
+ * result of the request shares it. */
+static void push_response_headers(lua_State *L, const dcs_http_response *res, int anchor)
+{
+    lua_rawgeti(L, anchor, DCS_A_HEADERS);
+    if (lua_istable(L, -1))
+        return;
+    lua_pop(L, 1);
+    push_headers(L, res->headers.data, res->headers.len);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, anchor, DCS_A_HEADERS);
+}
+
+/* head_step(c, anchor), for a sink with a head function: builds the
+ * headers table and asks sink.head where the body goes.  Raises on any
+ * mistake; the caller's lua_pcall turns that into a "callback" failure. */
 static int head_step(lua_State *L)
 {
     dcs_lreq *c = lua_touserdata(L, 1);
@@ -141,11 +155,6 @@ static int head_step(lua_State *L)
     lua_pushvalue(L, 4);
     lua_rawseti(L, 2, DCS_A_HEADERS);
     lua_rawgeti(L, 2, DCS_A_HEAD);                      /* 5 */
-    if (!lua_toboolean(L, 5)) {
-        /* No head: a 2xx body goes to the file, any other is buffered. */
-        c->body_to = has_file && c->status / 100 == 2 ? DCS_HTTP_BODY_FILE : DCS_HTTP_BODY_BUFFER;
-        return 0;
-    }
     lua_pushinteger(L, (lua_Integer)c->status);
     lua_pushvalue(L, 4);
     lua_call(L, 2, 2);                                  /* 5, 6 */
@@ -190,6 +199,14 @@ static dcs_http_body_to on_head(void *ud, long status, const char *block, size_t
     lua_State *L = c->host->L;
     int a;
 
+    /* No sink.head: where the body goes needs no Lua, and the headers
+     * table is built when the result is (dcs_lreq_result), from the same
+     * block: no pcall while libcurl is on the stack. */
+    if (!c->has_head) {
+        c->body_to = c->req.file != NULL && status / 100 == 2 ? DCS_HTTP_BODY_FILE
+                                                              : DCS_HTTP_BODY_BUFFER;
+        return c->body_to;
+    }
     if (!push_anchor(c)) {
         c->stop = STOP_HEAD_ERROR;
         return DCS_HTTP_BODY_REFUSE;
@@ -456,6 +473,9 @@ void dcs_lreq_read(lua_State *L, int req, int anchor, dcs_lreq *c, const char *w
     lua_rawgeti(L, anchor, DCS_A_PROGRESS);
     c->req.on_progress = lua_toboolean(L, -1) && file != NULL ? on_progress : NULL;
     lua_pop(L, 1);
+    lua_rawgeti(L, anchor, DCS_A_HEAD);
+    c->has_head = lua_toboolean(L, -1);
+    lua_pop(L, 1);
     lua_pushcfunction(L, head_step);
     lua_rawseti(L, anchor, DCS_A_HEAD_STEP);
     c->req.file = file;
@@ -481,11 +501,7 @@ static int push_failure(lua_State *L, const dcs_http_response *res, int anchor, 
     if (res != NULL && res->head_done) {
         lua_pushinteger(L, (lua_Integer)res->status);
         lua_setfield(L, -2, "status");
-        lua_rawgeti(L, anchor, DCS_A_HEADERS);
-        if (!lua_istable(L, -1)) {      /* head_step failed before building it */
-            lua_pop(L, 1);
-            push_headers(L, res->headers.data, res->headers.len);
-        }
+        push_response_headers(L, res, anchor);
         lua_setfield(L, -2, "headers");
     }
     lua_pushnil(L);
@@ -564,11 +580,7 @@ int dcs_lreq_result(lua_State *L, const dcs_lreq *c, const dcs_http_response *re
     lua_createtable(L, 0, 5);
     lua_pushinteger(L, (lua_Integer)res->status);
     lua_setfield(L, -2, "status");
-    lua_rawgeti(L, anchor, DCS_A_HEADERS);
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        push_headers(L, res->headers.data, res->headers.len);
-    }
+    push_response_headers(L, res, anchor);
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, res->body.data ? res->body.data : "", res->body.len);
     lua_setfield(L, -2, "body");

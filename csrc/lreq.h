@@ -48,6 +48,7 @@ struct dcs_lreq {
     dcs_http_request req;       /* its strings point into the anchor */
     dcs_lhost *host;            /* set by the owner */
     int stop;                   /* why it stopped on our side (lreq.c) */
+    int has_head;               /* the sink has a head function */
     dcs_http_body_to body_to;   /* sink.head's answer */
     long status;                /* the head being handled, during on_head only */
     const char *block;

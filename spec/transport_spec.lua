@@ -164,3 +164,30 @@ describe("transport option", function()
     assert.matches("libcurl/", emu:last_request().headers["User-Agent"])
   end)
 end)
+
+describe("dcs.validate.url", function()
+  -- It remembers the last URL that passed: a fresh copy of the module, so
+  -- that nothing has passed yet when the first value comes.
+  local saved, v
+  before_each(function()
+    saved = package.loaded["dcs.validate"]
+    package.loaded["dcs.validate"] = nil
+    v = require "dcs.validate"
+  end)
+  after_each(function() package.loaded["dcs.validate"] = saved end)
+
+  it("refuses what fails before and after a URL passed, and passes it again", function()
+    for round = 1, 2 do
+      for _, bad in ipairs { false, "", "ftp://h/x", "http://u:p@h/x", "http:///x" } do
+        local ok, why = v.url(bad)
+        assert.is_nil(ok, tostring(bad))
+        assert.is_string(why)
+      end
+      local ok, why = v.url(nil)
+      assert.is_nil(ok)
+      assert.equals("must be a string", why)
+      assert.equals("http://h/a", v.url("http://h/a"), "round " .. round)
+    end
+    assert.equals("http://h/a", v.url("http://h/" .. "a"))
+  end)
+end)

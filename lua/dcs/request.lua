@@ -131,18 +131,18 @@ local function pieces_of(op)
   return p
 end
 
--- The path after {project_id} with each argument (already validated)
--- encoded in its place.
+-- The path after {project_id} with each argument in its place.  The
+-- arguments passed validate.id, whose bytes (letters, digits, '.', '_',
+-- '-') are all RFC 3986 unreserved: percent-encoding (core.encode) would
+-- give each back unchanged, so it is not called.
 local function fill_path(op, ...)
   local p = pieces_of(op)
   if #p == 1 then return p[1] end
-  if #p == 3 then return p[1] .. core.encode((select(p[2], ...))) .. p[3] end
-  if #p == 5 then
-    return p[1] .. core.encode((select(p[2], ...))) .. p[3] .. core.encode((select(p[4], ...))) .. p[5]
-  end
+  if #p == 3 then return p[1] .. (select(p[2], ...)) .. p[3] end
+  if #p == 5 then return p[1] .. (select(p[2], ...)) .. p[3] .. (select(p[4], ...)) .. p[5] end
   local out = { p[1] }
   for j = 2, #p, 2 do
-    out[j] = core.encode((select(p[j], ...)))
+    out[j] = (select(p[j], ...))
     out[j + 1] = p[j + 1]
   end
   return table.concat(out)

@@ -70,14 +70,14 @@ function M.id(v)
   return v
 end
 
---- An http(s) URL that is safe to put on a request line: printable ASCII
--- only, a host, and no user information (credentials never travel in a
--- URL, where they would reach logs and Host headers).
 -- The last URL that passed (nil before the first): calls to one endpoint
 -- check equal URLs over and over, and the answer depends on the string
 -- alone.
 local last_url
 
+--- An http(s) URL that is safe to put on a request line: printable ASCII
+-- only, a host, and no user information (credentials never travel in a
+-- URL, where they would reach logs and Host headers).
 function M.url(v)
   if last_url and v == last_url then return v end
   if type(v) ~= "string" then return nil, "must be a string" end

@@ -32,4 +32,15 @@ DCS_INTERNAL const char *dcs_field_string(lua_State *L, int t, const char *name,
 DCS_INTERNAL double dcs_field_number(lua_State *L, int t, const char *name, double dflt,
                                      double min, double max, const char *who);
 
+/* Pushes every key and value of the table at t, two slots per entry, and
+ * returns the number of entries (0 for nil).  The first walk only counts
+ * (more than max raise "who: too_many"), and the stack grows by what the
+ * table holds, not by max: a coroutine's stack is not made large on every
+ * call.  Growing it may allocate, and so run a finalizer that changes t;
+ * nothing allocates during the second walk, and an entry beyond the count
+ * raises "who: the <what> table changed while it was read".  Afterwards the
+ * slots keep each string alive whatever happens to t. */
+DCS_INTERNAL int dcs_push_entries(lua_State *L, int t, int max, const char *who, const char *what,
+                                  const char *too_many);
+
 #endif

@@ -10,6 +10,7 @@
 #include "lreq.h"
 
 #define MAX_HEADERS 1000
+#define TOO_MANY_HEADERS "too many headers (at most 1000)"    /* MAX_HEADERS */
 #define PROGRESS_STEP (256 * 1024)
 #define MIN_SECONDS 0.001       /* below this a timeout would round to "none" */
 #define MAX_SECONDS 1e6
@@ -358,33 +359,6 @@ static void read_fields(lua_State *L, int req, int anchor, dcs_lreq *c, const ch
     read_sink(L, req, anchor);
 }
 
-/* The user's headers (the table at h) pushed as name, value pairs; returns
- * the number of pairs.  The first walk only counts; growing the stack may
- * allocate and so run a finalizer that changes the table, but nothing
- * allocates during the second walk, and what it finds beyond the count
- * (entries a finalizer added meanwhile) is refused. */
-static int push_pairs(lua_State *L, int h, const char *who)
-{
-    int count = 0, n = 0;
-
-    if (lua_isnil(L, h))
-        return 0;
-    lua_pushnil(L);
-    while (lua_next(L, h)) {
-        lua_pop(L, 1);
-        luaL_argcheck(L, ++count <= MAX_HEADERS, 2, "too many headers");
-    }
-    luaL_checkstack(L, 2 * count + 4, who);
-    lua_pushnil(L);
-    while (lua_next(L, h)) {
-        if (n == count)
-            luaL_error(L, "%s: the headers table changed while it was read", who);
-        n++;
-        lua_pushvalue(L, -2);                           /* the key, for lua_next */
-    }
-    return n;
-}
-
 static int header_name_ok(const char *s, size_t n)
 {
     size_t i;
@@ -441,7 +415,8 @@ static size_t write_line(lua_State *L, int k, char *out)
  * stack, which no Lua code (a finalizer run by an allocation) can reach. */
 static void anchor_headers(lua_State *L, int anchor, dcs_lreq *c, const char *who)
 {
-    int h = lua_gettop(L), pairs = push_pairs(L, h, who), i;
+    int h = lua_gettop(L), i;
+    int pairs = dcs_push_entries(L, h, MAX_HEADERS, who, "headers", TOO_MANY_HEADERS);
     size_t text = 0, at = 0;
     const char **lines;
     char *out;

@@ -217,30 +217,6 @@ static const char *scratch_body_hash(sign_scratch *s, dcs_str body)
 
 /* ---- the caller's tables, anchored on the stack ---- */
 
-/* Pushes every key and value of the table at t, two slots per entry, and
- * returns the number of entries; more than max raise `too_many`.  The room
- * is reserved before the walk, so nothing allocates while lua_next runs and
- * no finalizer can change t under it; afterwards the slots keep each
- * string alive whatever happens to t. */
-static int push_entries(lua_State *L, int t, const char *what, int max, const char *too_many)
-{
-    int n = 0;
-
-    if (lua_isnil(L, t))
-        return 0;
-    if (lua_type(L, t) != LUA_TTABLE)
-        luaL_error(L, WHO ": %s must be a table", what);
-    luaL_checkstack(L, 2 * max + 4, WHO);
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        if (n == max)
-            luaL_error(L, WHO ": %s", too_many);
-        n++;
-        lua_pushvalue(L, -2);
-    }
-    return n;
-}
-
 /* The string at slot i as it goes on the wire (numbers converted in place). */
 static dcs_str wire_slot(lua_State *L, int i, const char *what, const char *owner)
 {
@@ -285,7 +261,8 @@ static void add_query_array(lua_State *L, dcs_sign_request *req, dcs_pair *room,
 static void read_query(lua_State *L, int t, dcs_sign_request *req, dcs_pair *room)
 {
     int i, base = lua_gettop(L) + 1;
-    int n = push_entries(L, t, "query", DCS_SIGN_MAX_QUERY, dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
+    int n = dcs_push_entries(L, t, DCS_SIGN_MAX_QUERY, WHO, "query",
+                             dcs_sign_strerror(DCS_SIGN_ETOOMANYQUERY));
 
     req->query = room;
     req->query_count = 0;
@@ -319,7 +296,8 @@ static int read_headers(lua_State *L, int t, dcs_sign_request *req, dcs_pair *ro
                         dcs_str authority)
 {
     int i, have_host = 0, have_date = 0, base = lua_gettop(L) + 1;
-    int n = push_entries(L, t, "headers", DCS_SIGN_MAX_HEADERS, dcs_sign_strerror(DCS_SIGN_ETOOMANY));
+    int n = dcs_push_entries(L, t, DCS_SIGN_MAX_HEADERS, WHO, "headers",
+                             dcs_sign_strerror(DCS_SIGN_ETOOMANY));
     char date[17];
 
     for (i = 0; i < n; i++) {

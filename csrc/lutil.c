@@ -230,6 +230,32 @@ static int l_bad_header(lua_State *L)
 }
 #undef ALL_BYTES
 
+int dcs_push_entries(lua_State *L, int t, int max, const char *who, const char *what,
+                     const char *too_many)
+{
+    int count = 0, n = 0;
+
+    if (lua_isnil(L, t))
+        return 0;
+    if (lua_type(L, t) != LUA_TTABLE)
+        luaL_error(L, "%s: %s must be a table", who, what);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        if (++count > max)
+            luaL_error(L, "%s: %s", who, too_many);
+    }
+    luaL_checkstack(L, 2 * count + 4, who);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        if (n == count)
+            luaL_error(L, "%s: the %s table changed while it was read", who, what);
+        n++;
+        lua_pushvalue(L, -2);                           /* the key, for lua_next */
+    }
+    return n;
+}
+
 static const luaL_Reg util_functions[] = {
     {"sleep", l_sleep},
     {"monotime", l_monotime},

@@ -345,6 +345,15 @@ describe("core.http request", function()
       raises({ headers = "X-A: 1" }, "headers must be a table")
     end)
 
+    it("refuse more than 1000 headers", function()
+      local headers = {}
+      for i = 1, 1001 do headers["X-H" .. i] = "v" end
+      raises({ headers = headers }, "too many headers %(at most 1000%)")
+      headers["X-H1001"] = nil
+      local res = t:request { url = "http://127.0.0.1:1/", headers = headers, connect_timeout = 1 }
+      assert.is_nil(res)                          -- refused by the closed port, not by the check
+    end)
+
     it("refuse a method that is not upper-case letters and a URL with blanks or controls", function()
       raises({ method = "get" }, "method must be upper%-case letters")
       raises({ method = "" }, "method must be upper%-case letters")

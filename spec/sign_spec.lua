@@ -109,6 +109,24 @@ describe("dcs.sign's per-state memo", function()
     assert.are_not.equal(seen.SK1, seen.SK2)
   end)
 
+  -- Tasks sign in coroutines, each with its own stack: it must grow by what
+  -- the tables hold, not by the limits (room for SIGN_MAX_QUERY pairs is
+  -- 32 KB, made again after each collection shrank the stack).
+  it("grows a signing coroutine's stack by what the tables hold", function()
+    local args = { method = "GET", url = "https://h.example/p", query = { a = "1", b = { "2", "3" } },
+      headers = { ["X-Sdk-Date"] = "20210416T120000Z", ["X-A"] = "b" }, ak = "AK", sk = "SK" }
+    local expected = dcs.sign(args).Authorization
+    collectgarbage("collect")
+    collectgarbage("stop")
+    local before = collectgarbage("count")
+    for _ = 1, 50 do
+      assert.are.equal(expected, coroutine.wrap(function() return dcs.sign(args).Authorization end)())
+    end
+    local per_coroutine = (collectgarbage("count") - before) / 50
+    collectgarbage("restart")
+    assert.is_true(per_coroutine < 8, ("%.1f KB a coroutine"):format(per_coroutine))
+  end)
+
   it("signs each body, short or long, with its own hash", function()
     local args = { method = "POST", url = "https://h.example/p", ak = "AK", sk = "SK",
       headers = { ["X-Sdk-Date"] = "20210416T120000Z" } }

@@ -55,8 +55,12 @@ local function main()
   end
   if r.hostloop then
     local h = nums(r.hostloop)
-    line("60 Hz host loop, 200 in flight: step", ("max %.2f ms, p99 %.2f ms"):format(h[1], h[2]), "< 2 ms",
-      r["hostloop load"])
+    line("60 Hz host loop, 200 in flight: step+GC", ("max %.2f ms, p99 %.2f ms (GC %.2f)"):format(h[1], h[2], h[4]),
+      "< 2 ms", r["hostloop load"])
+  end
+  if r["hostloop inside"] then
+    local h = nums(r["hostloop inside"])
+    line("  collector inside the ticks: step", ("max %.2f ms, p99 %.2f ms"):format(h[1], h[2]), "", "")
   end
   if r.embed then
     local e = nums(r.embed)

@@ -23,7 +23,7 @@ M.MAX_CONNECTIONS = 64      -- the engine's cap on connections in flight
 -- ready sockets to libcurl (at least one of each when there are any): a
 -- host loop's tick stays short however many answers arrive at once; what
 -- is left over is done first by the next step.
-M.STEP_BUDGET = 0.0005
+M.STEP_BUDGET = 0.0003
 
 --- The loop of a Lua state (dcs.loop()): runs tasks over the libcurl multi engine.
 ---@class dcs.Loop
@@ -216,7 +216,7 @@ end
 --- Does whatever is ready, waiting at most `timeout` seconds (0: never
 --- blocks) and working at most about `budget` seconds (the wait aside).
 ---@param timeout? number seconds (default 0)
----@param budget? number seconds of work (default dcs.tasks.STEP_BUDGET, 0.5 ms)
+---@param budget? number seconds of work (default dcs.tasks.STEP_BUDGET, 0.3 ms)
 ---@return integer live how many tasks are still alive
 function Loop:step(timeout, budget)
   timeout = timeout or 0

@@ -13,29 +13,17 @@ local sub = require "support.subprocess"
 -- The GC is made as eager as it goes so that cycles complete inside the call.
 local PRELUDE = [=[
 local core = require "dcs.core"
-local function on_gc(f)
-  if newproxy then
-    local p = newproxy(true)
-    getmetatable(p).__gc = f
-    return p
-  end
-  return setmetatable({}, { __gc = f })
-end
+local gc = require "support.gc"          -- on_gc, and the most eager collector
 local inside, done, fired = false, false, 0
--- The most eager collector each version offers: about one cycle per
--- allocation, so finalizers run all through the call.
+-- About one collection cycle per allocation, so finalizers run all
+-- through the call.
 local function eager_gc(on)
-  if _VERSION == "Lua 5.4" then
-    collectgarbage("incremental", on and 1 or 200, on and 1000 or 100, on and 0 or 13)
-  else
-    collectgarbage("setpause", on and 1 or 200)
-    collectgarbage("setstepmul", on and 1000 or 200)
-  end
+  gc.eager(on)
   collectgarbage()
 end
 local function ticker(times, mutate)
   local function arm()
-    on_gc(function()
+    gc.on_gc(function()
       if inside and fired < times then
         fired = fired + 1
         mutate(fired)

@@ -191,3 +191,61 @@ describe("dcs.validate.url", function()
     assert.equals("http://h/a", v.url("http://h/" .. "a"))
   end)
 end)
+
+describe("byte classes (core.bytes_are, core.bad_header)", function()
+  local function alnum(c) return c:find("^%w$") ~= nil end
+  local reference = {
+    text = function(b) return b == 9 or (b >= 32 and b ~= 127) end,
+    token = function(b) local c = string.char(b) return alnum(c) or ("!#$%&'*+-.^_`|~"):find(c, 1, true) ~= nil end,
+    visible = function(b) return b >= 33 and b <= 126 end,
+    id = function(b) local c = string.char(b) return alnum(c) or c == "." or c == "_" or c == "-" end,
+  }
+
+  it("puts every byte in the classes the definitions give, alone and among good bytes", function()
+    for kind, is in pairs(reference) do
+      for b = 0, 255 do
+        local c = string.char(b)
+        assert.equals(is(b) and (kind ~= "id" or alnum(c)), core.bytes_are(c, kind), kind .. " " .. b)
+        -- a bad byte anywhere in a longer string, long enough for any unrolling
+        for _, at in ipairs { 1, 2, 17, 40 } do
+          local s = ("a"):rep(at - 1) .. c .. ("a"):rep(40 - at)
+          assert.equals(is(b) and (kind ~= "id" or at > 1 or alnum(c)), core.bytes_are(s, kind),
+            kind .. " " .. b .. " at " .. at)
+        end
+      end
+    end
+  end)
+
+  it("wants tokens and ids not empty, ids starting with a letter or digit", function()
+    assert.is_false(core.bytes_are("", "token"))
+    assert.is_false(core.bytes_are("", "id"))
+    assert.is_true(core.bytes_are("", "text"))
+    assert.is_false(core.bytes_are(".a", "id"))
+    assert.is_true(core.bytes_are("a.", "id"))
+    assert.has_error(function() core.bytes_are("a", "tex") end)
+    assert.has_error(function() core.bytes_are("a", "texts") end)
+  end)
+
+  it("agrees with the header parser's tokens (the names engine:start accepts)", function()
+    local engine = core.engine()
+    for b = 0, 255 do
+      local name = "x" .. string.char(b)
+      local ok, transfer = pcall(engine.start, engine, { url = "http://127.0.0.1:9/", headers = { [name] = "v" } })
+      if ok then transfer:cancel() end
+      assert.equals(reference.token(b), ok, "byte " .. b)
+      assert.equals(not ok and "name" or nil, (core.bad_header { [name] = "v" }), "byte " .. b)
+    end
+    engine:close()
+  end)
+
+  it("names the first bad value of a header table", function()
+    for b = 0, 255 do
+      local what, name = core.bad_header { ok = "value", bad = "v" .. string.char(b) .. "v" }
+      if reference.text(b) then
+        assert.is_nil(what, "byte " .. b)
+      else
+        assert.same({ "value", "bad" }, { what, name }, "byte " .. b)
+      end
+    end
+  end)
+end)

@@ -41,6 +41,10 @@ local function main()
     local t = nums(r.throughput)
     line("1 connection: calls/s vs raw libcurl", ("%.0f vs %.0f: %.2fx"):format(t[1], t[2], t[3]), ">= 0.9x",
       r["throughput load"])
+    local f = nums(r["throughput floor"])
+    if f[1] then
+      line("  floor: the engine from Lua, no pipeline", ("%.0f: %.2fx"):format(f[1], f[2]), "", "")
+    end
   end
   for _, cap in ipairs { 1, 8, 64, 256 } do
     local f = nums(r["fanout " .. cap])

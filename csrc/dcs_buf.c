@@ -37,7 +37,7 @@ int dcs_buf_reserve(dcs_buf *b, size_t extra)
     need = b->len + extra + 1;
     if (need <= b->cap)
         return 1;
-    cap = b->cap ? b->cap : 64;
+    cap = b->cap ? b->cap : 256;        /* an HTTP head or an API answer, mostly */
     while (cap < need)
         cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
     p = realloc(b->data, cap);

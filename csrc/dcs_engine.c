@@ -23,6 +23,7 @@
 
 #define POOL_MAX 16             /* idle easy handles kept for reuse */
 #define POLL_ON_STACK 64
+#define DCS_ENGINE_MAX_HEADERS 100000   /* a sanity bound: lreq.c allows 1000 */
 
 struct dcs_engine {
     CURLM *multi;               /* NULL once shut down */
@@ -30,7 +31,9 @@ struct dcs_engine {
     dcs_transfer *attached;
     dcs_transfer *done_head, *done_tail;
     size_t running;             /* transfers not done */
-    size_t queued;              /* started, waiting for the next step to join the multi */
+    size_t queued;              /* started, waiting for a step to join the multi */
+    dcs_transfer *queue_head, *queue_tail;  /* those, oldest first */
+    size_t exclusive;           /* transfers in the multi that need a connection each */
     dcs_engine_fd *fds;
     size_t nfds, fds_cap;
     int has_timer;
@@ -143,7 +146,7 @@ static void unref(dcs_transfer *t)
 {
     if (--t->refs > 0)
         return;
-    curl_slist_free_all(t->headers);
+    free(t->headers);
     free(t->wbuf);
     dcs_http_response_free(&t->res);
     free(t);
@@ -167,12 +170,14 @@ static void detach(dcs_transfer *t)
     if (t->in_multi) {
         curl_multi_remove_handle(e->multi, t->easy);
         t->in_multi = 0;
+        if (!t->shares)
+            e->exclusive--;
     }
     if (t->easy != NULL) {
         recycle(e, t->easy);
         t->easy = NULL;
     }
-    curl_slist_free_all(t->headers);
+    free(t->headers);
     t->headers = NULL;
     free(t->wbuf);
     t->wbuf = NULL;
@@ -230,15 +235,69 @@ size_t dcs_engine_fds(const dcs_engine *e, dcs_engine_fd *out, size_t max)
     return e->nfds;
 }
 
+/* Whether t may join the multi now.  One that needs a connection of its
+ * own waits in the engine's queue while the multi holds as many of those
+ * as the engine may open connections: libcurl would hold it too, but its
+ * cost for each transfer it holds grows with their number (every step
+ * went through them), while a transfer here costs nothing until it joins.
+ * One that may multiplex (HTTP/2 over TLS) is left to libcurl. */
+static int may_join(const dcs_engine *e, const dcs_transfer *t)
+{
+    return t->shares || e->cfg.max_connections <= 0 ||
+           e->exclusive < (size_t)e->cfg.max_connections;
+}
+
+/* The sooner of libcurl's timer and the deadlines of the transfers held
+ * in the queue; 0 when a queued transfer may join now. */
 long dcs_engine_timeout(const dcs_engine *e)
 {
-    long long left;
-    if (e->queued > 0)
-        return 0;
-    if (!e->has_timer || e->multi == NULL)
+    const dcs_transfer *t;
+    long long now, at = -1;
+
+    if (e->multi == NULL)
         return -1;
-    left = e->deadline - now_ms();
-    return left > 0 ? (long)left : 0;
+    for (t = e->queue_head; t != NULL; t = t->qnext) {
+        if (may_join(e, t))
+            return 0;
+        if (t->total_ms > 0 && (at < 0 || t->started_us + t->total_ms * 1000LL < at))
+            at = t->started_us + t->total_ms * 1000LL;
+    }
+    if (e->has_timer && (at < 0 || e->deadline * 1000 < at))
+        at = e->deadline * 1000;
+    if (at < 0)
+        return -1;
+    now = now_us();
+    return at > now ? (long)((at - now + 999) / 1000) : 0;
+}
+
+static void queue_append(dcs_engine *e, dcs_transfer *t)
+{
+    t->qprev = e->queue_tail;
+    t->qnext = NULL;
+    if (e->queue_tail != NULL)
+        e->queue_tail->qnext = t;
+    else
+        e->queue_head = t;
+    e->queue_tail = t;
+    t->in_queue = 1;
+    e->queued++;
+}
+
+static void queue_remove(dcs_engine *e, dcs_transfer *t)
+{
+    if (!t->in_queue)
+        return;
+    if (t->qprev != NULL)
+        t->qprev->qnext = t->qnext;
+    else
+        e->queue_head = t->qnext;
+    if (t->qnext != NULL)
+        t->qnext->qprev = t->qprev;
+    else
+        e->queue_tail = t->qprev;
+    t->qprev = t->qnext = NULL;
+    t->in_queue = 0;
+    e->queued--;
 }
 
 static void notify_done(dcs_engine *e, dcs_transfer *t)
@@ -281,8 +340,7 @@ static void finish(dcs_transfer *t, CURLcode rc)
     if (rc == CURLE_OK && t->ended_by == DCS_HTTP_OK && res->body_to == DCS_HTTP_BODY_FILE &&
         t->req.on_progress != NULL && res->reported != res->streamed && res->file_error == 0)
         dcs_transfer_report_progress(t);
-    if (t->state == T_QUEUED)
-        e->queued--;
+    queue_remove(e, t);
     t->state = T_DONE;
     t->finishing = 0;
     e->running--;
@@ -375,6 +433,7 @@ static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_TIMEOUT_MS, timeout);
+    t->total_ms = timeout;
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
     if (req->stall_seconds > 0) {
         SET(CURLOPT_LOW_SPEED_LIMIT, req->min_speed > 0 ? req->min_speed : 1L);
@@ -403,7 +462,8 @@ static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
      * over TLS, where ALPN tells within the handshake: on plain http://
      * (HTTP/1.1 here) libcurl would hold every other transfer until the
      * first response came back. */
-    if (t->engine->cfg.multiplex && strncasecmp(req->url, "https:", 6) == 0)
+    t->shares = t->engine->cfg.multiplex && strncasecmp(req->url, "https:", 6) == 0;
+    if (t->shares)
         SET(CURLOPT_PIPEWAIT, 1L);
     if (req->file != NULL)
         SET(CURLOPT_BUFFERSIZE, RECV_BUFFER);
@@ -436,20 +496,42 @@ static CURLcode apply_method(CURL *e, const dcs_http_request *req)
     return rc;
 }
 
-/* "Expect:" first: libcurl would otherwise send "Expect: 100-continue" for
- * large bodies.  NULL when out of memory. */
+/* The request's header lines as a curl_slist, "Expect:" first (libcurl
+ * would otherwise send "Expect: 100-continue" for large bodies): the nodes
+ * and a copy of the lines in one allocation, freed with free().  libcurl
+ * only reads a list it is given, and the copy keeps the engine's promise
+ * that the caller's strings may go once start returns.  NULL when out of
+ * memory. */
 static struct curl_slist *header_list(const dcs_http_request *req)
 {
-    struct curl_slist *list = curl_slist_append(NULL, "Expect:"), *grown;
-    size_t i;
+    static const char expect[] = "Expect:";
+    size_t n = req->header_count + 1, text = sizeof expect, len, i;
+    struct curl_slist *nodes;
+    char *out;
 
-    for (i = 0; list != NULL && i < req->header_count; i++) {
-        grown = curl_slist_append(list, req->headers[i]);
-        if (grown == NULL)
-            curl_slist_free_all(list);
-        list = grown;
+    if (req->header_count > DCS_ENGINE_MAX_HEADERS)
+        return NULL;
+    for (i = 0; i < req->header_count; i++) {
+        len = strlen(req->headers[i]) + 1;
+        if (len > (size_t)-1 / 4 - text)
+            return NULL;
+        text += len;
     }
-    return list;
+    if ((nodes = malloc(n * sizeof *nodes + text)) == NULL)
+        return NULL;
+    out = (char *)(nodes + n);
+    memcpy(out, expect, sizeof expect);
+    nodes[0].data = out;
+    out += sizeof expect;
+    for (i = 1; i < n; i++) {
+        len = strlen(req->headers[i - 1]) + 1;
+        memcpy(out, req->headers[i - 1], len);
+        nodes[i].data = out;
+        out += len;
+        nodes[i - 1].next = &nodes[i];
+    }
+    nodes[n - 1].next = NULL;
+    return nodes;
 }
 
 /* A transfer that cannot run: done at once, with its failure. */
@@ -486,7 +568,8 @@ dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config *cfg,
         e->attached->prev = t;
     e->attached = t;
     e->running++;
-    e->queued++;
+    t->started_us = now_us();
+    queue_append(e, t);
     if (e->closed) {
         t->ended_by = DCS_HTTP_CLOSED;
         return start_failed(t, CURLE_OK, NULL);
@@ -503,22 +586,70 @@ dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config *cfg,
 
 /* ---- a step ---- */
 
-/* The transfers started since the last step join the multi. */
-static void add_queued(dcs_engine *e)
+/* A transfer whose total timeout ran out in the queue. */
+static void expire(dcs_transfer *t)
+{
+    snprintf(t->errbuf, sizeof t->errbuf, "no connection became free within its %ld ms "
+             "(at most %ld at a time)", t->total_ms, t->engine->cfg.max_connections);
+    finish(t, CURLE_OPERATION_TIMEDOUT);
+}
+
+/* Whether t's total timeout ran out while it waited (now: microseconds). */
+static int expired(const dcs_transfer *t, long long now)
+{
+    return t->total_ms > 0 && now - t->started_us >= t->total_ms * 1000LL;
+}
+
+/* t joins the multi with what is left of its total timeout, counted in
+ * whole milliseconds waited (rounded down: never shorter than asked). */
+static void join(dcs_engine *e, dcs_transfer *t, long long now)
+{
+    long waited_ms = (long)((now - t->started_us) / 1000);
+
+    if (t->total_ms > 0 && waited_ms > 0)
+        curl_easy_setopt(t->easy, CURLOPT_TIMEOUT_MS, t->total_ms - waited_ms);
+    if (curl_multi_add_handle(e->multi, t->easy) != CURLM_OK) {
+        start_failed(t, CURLE_OUT_OF_MEMORY, "cannot add the transfer to the engine");
+        return;
+    }
+    queue_remove(e, t);
+    t->in_multi = 1;
+    t->state = T_RUNNING;
+    if (!t->shares)
+        e->exclusive++;
+}
+
+/* The queued transfers join the multi, oldest first, as far as they may;
+ * those still waiting when their total timeout ran out fail.  With a
+ * budget (stop_us >= 0, on the monotonic clock) each one starts as it
+ * joins, so that its cost counts, and the joining stops once the budget
+ * is spent (after one at least): the rest join in the next step. */
+static void add_queued(dcs_engine *e, long long stop_us)
 {
     dcs_transfer *t, *next;
+    long long now;
+    int running;
 
-    for (t = e->attached; t != NULL && e->queued > 0; t = next) {
-        next = t->next;
-        if (t->state != T_QUEUED)
-            continue;
-        if (curl_multi_add_handle(e->multi, t->easy) != CURLM_OK) {
-            start_failed(t, CURLE_OUT_OF_MEMORY, "cannot add the transfer to the engine");
-            continue;
+    if (e->queue_head == NULL)
+        return;
+    now = now_us();
+    for (t = e->queue_head; t != NULL && !e->closed; t = next) {
+        /* A callback run by a start below may have ended the next one:
+         * out of the queue, it leads nowhere; the rest wait for the next
+         * step. */
+        if (!t->in_queue)
+            break;
+        next = t->qnext;
+        if (expired(t, now)) {
+            expire(t);
+        } else if (may_join(e, t)) {
+            join(e, t, now);
+            if (stop_us < 0)
+                continue;
+            curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+            if (now_us() >= stop_us)
+                break;
         }
-        t->in_multi = 1;
-        t->state = T_RUNNING;
-        e->queued--;
     }
 }
 
@@ -621,6 +752,7 @@ static long wait_bound(const dcs_engine *e, long timeout_ms)
 int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us)
 {
     dcs_transfer *t, *next;
+    long long stop_us;
 
     if (e->stepping)
         return -1;
@@ -628,7 +760,10 @@ int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us)
         return 0;
     e->stepping = 1;
     e->finished = 0;
-    add_queued(e);
+    stop_us = budget_us >= 0 ? now_us() + budget_us : -1;
+    add_queued(e, stop_us);
+    if (stop_us >= 0)
+        budget_us = stop_us > now_us() ? (long)(stop_us - now_us()) : 0;
     run_ready(e, 0, budget_us);
     if (e->finished == 0 && timeout_ms > 0 && e->running > 0 && !e->closed)
         run_ready(e, wait_bound(e, timeout_ms), budget_us);

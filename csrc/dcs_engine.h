@@ -11,6 +11,14 @@
  * timer callbacks (curl_multi_socket_action), so it never blocks when asked
  * not to.
  *
+ * Transfers join the multi in the order they started.  One that needs a
+ * connection of its own (anything but HTTP/2 over TLS with multiplex on)
+ * waits in the engine's queue while as many of those as max_connections are
+ * in the multi: libcurl would hold it too, at a cost in every step that
+ * grows with the number it holds.  A transfer's total timeout runs from its
+ * start, waiting included: it joins with what is left, and fails with
+ * DCS_HTTP_TIMEOUT when none is, whether or not a connection came free.
+ *
  * Each transfer carries its own options (a dcs_http_config: timeouts, TLS,
  * proxy, user agent, body limit), set on its own easy handle, so callers
  * with different options share one engine; libcurl only reuses a
@@ -64,9 +72,10 @@ DCS_INTERNAL dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config
                                             const dcs_http_request *req);
 /* Does what is ready; when no transfer finished and timeout_ms > 0, waits
  * for the engine's descriptors or timer at most timeout_ms, then does what
- * became ready.  With budget_us >= 0 it stops handing ready descriptors to
- * libcurl once that many microseconds have gone (after one at least); the
- * rest are done by the next step (a host loop's tick stays short).
+ * became ready.  With budget_us >= 0 it stops starting queued transfers,
+ * then handing ready descriptors to libcurl, once that many microseconds
+ * have gone (after one of each at least); the rest are done by the next
+ * step (a host loop's tick stays short).
  * Returns at once when nothing is in flight.  Returns how many transfers
  * finished during the call, -1 when called from inside one of the engine's
  * own callbacks. */
@@ -74,7 +83,8 @@ DCS_INTERNAL int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us)
 /* Writes up to max descriptors; returns how many the engine waits on. */
 DCS_INTERNAL size_t dcs_engine_fds(const dcs_engine *e, dcs_engine_fd *out, size_t max);
 /* Milliseconds until the engine wants a step whatever its descriptors say
- * (0: now), or -1 when it has no timer. */
+ * (0: now, for a queued transfer that may start), or -1 when it has no
+ * timer and no queued transfer with a timeout. */
 DCS_INTERNAL long dcs_engine_timeout(const dcs_engine *e);
 DCS_INTERNAL size_t dcs_engine_running(const dcs_engine *e);       /* transfers not done */
 /* Takes the next done notice: each transfer gets one when it ends, in the

@@ -22,6 +22,11 @@ struct dcs_transfer {
     dcs_engine *engine;         /* while attached: holding an easy handle */
     dcs_transfer *prev, *next;  /* the engine's attached transfers */
     dcs_transfer *next_done;    /* the engine's done notices */
+    dcs_transfer *qprev, *qnext;  /* the engine's queue of transfers not yet in the multi */
+    int in_queue;
+    int shares;                 /* may multiplex on a shared connection: never held */
+    long long started_us;       /* when it started (monotonic): total timeouts run from here */
+    long total_ms;              /* its total timeout; 0 = none */
     int refs;                   /* owner + attached + done notice */
     int state;
     int in_multi;

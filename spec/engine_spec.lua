@@ -76,6 +76,83 @@ describe("core.engine", function()
       assert.is_true(connections <= 10, connections .. " connections")
     end)
 
+    -- Steps e until t is done (at most `limit` seconds): seconds from `since`.
+    local function done_after(e, t, since, limit)
+      local deadline = core.monotime() + (limit or 10)
+      while not t:done() and core.monotime() < deadline do e:step(0.05) end
+      return core.monotime() - since
+    end
+
+    it("holds transfers beyond max_connections itself, oldest first", function()
+      local url = slow(0.1)
+      local e = core.engine { max_connections = 1 }
+      for i = 1, 4 do e:start({ url = url .. "/" .. i }, NO_PROXY) end
+      run(e)
+      e:close()
+      local order = {}
+      for i, entry in ipairs(hs:log()) do order[i] = entry.target end
+      assert.are.same({ "/slow/1", "/slow/2", "/slow/3", "/slow/4" }, order)
+      assert.are.equal(1, hs:stats().peak_in_flight)
+    end)
+
+    it("fails a held transfer when its timeout runs out, with no connection free", function()
+      local silent = hs:listener("silent")
+      local e = core.engine { max_connections = 1 }
+      local started = core.monotime()
+      local a = e:start({ url = silent .. "/a", timeout = 30 }, NO_PROXY)
+      local b = e:start({ url = slow(0.1) .. "/b", timeout = 1 }, NO_PROXY)
+      e:step(0)
+      -- the engine wakes its host by b's deadline (not a's), and does not
+      -- ask for a step at once while b cannot join
+      local wake = e:timeout()
+      assert.is_true(wake > 0 and wake <= 1, tostring(wake))
+      local took = done_after(e, b, started)
+      local res, failure = b:result()
+      assert.is_nil(res)
+      assert.are.equal("timeout", failure.kind)
+      assert.are.equal("timeout", failure.reason)
+      assert.matches("no connection became free within its 1000 ms", failure.message, 1, true)
+      assert.is_true(took >= 1 and took < 3, ("%.2f s"):format(took))
+      assert.is_false(a:done())
+      e:close()
+      for _, entry in ipairs(hs:log()) do assert.are_not.equal("/slow/b", entry.target) end
+    end)
+
+    it("starts a held transfer with what is left of its timeout", function()
+      local url = slow(0.6)
+      local e = core.engine { max_connections = 1 }
+      local started = core.monotime()
+      local a = e:start({ url = url .. "/a", timeout = 10 }, NO_PROXY)
+      -- joins at about 0.6 s: with a whole second from then it would get
+      -- its answer at 1.2 s; its timeout counts from its start
+      local b = e:start({ url = url .. "/b", timeout = 1 }, NO_PROXY)
+      local took = done_after(e, b, started)
+      assert(a:result())
+      local res, failure = b:result()
+      assert.is_nil(res)
+      assert.are.equal("timeout", failure.kind)
+      assert.is_true(took >= 1 and took < 1.5, ("%.2f s"):format(took))
+      e:close()
+      assert.are.equal(2, hs:stats().requests)
+    end)
+
+    it("lets a held transfer be cancelled; the others go on", function()
+      local url = slow(0.2)
+      local e = core.engine { max_connections = 1 }
+      local a = e:start({ url = url .. "/a" }, NO_PROXY)
+      local b = e:start({ url = url .. "/b" }, NO_PROXY)
+      e:step(0)
+      assert.are.equal(2, e:running())
+      b:cancel()
+      assert.is_true(b:done())
+      assert.are.equal("closed", select(2, b:result()).kind)
+      assert.are.equal(1, e:running())
+      run(e)
+      assert.are.equal("slow", assert(a:result()).body)
+      e:close()
+      assert.are.equal(1, hs:stats().requests)
+    end)
+
     it("holds max_host_connections", function()
       local url = slow(0.3)
       local e = core.engine { max_connections = 0, max_host_connections = 3 }

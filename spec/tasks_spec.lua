@@ -168,6 +168,31 @@ describe("tasks and dcs.gather", function()
     assert.is_true(core.monotime() - t0 < 10)
   end)
 
+  it("gives calls beyond the 64 connections their timeout from the call, waiting included", function()
+    -- the first 64 calls hold every connection for 2 s; the 36 after them,
+    -- with 1 s each, fail in the engine's queue on time, never sent
+    emu:config { latency = 2 }
+    local c = emu:client { retries = false }
+    local results, failed = dcs.gather(E.link_jobs(100), function(job, i)
+      local started = core.monotime()
+      local res, err = c:create_redislog_download_link(job.instance, job.log, { timeout = i <= 64 and 5 or 1 })
+      return res, err and setmetatable({ took = core.monotime() - started }, { __index = err })
+    end, { concurrency = 100 })
+    c:close()
+    assert.are.equal(36, failed)
+    for i, r in ipairs(results) do
+      assert.are.equal(i <= 64, r.ok, "call " .. i)
+      if not r.ok then
+        assert.are.equal("timeout", r.err.kind)
+        assert.matches("no connection became free", r.err.message, 1, true)
+        assert.is_true(r.err.took >= 1 and r.err.took < 3, "took " .. r.err.took)
+      end
+    end
+    local stats = emu:admin("GET", "/_emulator/stats")
+    assert.are.equal(64, stats.peak_in_flight)
+    assert.are.equal(64, stats.requests)
+  end)
+
   it("downloads concurrently in fetch_run_logs, resuming a dropped one", function()
     emu:fault { match = { path_prefix = "/_obs/" }, times = 1, action = { drop_after_bytes = 5000 } }
     local dir = files.tmpdir()

@@ -34,6 +34,9 @@ struct dcs_engine {
     size_t queued;              /* started, waiting for a step to join the multi */
     dcs_transfer *queue_head, *queue_tail;  /* those, oldest first */
     size_t exclusive;           /* transfers in the multi that need a connection each */
+    size_t queued_shares;       /* queued transfers that may multiplex: never held */
+    long long held_until;       /* us, no later than the earliest deadline of a queued
+                                 * transfer; -1: none */
     dcs_engine_fd *fds;
     size_t nfds, fds_cap;
     int has_timer;
@@ -41,6 +44,7 @@ struct dcs_engine {
     int stepping;
     int closed;
     int finished;               /* transfers finished during this step */
+    size_t deferred;            /* done during this step, their detach deferred */
     size_t next_fd;             /* where a step's walk of ready descriptors starts */
     CURL *pool[POOL_MAX];
     size_t npool;
@@ -121,6 +125,7 @@ dcs_engine *dcs_engine_new(const dcs_engine_config *cfg)
     if (e == NULL)
         return NULL;
     e->cfg = *cfg;
+    e->held_until = -1;
     m = e->multi = curl_multi_init();
     if (m == NULL) {
         free(e);
@@ -241,27 +246,32 @@ size_t dcs_engine_fds(const dcs_engine *e, dcs_engine_fd *out, size_t max)
  * cost for each transfer it holds grows with their number (every step
  * went through them), while a transfer here costs nothing until it joins.
  * One that may multiplex (HTTP/2 over TLS) is left to libcurl. */
+static int room(const dcs_engine *e)
+{
+    /* With a cap per host, libcurl holds the transfers beyond it in the
+     * multi, where they would count against the total here and hold back
+     * transfers to other hosts: libcurl keeps the caps then. */
+    return e->cfg.max_connections <= 0 || e->cfg.max_host_connections > 0 ||
+           e->exclusive < (size_t)e->cfg.max_connections;
+}
+
 static int may_join(const dcs_engine *e, const dcs_transfer *t)
 {
-    return t->shares || e->cfg.max_connections <= 0 ||
-           e->exclusive < (size_t)e->cfg.max_connections;
+    return t->shares || room(e);
 }
 
 /* The sooner of libcurl's timer and the deadlines of the transfers held
  * in the queue; 0 when a queued transfer may join now. */
 long dcs_engine_timeout(const dcs_engine *e)
 {
-    const dcs_transfer *t;
     long long now, at = -1;
 
     if (e->multi == NULL)
         return -1;
-    for (t = e->queue_head; t != NULL; t = t->qnext) {
-        if (may_join(e, t))
-            return 0;
-        if (t->total_ms > 0 && (at < 0 || t->started_us + t->total_ms * 1000LL < at))
-            at = t->started_us + t->total_ms * 1000LL;
-    }
+    if (e->queue_head != NULL && (room(e) || e->queued_shares > 0))
+        return 0;
+    if (e->queue_head != NULL)
+        at = e->held_until;     /* early at worst: one step more */
     if (e->has_timer && (at < 0 || e->deadline * 1000 < at))
         at = e->deadline * 1000;
     if (at < 0)
@@ -281,6 +291,9 @@ static void queue_append(dcs_engine *e, dcs_transfer *t)
     e->queue_tail = t;
     t->in_queue = 1;
     e->queued++;
+    e->queued_shares += t->shares != 0;
+    if (t->total_ms > 0 && (e->held_until < 0 || t->started_us + t->total_ms * 1000LL < e->held_until))
+        e->held_until = t->started_us + t->total_ms * 1000LL;
 }
 
 static void queue_remove(dcs_engine *e, dcs_transfer *t)
@@ -298,6 +311,9 @@ static void queue_remove(dcs_engine *e, dcs_transfer *t)
     t->qprev = t->qnext = NULL;
     t->in_queue = 0;
     e->queued--;
+    e->queued_shares -= t->shares != 0;
+    if (e->queue_head == NULL)
+        e->held_until = -1;
 }
 
 static void notify_done(dcs_engine *e, dcs_transfer *t)
@@ -349,6 +365,8 @@ static void finish(dcs_transfer *t, CURLcode rc)
     notify_done(e, t);
     if (!e->stepping)
         detach(t);
+    else
+        e->deferred++;
 }
 
 void dcs_transfer_cancel(dcs_transfer *t)
@@ -569,7 +587,6 @@ dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config *cfg,
     e->attached = t;
     e->running++;
     t->started_us = now_us();
-    queue_append(e, t);
     if (e->closed) {
         t->ended_by = DCS_HTTP_CLOSED;
         return start_failed(t, CURLE_OK, NULL);
@@ -581,7 +598,10 @@ dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config *cfg,
     rc = apply_options(t, cfg, req);
     if (rc == CURLE_OK)
         rc = apply_method(t->easy, req);
-    return rc == CURLE_OK ? t : start_failed(t, rc, NULL);
+    if (rc != CURLE_OK)
+        return start_failed(t, rc, NULL);
+    queue_append(e, t);
+    return t;
 }
 
 /* ---- a step ---- */
@@ -627,12 +647,16 @@ static void join(dcs_engine *e, dcs_transfer *t, long long now)
 static void add_queued(dcs_engine *e, long long stop_us)
 {
     dcs_transfer *t, *next;
-    long long now;
-    int running;
+    long long now, until = -1;
+    int running, all;
 
     if (e->queue_head == NULL)
         return;
     now = now_us();
+    /* A deadline may have come: every queued transfer is looked at, and
+     * the earliest deadline found again.  Else the walk ends where no
+     * later transfer may join: held ones cost nothing. */
+    all = e->held_until >= 0 && now >= e->held_until;
     for (t = e->queue_head; t != NULL && !e->closed; t = next) {
         /* A callback run by a start below may have ended the next one:
          * out of the queue, it leads nowhere; the rest wait for the next
@@ -649,8 +673,15 @@ static void add_queued(dcs_engine *e, long long stop_us)
             curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
             if (now_us() >= stop_us)
                 break;
+        } else if (!all && e->queued_shares == 0) {
+            break;
+        } else if (t->total_ms > 0 && (until < 0 || t->started_us + t->total_ms * 1000LL < until)) {
+            until = t->started_us + t->total_ms * 1000LL;
         }
     }
+    /* A walk cut short leaves a deadline unseen: the next step looks again. */
+    if (all)
+        e->held_until = t == NULL ? until : now;
 }
 
 /* Finishes the transfers libcurl reports done.  finish() may run the
@@ -769,11 +800,12 @@ int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us)
         run_ready(e, wait_bound(e, timeout_ms), budget_us);
     e->stepping = 0;
     /* What callbacks asked for while libcurl was on the stack. */
-    for (t = e->attached; t != NULL; t = next) {
+    for (t = e->deferred > 0 ? e->attached : NULL; t != NULL; t = next) {
         next = t->next;
         if (t->state == T_DONE)
             detach(t);
     }
+    e->deferred = 0;
     if (e->closed)
         shutdown_multi(e);
     return e->finished;

@@ -44,6 +44,8 @@ local function main()
     local f = nums(r["throughput floor"])
     if f[1] then
       line("  floor: the engine from Lua, no pipeline", ("%.0f: %.2fx"):format(f[1], f[2]), "", "")
+      line("  floor + the pipeline's work", ("%.0f: %.2fx (pipeline %.1f us hot)"):format(f[3], f[4], f[5]),
+        "", "")
     end
   end
   for _, cap in ipairs { 1, 8, 64, 256 } do

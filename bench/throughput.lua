@@ -5,9 +5,13 @@
 -- headers, nothing signed or decoded) in the same run.  Each round runs
 -- both, in an order that alternates; the table shows the medians.  The
 -- difference is the SDK's per-call work: build, sign, headers, decode.
--- A third loop splits it: the same prebuilt request through dcs.core.engine
--- from Lua (start, step, result; no pipeline), the floor that the binding
--- and the engine leave.
+-- Two more loops split it: the same prebuilt request through
+-- dcs.core.engine from Lua (start, step, result; no pipeline), the floor
+-- that the binding and the engine leave; and that floor with the
+-- pipeline's work added before each call (the same call on a client whose
+-- transport function answers at once), which shows what that work costs
+-- between two network waits.  The pipeline's cost in a hot loop, with no
+-- network at all, is printed beside it.
 --
 --   make bench
 --   lua5.4 bench/throughput.lua [rounds] [calls]   (LUA_PATH/LUA_CPATH as in make bench;
@@ -20,10 +24,13 @@ local ROUNDS = tonumber(arg[1]) or 7
 local CALLS = tonumber(arg[2]) or 5000
 local CURL_LOOP = os.getenv("PWD") .. "/build/bench/curl_loop"
 
+local INSTANCE = "5560df16-cebf-4473-95c4-d1b573c16e79"
+local ANSWER = '{"id":"' .. server.LOG .. '","backup_id":"b","link":"https://x/y"}'
+
 local function sdk_round(client)
   local t0 = core.monotime()
   for _ = 1, CALLS do
-    local res = client:create_redislog_download_link("5560df16-cebf-4473-95c4-d1b573c16e79", server.LOG)
+    local res = client:create_redislog_download_link(INSTANCE, server.LOG)
     assert(res and res.link == "https://x/y")
   end
   return CALLS / (core.monotime() - t0)
@@ -37,12 +44,30 @@ local FLOOR_HEADERS = {
     .. "x-project-id;x-sdk-date, Signature=" .. ("0"):rep(64),
 }
 
-local function floor_round(url, user_agent)
+-- A client whose transport answers at once: the pipeline's work alone.
+local function instant_client()
+  local headers = { ["Content-Type"] = "application/json" }
+  return dcs.client { ak = "BENCHAK0000000000000", sk = "exampleSK00000000000000000000000000000000",
+    project = "0123456789abcdef0123456789abcdef", endpoint = "http://127.0.0.1:1", retries = false,
+    transport = function() return 200, headers, ANSWER end }
+end
+
+-- Microseconds of CPU a call of the pipeline takes in a hot loop.
+local function pipeline_cpu(instant)
+  local n = CALLS * 4
+  local c0 = os.clock()
+  for _ = 1, n do assert(instant:create_redislog_download_link(INSTANCE, server.LOG)) end
+  return (os.clock() - c0) / n * 1e6
+end
+
+-- The floor loop; with `instant`, the pipeline's work before each call.
+local function floor_round(url, user_agent, instant)
   local engine = core.engine()
   local req = { method = "POST", url = url, headers = FLOOR_HEADERS, body = "" }
   local opts = { proxy = "", user_agent = user_agent }
   local t0 = core.monotime()
   for _ = 1, CALLS do
+    if instant then assert(instant:create_redislog_download_link(INSTANCE, server.LOG)) end
     local transfer = engine:start(req, opts)
     while not transfer:done() do engine:step(0.05) end
     local res = transfer:result()
@@ -62,46 +87,70 @@ local function curl_round(url)
   return tonumber(rate)
 end
 
-local function main()
-  local load_before = server.loadavg()
-  local srv = server.start()
-  local client = server.client(dcs, srv.static)
-  local url = srv.static .. "/v2/0123456789abcdef0123456789abcdef/instances/"
-    .. "5560df16-cebf-4473-95c4-d1b573c16e79/redislog/" .. server.LOG .. "/links"
-  local ours, floors, peers = {}, {}, {}
-  for round = 0, ROUNDS do              -- round 0 warms up; not counted
-    local a, f, b
-    if round % 2 == 0 then
-      a = sdk_round(client)
-      f = floor_round(url, client.user_agent)
-      b = curl_round(url)
-    else
-      b = curl_round(url)
-      f = floor_round(url, client.user_agent)
-      a = sdk_round(client)
-    end
-    if round > 0 then ours[round], floors[round], peers[round] = a, f, b end
+-- One round of each loop, in an order that alternates: { sdk, floor, piped, peer } calls/s.
+local function round_of(n, client, instant, url)
+  local runs = {
+    function() return "sdk", sdk_round(client) end,
+    function() return "floor", floor_round(url, client.user_agent) end,
+    function() return "piped", floor_round(url, client.user_agent, instant) end,
+    function() return "peer", curl_round(url) end,
+  }
+  local rates = {}
+  for i = 1, #runs do
+    local k, rate = runs[n % 2 == 0 and i or #runs + 1 - i]()
+    rates[k] = rate
   end
-  client:close()
-  srv.stop()
-  local ratios, floor_ratios = {}, {}
-  for i = 1, ROUNDS do ratios[i], floor_ratios[i] = ours[i] / peers[i], floors[i] / peers[i] end
-  local a, b, r = server.median(ours), server.median(peers), server.median(ratios)
-  local f, fr = server.median(floors), server.median(floor_ratios)
-  local load_after = server.loadavg()
+  return rates
+end
+
+-- Medians over the rounds: of each loop's calls/s, and of its ratio to the peer.
+local function medians(rounds)
+  local out = {}
+  for _, k in ipairs { "sdk", "floor", "piped", "peer" } do
+    local rates, ratios = {}, {}
+    for i, r in ipairs(rounds) do rates[i], ratios[i] = r[k], r[k] / r.peer end
+    out[k] = { rate = server.median(rates), ratio = server.median(ratios) }
+  end
+  return out
+end
+
+local function report(m, pipeline_us, load_before, load_after)
   print(("single-connection throughput: %d blocking link calls per round against a static nginx answer, "
     .. "%s, libcurl %s; medians of %d interleaved rounds"):format(CALLS,
       type(jit) == "table" and jit.version or _VERSION, core.curl_version(), ROUNDS))
-  print(("  %-44s %8.0f calls/s"):format("client:create_redislog_download_link:", a))
-  print(("  %-44s %8.0f calls/s"):format("peer: raw libcurl loop (bench/curl_loop.c):", b))
+  print(("  %-44s %8.0f calls/s"):format("client:create_redislog_download_link:", m.sdk.rate))
+  print(("  %-44s %8.0f calls/s"):format("peer: raw libcurl loop (bench/curl_loop.c):", m.peer.rate))
   print(("  ratio: %.2fx (median of the rounds' ratios; target >= 0.9x); per call: %.1f us vs %.1f us")
-    :format(r, 1e6 / a, 1e6 / b))
-  print(("  floor: dcs.core.engine from Lua, the request prebuilt: %.0f calls/s, %.2fx (%.1f us a call)")
-    :format(f, fr, 1e6 / f))
+    :format(m.sdk.ratio, 1e6 / m.sdk.rate, 1e6 / m.peer.rate))
+  print(("  floor: dcs.core.engine from Lua, the request prebuilt: %.2fx (%.1f us a call)")
+    :format(m.floor.ratio, 1e6 / m.floor.rate))
+  print(("  floor + the pipeline's work before each call: %.2fx (%.1f us a call: the pipeline costs %.1f us "
+    .. "here, %.1f us of CPU in a hot loop)"):format(m.piped.ratio, 1e6 / m.piped.rate,
+      1e6 / m.piped.rate - 1e6 / m.floor.rate, pipeline_us))
   print(("  load average before: %s, after: %s"):format(load_before, load_after))
+end
+
+local function main()
+  local load_before = server.loadavg()
+  local srv = server.start()
+  local client, instant = server.client(dcs, srv.static), instant_client()
+  local url = srv.static .. "/v2/0123456789abcdef0123456789abcdef/instances/" .. INSTANCE
+    .. "/redislog/" .. server.LOG .. "/links"
+  local rounds = {}
+  for n = 0, ROUNDS do                  -- round 0 warms up; not counted
+    local rates = round_of(n, client, instant, url)
+    if n > 0 then rounds[n] = rates end
+  end
+  client:close()
+  srv.stop()
+  local pipeline_us = pipeline_cpu(instant)
+  local m = medians(rounds)
+  local load_after = server.loadavg()
+  report(m, pipeline_us, load_before, load_after)
   server.record {
-    { "throughput", ("%.0f %.0f %.3f"):format(a, b, r) },
-    { "throughput floor", ("%.0f %.3f"):format(f, fr) },
+    { "throughput", ("%.0f %.0f %.3f"):format(m.sdk.rate, m.peer.rate, m.sdk.ratio) },
+    { "throughput floor", ("%.0f %.3f %.0f %.3f %.2f"):format(m.floor.rate, m.floor.ratio, m.piped.rate,
+      m.piped.ratio, pipeline_us) },
     { "throughput load", load_before .. " / " .. load_after },
   }
 end

@@ -703,20 +703,29 @@ static void collect(dcs_engine *e)
     }
 }
 
-static int curl_events(short revents)
+/* What poll said of a descriptor, as libcurl's own wait reads it
+ * (Curl_socket_check): on a descriptor it reads, an error or a hang-up
+ * makes it readable, so that libcurl reads and meets the error itself (a
+ * reset is a receive error, not "select/poll returned error"); on one it
+ * writes, they are errors. */
+static int curl_events(short events, short revents)
 {
     int mask = 0;
-    if (revents & (POLLIN | POLLHUP))
-        mask |= CURL_CSELECT_IN;
-    if (revents & POLLOUT)
-        mask |= CURL_CSELECT_OUT;
-    if (revents & (POLLERR | POLLNVAL))
-        mask |= CURL_CSELECT_ERR;
+    if (events & POLLIN) {
+        if (revents & (POLLIN | POLLHUP | POLLERR))
+            mask |= CURL_CSELECT_IN;
+        if (revents & POLLNVAL)
+            mask |= CURL_CSELECT_ERR;
+    }
+    if (events & POLLOUT) {
+        if (revents & POLLOUT)
+            mask |= CURL_CSELECT_OUT;
+        if (revents & (POLLERR | POLLHUP | POLLNVAL))
+            mask |= CURL_CSELECT_ERR;
+    }
     return mask;
 }
 
-/* Polls the descriptors (at most wait_ms), gives libcurl the ready ones,
- * fires the timer when due, finishes what is done. */
 /* Hands libcurl the ready descriptors of pfds, from e->next_fd on and
  * round the list, until budget_us has gone (at least one; all when
  * budget_us < 0).  poll is level-triggered: the ones left wait for the next
@@ -731,7 +740,8 @@ static void act_on_ready(dcs_engine *e, const struct pollfd *pfds, size_t n, lon
         i = (e->next_fd + k) % n;
         if (pfds[i].revents == 0)
             continue;
-        curl_multi_socket_action(e->multi, pfds[i].fd, curl_events(pfds[i].revents), &running);
+        curl_multi_socket_action(e->multi, pfds[i].fd, curl_events(pfds[i].events, pfds[i].revents),
+                                 &running);
         if (budget_us >= 0 && now_us() >= stop) {
             e->next_fd = i + 1;
             return;

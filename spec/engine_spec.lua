@@ -136,6 +136,50 @@ describe("core.engine", function()
       assert.are.equal(2, hs:stats().requests)
     end)
 
+    it("holds nothing with a cap per host: libcurl keeps the caps, other hosts go on", function()
+      -- two calls to the hostile server, one of them held by libcurl for
+      -- the host's one connection, and one to the emulator: it goes at once
+      local a_url = slow(1.5)
+      local e = core.engine { max_connections = 2, max_host_connections = 1 }
+      e:start({ url = a_url .. "/a1" }, NO_PROXY)
+      e:start({ url = a_url .. "/a2" }, NO_PROXY)
+      local started = core.monotime()
+      local b = e:start({ url = emu.url .. "/_none_", timeout = 0.5 }, NO_PROXY)
+      local took = done_after(e, b, started)
+      local res, failure = b:result()
+      assert(res, failure and failure.message)
+      assert.is_true(took < 0.5, ("%.2f s"):format(took))
+      e:close()
+    end)
+
+    it("fails held transfers at their own deadlines, whatever their order in the queue", function()
+      local silent = hs:listener("silent")
+      local e = core.engine { max_connections = 1 }
+      local started = core.monotime()
+      local a = e:start({ url = silent .. "/a", timeout = 30 }, NO_PROXY)
+      local b = e:start({ url = silent .. "/b", timeout = 1.5 }, NO_PROXY)
+      local c = e:start({ url = silent .. "/c", timeout = 0.3 }, NO_PROXY)
+      local d = e:start({ url = silent .. "/d", timeout = 0.8 }, NO_PROXY)
+      local at = {}
+      e:step(0)
+      c:cancel()                -- the earliest deadline goes: the others keep theirs
+      -- a host that sleeps for the engine's timeout and steps with a zero one
+      while not b:done() and core.monotime() - started < 5 do
+        local wake = e:timeout()
+        assert.is_true(wake ~= nil and wake <= 1.5, tostring(wake))
+        core.sleep(wake)
+        e:step(0)
+        for name, t in pairs { b = b, d = d } do
+          if t:done() and not at[name] then at[name] = core.monotime() - started end
+        end
+      end
+      assert.is_true(at.d >= 0.8 and at.d < 1.3, tostring(at.d))
+      assert.is_true(at.b >= 1.5 and at.b < 2, tostring(at.b))
+      assert.matches("no connection became free", select(2, d:result()).message, 1, true)
+      assert.is_false(a:done())
+      e:close()
+    end)
+
     it("lets a held transfer be cancelled; the others go on", function()
       local url = slow(0.2)
       local e = core.engine { max_connections = 1 }
@@ -441,6 +485,52 @@ describe("core.engine", function()
       assert.is_true(file:size() >= 256 * 1024 and file:size() < 3 * 1024 * 1024)
       e:close()
     end)
+
+    -- Head callbacks that run while a budgeted step starts queued
+    -- transfers: transfers with a stall timeout get a libcurl timer a
+    -- second after their request went, their answers come just before
+    -- it, the host sleeps past both, then starts more and steps with a
+    -- budget, whose first start runs the due timers and so the callbacks.
+    for _, variant in ipairs { "cancel", "close", "gc", "start", "release" } do
+      it("a callback inside the start of queued transfers: " .. variant, function()
+        hs:script { match = { path_prefix = "/slow" }, times = -1,
+          steps = { { sleep = 0.9 }, { respond = { status = 200, body = "slow" } } } }
+        math.randomseed(7)
+        local e = core.engine { max_connections = 25 }
+        local queued, heads = {}, 0
+        local function head()
+          heads = heads + 1
+          if variant == "cancel" or variant == "gc" or variant == "release" then
+            for j = 1, #queued do
+              if queued[j] and math.random() < 0.5 then queued[j]:cancel() end
+            end
+          end
+          if variant == "gc" or variant == "release" then
+            for j = 1, #queued do if math.random() < 0.5 then queued[j] = false end end
+            collectgarbage()
+            collectgarbage()
+          end
+          if variant == "start" and #queued < 200 then
+            for _ = 1, 3 do queued[#queued + 1] = e:start({ url = hs.url .. "/_none_" }, NO_PROXY) end
+          end
+          if variant == "close" and heads == 3 then e:close() end
+          return false
+        end
+        local xs = {}
+        for i = 1, 20 do
+          xs[i] = e:start({ url = hs.url .. "/slow/" .. i, stall_timeout = 5, sink = { head = head } }, NO_PROXY)
+        end
+        e:step(0, 0.05)
+        core.sleep(1.3)
+        for i = 1, 30 do queued[i] = e:start({ url = hs.url .. "/_none_" .. i }, NO_PROXY) end
+        local deadline = core.monotime() + 20
+        while e:running() > 0 and core.monotime() < deadline do e:step(0.05, 0) end
+        assert.are.equal(0, e:running())
+        for _, t in ipairs(xs) do assert.is_true(t:done()) end
+        assert.is_true(heads > 0)
+        e:close()
+      end)
+    end
 
     it("a callback starts a transfer; it runs in the following steps", function()
       local e = core.engine()

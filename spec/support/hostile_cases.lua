@@ -647,6 +647,8 @@ wire("an RST in the middle of the body",
   net "recv")
 wire("a FIN before any byte", steps(LIST, { { close = true } }), net "recv")
 wire("an RST before any byte", steps(LIST, { { reset = true } }), net "recv")
+-- the reset comes while the engine polls: a receive error all the same
+wire("an RST before any byte, after a pause", steps(LIST, { { sleep = 0.1 }, { reset = true } }), net "recv")
 wire("101 Switching Protocols",
   raw(LIST, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n{}"),
   net "bad_response")

@@ -240,21 +240,22 @@ size_t dcs_engine_fds(const dcs_engine *e, dcs_engine_fd *out, size_t max)
     return e->nfds;
 }
 
-/* Whether t may join the multi now.  One that needs a connection of its
- * own waits in the engine's queue while the multi holds as many of those
- * as the engine may open connections: libcurl would hold it too, but its
- * cost for each transfer it holds grows with their number (every step
- * went through them), while a transfer here costs nothing until it joins.
- * One that may multiplex (HTTP/2 over TLS) is left to libcurl. */
+/* Whether a transfer that needs a connection of its own may join the
+ * multi now.  It waits in the engine's queue while the multi holds as many
+ * of those as the engine may open connections: libcurl would hold it too,
+ * but its cost for each transfer it holds grows with their number (every
+ * step went through them), while a transfer here costs nothing until it
+ * joins.  With a cap per host, libcurl holds the transfers beyond it in the
+ * multi, where they would count against the total here and hold back
+ * transfers to other hosts: libcurl keeps the caps then. */
 static int room(const dcs_engine *e)
 {
-    /* With a cap per host, libcurl holds the transfers beyond it in the
-     * multi, where they would count against the total here and hold back
-     * transfers to other hosts: libcurl keeps the caps then. */
     return e->cfg.max_connections <= 0 || e->cfg.max_host_connections > 0 ||
            e->exclusive < (size_t)e->cfg.max_connections;
 }
 
+/* Whether t may join now: one that may multiplex (HTTP/2 over TLS) is
+ * left to libcurl. */
 static int may_join(const dcs_engine *e, const dcs_transfer *t)
 {
     return t->shares || room(e);
@@ -750,6 +751,8 @@ static void act_on_ready(dcs_engine *e, const struct pollfd *pfds, size_t n, lon
     e->next_fd = 0;
 }
 
+/* Polls the descriptors (at most wait_ms), gives libcurl the ready ones,
+ * fires the timer when due, finishes what is done. */
 static void run_ready(dcs_engine *e, long wait_ms, long budget_us)
 {
     struct pollfd on_stack[POLL_ON_STACK], *pfds = on_stack;
@@ -803,8 +806,10 @@ int dcs_engine_step(dcs_engine *e, long timeout_ms, long budget_us)
     e->finished = 0;
     stop_us = budget_us >= 0 ? now_us() + budget_us : -1;
     add_queued(e, stop_us);
-    if (stop_us >= 0)
-        budget_us = stop_us > now_us() ? (long)(stop_us - now_us()) : 0;
+    if (stop_us >= 0) {
+        long long left = stop_us - now_us();
+        budget_us = left > 0 ? (long)left : 0;     /* 0: one descriptor still */
+    }
     run_ready(e, 0, budget_us);
     if (e->finished == 0 && timeout_ms > 0 && e->running > 0 && !e->closed)
         run_ready(e, wait_bound(e, timeout_ms), budget_us);

@@ -2,16 +2,16 @@
 -- (client:create_redislog_download_link: one client, one kept-alive
 -- connection) against a static nginx answer, as a ratio to a raw libcurl C
 -- loop (bench/curl_loop.c: one easy handle, the same POST with the same
--- headers, nothing signed or decoded) in the same run.  Each round runs
--- both, in an order that alternates; the table shows the medians.  The
--- difference is the SDK's per-call work: build, sign, headers, decode.
--- Two more loops split it: the same prebuilt request through
+-- headers, nothing signed or decoded) in the same run.  The difference is
+-- the SDK's per-call work: build, sign, headers, decode.  Two more loops
+-- split it: the same prebuilt request through
 -- dcs.core.engine from Lua (start, step, result; no pipeline), the floor
 -- that the binding and the engine leave; and that floor with the
 -- pipeline's work added before each call (the same call on a client whose
 -- transport function answers at once), which shows what that work costs
 -- between two network waits.  The pipeline's cost in a hot loop, with no
--- network at all, is printed beside it.
+-- network at all, is printed beside it.  Each round runs the four loops in
+-- an order that alternates; the table shows the medians.
 --
 --   make bench
 --   lua5.4 bench/throughput.lua [rounds] [calls]   (LUA_PATH/LUA_CPATH as in make bench;

@@ -10,7 +10,6 @@
 #include <mbedtls/md.h>
 
 #include "compat.h"
-#include "dcs_headers.h"
 #include "dcs_sha256.h"
 #include "lcore.h"
 
@@ -132,9 +131,9 @@ enum { B_TEXT = 1, B_TOKEN = 2, B_VISIBLE = 4, B_ID = 8, B_ALNUM = 16 };
 
 /* The classes of byte c, as constant expressions: text (no control byte
  * but tab), RFC 9110 tchar, visible (printable ASCII, no space), id
- * (letters, digits, '.', '_', '-'), alnum.  spec/validate_spec.lua checks
+ * (letters, digits, '.', '_', '-'), alnum.  spec/transport_spec.lua checks
  * every byte against the definitions, and the token class against the
- * header parser's (dcs_http_tchar). */
+ * header parser's (dcs_http_tchar in dcs_headers.h). */
 #define IS_ALNUM(c) (((c) >= '0' && (c) <= '9') || ((c) >= 'A' && (c) <= 'Z') || \
                      ((c) >= 'a' && (c) <= 'z'))
 #define IS_TCHAR(c) (IS_ALNUM(c) || (c) == '!' || (c) == '#' || (c) == '$' || (c) == '%' || \

@@ -6,14 +6,14 @@
  * hands each ready descriptor to curl_multi_socket_action, fires the timer
  * when due, and finishes the transfers libcurl reports done.
  *
- * A transfer's own callbacks (head, body, progress) and the classification
- * of how it ended are in dcs_transfer.c. */
+ * Transfers beyond the connection cap wait in the engine's own queue (see
+ * dcs_engine.h).  A transfer's easy handle options, its own callbacks
+ * (head, body, progress) and the classification of how it ended are in
+ * dcs_transfer.c. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -23,7 +23,6 @@
 
 #define POOL_MAX 16             /* idle easy handles kept for reuse */
 #define POLL_ON_STACK 64
-#define DCS_ENGINE_MAX_HEADERS 100000   /* a sanity bound: lreq.c allows 1000 */
 
 struct dcs_engine {
     CURLM *multi;               /* NULL once shut down */
@@ -31,8 +30,7 @@ struct dcs_engine {
     dcs_transfer *attached;
     dcs_transfer *done_head, *done_tail;
     size_t running;             /* transfers not done */
-    size_t queued;              /* started, waiting for a step to join the multi */
-    dcs_transfer *queue_head, *queue_tail;  /* those, oldest first */
+    dcs_transfer *queue_head, *queue_tail;  /* started, waiting to join the multi; oldest first */
     size_t exclusive;           /* transfers in the multi that need a connection each */
     size_t queued_shares;       /* queued transfers that may multiplex: never held */
     long long held_until;       /* us, no later than the earliest deadline of a queued
@@ -291,7 +289,6 @@ static void queue_append(dcs_engine *e, dcs_transfer *t)
         e->queue_head = t;
     e->queue_tail = t;
     t->in_queue = 1;
-    e->queued++;
     e->queued_shares += t->shares != 0;
     if (t->total_ms > 0 && (e->held_until < 0 || t->started_us + t->total_ms * 1000LL < e->held_until))
         e->held_until = t->started_us + t->total_ms * 1000LL;
@@ -311,7 +308,6 @@ static void queue_remove(dcs_engine *e, dcs_transfer *t)
         e->queue_tail = t->qprev;
     t->qprev = t->qnext = NULL;
     t->in_queue = 0;
-    e->queued--;
     e->queued_shares -= t->shares != 0;
     if (e->queue_head == NULL)
         e->held_until = -1;
@@ -432,127 +428,6 @@ void dcs_transfer_release(dcs_transfer *t)
 
 /* ---- starting a transfer ---- */
 
-/* Every option, on an easy handle fresh from curl_easy_init or
- * curl_easy_reset. */
-static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
-                              const dcs_http_request *req)
-{
-    CURL *e = t->easy;
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : (req->timeout_ms < 0 ? 0 : c->timeout_ms);
-    CURLcode rc = CURLE_OK;
-
-#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-    SET(CURLOPT_URL, req->url);
-    SET(CURLOPT_NOSIGNAL, 1L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_TIMEOUT_MS, timeout);
-    t->total_ms = timeout;
-    SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    if (req->stall_seconds > 0) {
-        SET(CURLOPT_LOW_SPEED_LIMIT, req->min_speed > 0 ? req->min_speed : 1L);
-        SET(CURLOPT_LOW_SPEED_TIME, req->stall_seconds);
-    }
-    SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
-    if (c->ca_file)
-        SET(CURLOPT_CAINFO, c->ca_file);
-    if (c->proxy)
-        SET(CURLOPT_PROXY, c->proxy);
-    if (c->no_proxy)
-        SET(CURLOPT_NOPROXY, c->no_proxy);
-    if (c->user_agent)
-        SET(CURLOPT_USERAGENT, c->user_agent);
-    SET(CURLOPT_HTTPHEADER, t->headers);
-    SET(CURLOPT_ERRORBUFFER, t->errbuf);
-    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-    SET(CURLOPT_HEADERFUNCTION, dcs_transfer_on_header);
-    SET(CURLOPT_HEADERDATA, t);
-    SET(CURLOPT_WRITEFUNCTION, dcs_transfer_on_body);
-    SET(CURLOPT_WRITEDATA, t);
-    SET(CURLOPT_PRIVATE, t);
-    /* Wait for a connection that may turn out to multiplex (HTTP/2)
-     * rather than open one more for each transfer started meanwhile.  Only
-     * over TLS, where ALPN tells within the handshake: on plain http://
-     * (HTTP/1.1 here) libcurl would hold every other transfer until the
-     * first response came back. */
-    t->shares = t->engine->cfg.multiplex && strncasecmp(req->url, "https:", 6) == 0;
-    if (t->shares)
-        SET(CURLOPT_PIPEWAIT, 1L);
-    if (req->file != NULL)
-        SET(CURLOPT_BUFFERSIZE, RECV_BUFFER);
-#undef SET
-    return rc;
-}
-
-/* The method and its body; the body is copied (CURLOPT_COPYPOSTFIELDS,
- * its size first), so the caller's string may go once start returns. */
-static CURLcode apply_method(CURL *e, const dcs_http_request *req)
-{
-    CURLcode rc = CURLE_OK;
-
-#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-    if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(req->method, "HEAD") == 0) {
-        SET(CURLOPT_NOBODY, 1L);
-    } else {
-        if (strcmp(req->method, "POST") == 0)
-            SET(CURLOPT_POST, 1L);
-        else
-            SET(CURLOPT_CUSTOMREQUEST, req->method);
-        if (req->body_len > 0 || strcmp(req->method, "POST") == 0) {
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
-            SET(CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
-        }
-    }
-#undef SET
-    return rc;
-}
-
-/* The request's header lines as a curl_slist, "Expect:" first (libcurl
- * would otherwise send "Expect: 100-continue" for large bodies): the nodes
- * and a copy of the lines in one allocation, freed with free().  libcurl
- * only reads a list it is given, and the copy keeps the engine's promise
- * that the caller's strings may go once start returns.  NULL when out of
- * memory. */
-static struct curl_slist *header_list(const dcs_http_request *req)
-{
-    static const char expect[] = "Expect:";
-    size_t n = req->header_count + 1, text = sizeof expect, len, i;
-    struct curl_slist *nodes;
-    char *out;
-
-    if (req->header_count > DCS_ENGINE_MAX_HEADERS)
-        return NULL;
-    for (i = 0; i < req->header_count; i++) {
-        len = strlen(req->headers[i]) + 1;
-        if (len > (size_t)-1 / 4 - text)
-            return NULL;
-        text += len;
-    }
-    if ((nodes = malloc(n * sizeof *nodes + text)) == NULL)
-        return NULL;
-    out = (char *)(nodes + n);
-    memcpy(out, expect, sizeof expect);
-    nodes[0].data = out;
-    out += sizeof expect;
-    for (i = 1; i < n; i++) {
-        len = strlen(req->headers[i - 1]) + 1;
-        memcpy(out, req->headers[i - 1], len);
-        nodes[i].data = out;
-        out += len;
-        nodes[i - 1].next = &nodes[i];
-    }
-    nodes[n - 1].next = NULL;
-    return nodes;
-}
-
 /* A transfer that cannot run: done at once, with its failure. */
 static dcs_transfer *start_failed(dcs_transfer *t, CURLcode rc, const char *message)
 {
@@ -593,14 +468,9 @@ dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config *cfg,
         return start_failed(t, CURLE_OK, NULL);
     }
     t->easy = e->npool > 0 ? e->pool[--e->npool] : curl_easy_init();
-    t->headers = header_list(req);
-    if (t->easy == NULL || t->headers == NULL)
-        return start_failed(t, CURLE_OUT_OF_MEMORY, "out of memory");
-    rc = apply_options(t, cfg, req);
-    if (rc == CURLE_OK)
-        rc = apply_method(t->easy, req);
+    rc = t->easy != NULL ? dcs_transfer_setup(t, cfg, req, e->cfg.multiplex) : CURLE_OUT_OF_MEMORY;
     if (rc != CURLE_OK)
-        return start_failed(t, rc, NULL);
+        return start_failed(t, rc, rc == CURLE_OUT_OF_MEMORY ? "out of memory" : NULL);
     queue_append(e, t);
     return t;
 }

@@ -1,9 +1,10 @@
-/* One transfer's side of the multi engine: libcurl's callbacks for it (the
- * blocking transport's handling, unchanged: the head checked by
- * dcs_headers_parse, a body buffered (capped by max_body) or streamed into a
- * dcs_file in 256 KiB writes while helper threads hash it, progress), and
- * how it ended: failures classified from our own flags first, then
- * libcurl's code.  Runs inside a step; nothing here knows the engine. */
+/* One transfer's side of the multi engine: its easy handle's options and
+ * header list; libcurl's callbacks for it (the blocking transport's
+ * handling, unchanged: the head checked by dcs_headers_parse, a body
+ * buffered (capped by max_body) or streamed into a dcs_file in 256 KiB
+ * writes while helper threads hash it, progress), which run inside a step;
+ * and how it ended: failures classified from our own flags first, then
+ * libcurl's code.  Nothing here knows the engine. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +142,7 @@ static int head_complete(dcs_transfer *t)
 /* libcurl hands over one header line at a time, the final blank one
  * included; the proxy's CONNECT answer never comes here
  * (CURLOPT_SUPPRESS_CONNECT_HEADERS). */
-size_t dcs_transfer_on_header(char *data, size_t size, size_t nmemb, void *ud)
+static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
 {
     dcs_transfer *t = ud;
     size_t n = size * nmemb;
@@ -226,7 +227,7 @@ static size_t to_file(dcs_transfer *t, const char *data, size_t n)
     return n;
 }
 
-size_t dcs_transfer_on_body(char *data, size_t size, size_t nmemb, void *ud)
+static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
     dcs_transfer *t = ud;
     dcs_http_response *res = &t->res;
@@ -242,6 +243,144 @@ size_t dcs_transfer_on_body(char *data, size_t size, size_t nmemb, void *ud)
     }
     dcs_buf_add(&res->body, data, n);
     return dcs_buf_ok(&res->body) ? n : 0;
+}
+
+/* ---- setting up its easy handle ---- */
+
+#define MAX_HEADERS 100000      /* a sanity bound: lreq.c allows 1000 */
+
+/* Every option, on an easy handle fresh from curl_easy_init or
+ * curl_easy_reset. */
+static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
+                              const dcs_http_request *req, int multiplex)
+{
+    CURL *e = t->easy;
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : (req->timeout_ms < 0 ? 0 : c->timeout_ms);
+    CURLcode rc = CURLE_OK;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TIMEOUT_MS, timeout);
+    t->total_ms = timeout;
+    SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
+    if (req->stall_seconds > 0) {
+        SET(CURLOPT_LOW_SPEED_LIMIT, req->min_speed > 0 ? req->min_speed : 1L);
+        SET(CURLOPT_LOW_SPEED_TIME, req->stall_seconds);
+    }
+    SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
+    if (c->ca_file)
+        SET(CURLOPT_CAINFO, c->ca_file);
+    if (c->proxy)
+        SET(CURLOPT_PROXY, c->proxy);
+    if (c->no_proxy)
+        SET(CURLOPT_NOPROXY, c->no_proxy);
+    if (c->user_agent)
+        SET(CURLOPT_USERAGENT, c->user_agent);
+    SET(CURLOPT_HTTPHEADER, t->headers);
+    SET(CURLOPT_ERRORBUFFER, t->errbuf);
+    SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, t);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, t);
+    SET(CURLOPT_PRIVATE, t);
+    /* Wait for a connection that may turn out to multiplex (HTTP/2)
+     * rather than open one more for each transfer started meanwhile.  Only
+     * over TLS, where ALPN tells within the handshake: on plain http://
+     * (HTTP/1.1 here) libcurl would hold every other transfer until the
+     * first response came back. */
+    t->shares = multiplex && strncasecmp(req->url, "https:", 6) == 0;
+    if (t->shares)
+        SET(CURLOPT_PIPEWAIT, 1L);
+    if (req->file != NULL)
+        SET(CURLOPT_BUFFERSIZE, RECV_BUFFER);
+#undef SET
+    return rc;
+}
+
+/* The method and its body; the body is copied (CURLOPT_COPYPOSTFIELDS,
+ * its size first), so the caller's string may go once start returns. */
+static CURLcode apply_method(CURL *e, const dcs_http_request *req)
+{
+    CURLcode rc = CURLE_OK;
+
+#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
+    if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(req->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        if (strcmp(req->method, "POST") == 0)
+            SET(CURLOPT_POST, 1L);
+        else
+            SET(CURLOPT_CUSTOMREQUEST, req->method);
+        if (req->body_len > 0 || strcmp(req->method, "POST") == 0) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
+            SET(CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+        }
+    }
+#undef SET
+    return rc;
+}
+
+/* The request's header lines as a curl_slist, "Expect:" first (libcurl
+ * would otherwise send "Expect: 100-continue" for large bodies): the nodes
+ * and a copy of the lines in one allocation, freed with free().  libcurl
+ * only reads a list it is given, and the copy keeps the engine's promise
+ * that the caller's strings may go once start returns.  NULL when out of
+ * memory. */
+static struct curl_slist *header_list(const dcs_http_request *req)
+{
+    static const char expect[] = "Expect:";
+    size_t n = req->header_count + 1, text = sizeof expect, len, i;
+    struct curl_slist *nodes;
+    char *out;
+
+    if (req->header_count > MAX_HEADERS)
+        return NULL;
+    for (i = 0; i < req->header_count; i++) {
+        len = strlen(req->headers[i]) + 1;
+        if (len > (size_t)-1 / 4 - text)
+            return NULL;
+        text += len;
+    }
+    if ((nodes = malloc(n * sizeof *nodes + text)) == NULL)
+        return NULL;
+    out = (char *)(nodes + n);
+    memcpy(out, expect, sizeof expect);
+    nodes[0].data = out;
+    out += sizeof expect;
+    for (i = 1; i < n; i++) {
+        len = strlen(req->headers[i - 1]) + 1;
+        memcpy(out, req->headers[i - 1], len);
+        nodes[i].data = out;
+        out += len;
+        nodes[i - 1].next = &nodes[i];
+    }
+    nodes[n - 1].next = NULL;
+    return nodes;
+}
+
+/* Sets up t's easy handle (fresh from curl_easy_init or curl_easy_reset)
+ * for req with c's options: t->headers, t->total_ms and t->shares with it. */
+CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c, const dcs_http_request *req,
+                            int multiplex)
+{
+    CURLcode rc;
+
+    if ((t->headers = header_list(req)) == NULL)
+        return CURLE_OUT_OF_MEMORY;
+    rc = apply_options(t, c, req, multiplex);
+    return rc == CURLE_OK ? apply_method(t->easy, req) : rc;
 }
 
 /* ---- the end of a transfer ---- */

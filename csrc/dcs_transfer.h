@@ -49,9 +49,10 @@ struct dcs_transfer {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* libcurl's header and write callbacks (ud: the transfer). */
-DCS_INTERNAL size_t dcs_transfer_on_header(char *data, size_t size, size_t nmemb, void *ud);
-DCS_INTERNAL size_t dcs_transfer_on_body(char *data, size_t size, size_t nmemb, void *ud);
+/* Sets up t's easy handle (fresh or reset) for req with c's options, its
+ * header list and timeout with it; multiplex: the engine's. */
+DCS_INTERNAL CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c,
+                                         const dcs_http_request *req, int multiplex);
 /* The gathered bytes to the file; 0 when the write failed. */
 DCS_INTERNAL int dcs_transfer_flush(dcs_transfer *t);
 /* Tells the progress callback; 0 when the transfer must stop. */

@@ -83,6 +83,14 @@ describe("core.engine", function()
       return core.monotime() - since
     end
 
+    -- t's failure, which must be a timeout.
+    local function timed_out(t)
+      local res, failure = t:result()
+      assert.is_nil(res)
+      assert.are.equal("timeout", failure.kind)
+      return failure
+    end
+
     it("holds transfers beyond max_connections itself, oldest first", function()
       local url = slow(0.1)
       local e = core.engine { max_connections = 1 }
@@ -107,9 +115,7 @@ describe("core.engine", function()
       local wake = e:timeout()
       assert.is_true(wake > 0 and wake <= 1, tostring(wake))
       local took = done_after(e, b, started)
-      local res, failure = b:result()
-      assert.is_nil(res)
-      assert.are.equal("timeout", failure.kind)
+      local failure = timed_out(b)
       assert.are.equal("timeout", failure.reason)
       assert.matches("no connection became free within its 1000 ms", failure.message, 1, true)
       assert.is_true(took >= 1 and took < 3, ("%.2f s"):format(took))
@@ -128,9 +134,7 @@ describe("core.engine", function()
       local b = e:start({ url = url .. "/b", timeout = 1 }, NO_PROXY)
       local took = done_after(e, b, started)
       assert(a:result())
-      local res, failure = b:result()
-      assert.is_nil(res)
-      assert.are.equal("timeout", failure.kind)
+      timed_out(b)
       assert.is_true(took >= 1 and took < 1.5, ("%.2f s"):format(took))
       e:close()
       assert.are.equal(2, hs:stats().requests)

@@ -44,7 +44,10 @@ struct dcs_engine {
     int finished;               /* transfers finished during this step */
     size_t deferred;            /* done during this step, their detach deferred */
     size_t next_fd;             /* where a step's walk of ready descriptors starts */
-    CURL *pool[POOL_MAX];
+    struct {
+        CURL *easy;
+        dcs_easy_key *key;      /* the options it was set up with */
+    } pool[POOL_MAX];
     size_t npool;
 };
 
@@ -155,14 +158,20 @@ static void unref(dcs_transfer *t)
     free(t);
 }
 
-/* An idle easy handle, reset so it keeps no pointer into a transfer. */
-static void recycle(dcs_engine *e, CURL *easy)
+/* The transfer's easy handle, parked (dcs_transfer_park) with the key of
+ * its options, into the pool, or freed. */
+static void recycle(dcs_engine *e, dcs_transfer *t)
 {
-    curl_easy_reset(easy);
-    if (e->multi != NULL && e->npool < POOL_MAX)
-        e->pool[e->npool++] = easy;
-    else
-        curl_easy_cleanup(easy);
+    if (e->multi != NULL && e->npool < POOL_MAX) {
+        dcs_transfer_park(t->easy, t->key);
+        e->pool[e->npool].easy = t->easy;
+        e->pool[e->npool++].key = t->key;
+    } else {
+        curl_easy_cleanup(t->easy);
+        free(t->key);
+    }
+    t->easy = NULL;
+    t->key = NULL;
 }
 
 /* The transfer gives its easy handle back; the engine's reference goes. */
@@ -176,10 +185,8 @@ static void detach(dcs_transfer *t)
         if (!t->shares)
             e->exclusive--;
     }
-    if (t->easy != NULL) {
-        recycle(e, t->easy);
-        t->easy = NULL;
-    }
+    if (t->easy != NULL)
+        recycle(e, t);
     free(t->headers);
     t->headers = NULL;
     free(t->wbuf);
@@ -204,8 +211,11 @@ static void shutdown_multi(dcs_engine *e)
     if (e->multi != NULL)
         curl_multi_cleanup(e->multi);
     e->multi = NULL;
-    while (e->npool > 0)
-        curl_easy_cleanup(e->pool[--e->npool]);
+    while (e->npool > 0) {
+        e->npool--;
+        curl_easy_cleanup(e->pool[e->npool].easy);
+        free(e->pool[e->npool].key);
+    }
     e->nfds = 0;
     e->has_timer = 0;
 }
@@ -467,7 +477,13 @@ dcs_transfer *dcs_engine_start(dcs_engine *e, const dcs_http_config *cfg,
         t->ended_by = DCS_HTTP_CLOSED;
         return start_failed(t, CURLE_OK, NULL);
     }
-    t->easy = e->npool > 0 ? e->pool[--e->npool] : curl_easy_init();
+    if (e->npool > 0) {
+        e->npool--;
+        t->easy = e->pool[e->npool].easy;
+        t->key = e->pool[e->npool].key;
+    } else {
+        t->easy = curl_easy_init();
+    }
     rc = t->easy != NULL ? dcs_transfer_setup(t, cfg, req, e->cfg.multiplex) : CURLE_OUT_OF_MEMORY;
     if (rc != CURLE_OK)
         return start_failed(t, rc, rc == CURLE_OUT_OF_MEMORY ? "out of memory" : NULL);

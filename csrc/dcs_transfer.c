@@ -249,17 +249,70 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
 
 #define MAX_HEADERS 100000      /* a sanity bound: lreq.c allows 1000 */
 
-/* Every option, on an easy handle fresh from curl_easy_init or
- * curl_easy_reset. */
-static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
-                              const dcs_http_request *req, int multiplex)
+/* The options an easy handle was set up with that are the same for every
+ * transfer of a client (dcs_http_config's, but the total timeout and
+ * max_body), kept with the handle while the engine pools it: libcurl keeps
+ * a handle's options from one transfer to the next, so a transfer with the
+ * same ones sets only its own, where curl_easy_reset and every option again
+ * cost more than the rest of its setup.  One allocation. */
+struct dcs_easy_key {
+    long connect_timeout_ms;
+    int insecure;
+    size_t len[4];              /* of each string in text, NUL included; 0: NULL */
+    char text[];
+};
+
+#define KEY_STRINGS(c) { (c)->ca_file, (c)->proxy, (c)->no_proxy, (c)->user_agent }
+
+static int key_matches(const dcs_easy_key *k, const dcs_http_config *c)
 {
-    CURL *e = t->easy;
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : (req->timeout_ms < 0 ? 0 : c->timeout_ms);
-    CURLcode rc = CURLE_OK;
+    const char *s[4] = KEY_STRINGS(c);
+    const char *p = k->text;
+    int i;
+
+    if (k->connect_timeout_ms != c->connect_timeout_ms || k->insecure != c->insecure)
+        return 0;
+    for (i = 0; i < 4; p += k->len[i], i++)
+        if ((s[i] == NULL) != (k->len[i] == 0) || (s[i] != NULL && strcmp(s[i], p) != 0))
+            return 0;
+    return 1;
+}
+
+/* NULL when out of memory: the handle is then set up anew each time. */
+static dcs_easy_key *key_of(const dcs_http_config *c)
+{
+    const char *s[4] = KEY_STRINGS(c);
+    size_t len[4], total = 0;
+    dcs_easy_key *k;
+    char *p;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        len[i] = s[i] != NULL ? strlen(s[i]) + 1 : 0;
+        if (len[i] > (size_t)-1 / 8 - total)
+            return NULL;
+        total += len[i];
+    }
+    if ((k = malloc(sizeof *k + total)) == NULL)
+        return NULL;
+    k->connect_timeout_ms = c->connect_timeout_ms;
+    k->insecure = c->insecure;
+    for (p = k->text, i = 0; i < 4; p += len[i], i++) {
+        k->len[i] = len[i];
+        if (len[i] > 0)
+            memcpy(p, s[i], len[i]);
+    }
+    return k;
+}
 
 #define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-    SET(CURLOPT_URL, req->url);
+
+/* The options every transfer with c's options shares (dcs_easy_key), on a
+ * handle fresh from curl_easy_init or curl_easy_reset. */
+static CURLcode apply_config(CURL *e, const dcs_http_config *c)
+{
+    CURLcode rc = CURLE_OK;
+
     SET(CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -268,13 +321,7 @@ static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
 #endif
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
-    SET(CURLOPT_TIMEOUT_MS, timeout);
-    t->total_ms = timeout;
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_timeout_ms);
-    if (req->stall_seconds > 0) {
-        SET(CURLOPT_LOW_SPEED_LIMIT, req->min_speed > 0 ? req->min_speed : 1L);
-        SET(CURLOPT_LOW_SPEED_TIME, req->stall_seconds);
-    }
     SET(CURLOPT_SSL_VERIFYPEER, c->insecure ? 0L : 1L);
     SET(CURLOPT_SSL_VERIFYHOST, c->insecure ? 0L : 2L);
     if (c->ca_file)
@@ -285,12 +332,31 @@ static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
         SET(CURLOPT_NOPROXY, c->no_proxy);
     if (c->user_agent)
         SET(CURLOPT_USERAGENT, c->user_agent);
-    SET(CURLOPT_HTTPHEADER, t->headers);
-    SET(CURLOPT_ERRORBUFFER, t->errbuf);
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, t);
     SET(CURLOPT_WRITEFUNCTION, on_body);
+    return rc;
+}
+
+/* The options of this transfer alone: each one set every time, to its
+ * default when the request does not use it, so nothing carries over from
+ * the handle's last transfer. */
+static CURLcode apply_request(dcs_transfer *t, const dcs_http_config *c,
+                              const dcs_http_request *req, int multiplex)
+{
+    CURL *e = t->easy;
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : (req->timeout_ms < 0 ? 0 : c->timeout_ms);
+    int stall = req->stall_seconds > 0;
+    CURLcode rc = CURLE_OK;
+
+    SET(CURLOPT_URL, req->url);
+    SET(CURLOPT_TIMEOUT_MS, timeout);
+    t->total_ms = timeout;
+    SET(CURLOPT_LOW_SPEED_LIMIT, stall ? (req->min_speed > 0 ? req->min_speed : 1L) : 0L);
+    SET(CURLOPT_LOW_SPEED_TIME, stall ? req->stall_seconds : 0L);
+    SET(CURLOPT_HTTPHEADER, t->headers);
+    SET(CURLOPT_ERRORBUFFER, t->errbuf);
+    SET(CURLOPT_HEADERDATA, t);
     SET(CURLOPT_WRITEDATA, t);
     SET(CURLOPT_PRIVATE, t);
     /* Wait for a connection that may turn out to multiplex (HTTP/2)
@@ -299,24 +365,24 @@ static CURLcode apply_options(dcs_transfer *t, const dcs_http_config *c,
      * (HTTP/1.1 here) libcurl would hold every other transfer until the
      * first response came back. */
     t->shares = multiplex && strncasecmp(req->url, "https:", 6) == 0;
-    if (t->shares)
-        SET(CURLOPT_PIPEWAIT, 1L);
-    if (req->file != NULL)
-        SET(CURLOPT_BUFFERSIZE, RECV_BUFFER);
-#undef SET
+    SET(CURLOPT_PIPEWAIT, t->shares ? 1L : 0L);
+    SET(CURLOPT_BUFFERSIZE, req->file != NULL ? RECV_BUFFER : (long)CURL_MAX_WRITE_SIZE);
     return rc;
 }
 
 /* The method and its body; the body is copied (CURLOPT_COPYPOSTFIELDS,
- * its size first), so the caller's string may go once start returns. */
+ * its size first), so the caller's string may go once start returns.
+ * GET first, with no custom method: what the handle's last transfer chose
+ * (a HEAD, a POST) does not carry over. */
 static CURLcode apply_method(CURL *e, const dcs_http_request *req)
 {
     CURLcode rc = CURLE_OK;
 
-#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-    if (strcmp(req->method, "GET") == 0 && req->body_len == 0) {
-        SET(CURLOPT_HTTPGET, 1L);
-    } else if (strcmp(req->method, "HEAD") == 0) {
+    SET(CURLOPT_HTTPGET, 1L);
+    SET(CURLOPT_CUSTOMREQUEST, (char *)NULL);
+    if (strcmp(req->method, "GET") == 0 && req->body_len == 0)
+        return rc;
+    if (strcmp(req->method, "HEAD") == 0) {
         SET(CURLOPT_NOBODY, 1L);
     } else {
         if (strcmp(req->method, "POST") == 0)
@@ -328,9 +394,10 @@ static CURLcode apply_method(CURL *e, const dcs_http_request *req)
             SET(CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
         }
     }
-#undef SET
     return rc;
 }
+
+#undef SET
 
 /* The request's header lines as a curl_slist, "Expect:" first (libcurl
  * would otherwise send "Expect: 100-continue" for large bodies): the nodes
@@ -370,8 +437,9 @@ static struct curl_slist *header_list(const dcs_http_request *req)
     return nodes;
 }
 
-/* Sets up t's easy handle (fresh from curl_easy_init or curl_easy_reset)
- * for req with c's options: t->headers, t->total_ms and t->shares with it. */
+/* Sets up t's easy handle for req with c's options: those it was last set
+ * up with kept when they are c's (t->key), else set anew.  t->headers,
+ * t->total_ms and t->shares with it. */
 CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c, const dcs_http_request *req,
                             int multiplex)
 {
@@ -379,8 +447,36 @@ CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c, const dcs
 
     if ((t->headers = header_list(req)) == NULL)
         return CURLE_OUT_OF_MEMORY;
-    rc = apply_options(t, c, req, multiplex);
+    if (t->key == NULL || !key_matches(t->key, c)) {
+        if (t->key != NULL) {
+            curl_easy_reset(t->easy);
+            free(t->key);
+            t->key = NULL;
+        }
+        if ((rc = apply_config(t->easy, c)) != CURLE_OK)
+            return rc;
+        t->key = key_of(c);
+    }
+    rc = apply_request(t, c, req, multiplex);
     return rc == CURLE_OK ? apply_method(t->easy, req) : rc;
+}
+
+/* An idle handle keeps no pointer into the transfer it ran, nor a copy of
+ * its URL or body; with no key its options are unknown, so they go too. */
+void dcs_transfer_park(CURL *easy, const dcs_easy_key *key)
+{
+    if (key == NULL) {
+        curl_easy_reset(easy);
+        return;
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, (char *)NULL);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, (char *)NULL);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, (void *)NULL);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)NULL);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)NULL);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *)NULL);
+    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
 }
 
 /* ---- the end of a transfer ---- */

@@ -18,6 +18,8 @@
 
 enum { T_QUEUED, T_RUNNING, T_DONE };
 
+typedef struct dcs_easy_key dcs_easy_key;
+
 struct dcs_transfer {
     dcs_engine *engine;         /* while attached: holding an easy handle */
     dcs_transfer *prev, *next;  /* the engine's attached transfers */
@@ -33,6 +35,7 @@ struct dcs_transfer {
     int finishing;              /* finish() is on the stack */
     dcs_http_failure ended_by;  /* DCS_HTTP_CANCELLED or _CLOSED, else OK */
     CURL *easy;
+    dcs_easy_key *key;          /* the options easy was set up with; NULL: unknown */
     struct curl_slist *headers;
     dcs_http_request req;       /* the strings cleared: libcurl holds copies */
     dcs_http_response res;
@@ -49,10 +52,14 @@ struct dcs_transfer {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* Sets up t's easy handle (fresh or reset) for req with c's options, its
- * header list and timeout with it; multiplex: the engine's. */
+/* Sets up t's easy handle (fresh from curl_easy_init, or parked with its
+ * key in t->key) for req with c's options, its header list and timeout with
+ * it; multiplex: the engine's. */
 DCS_INTERNAL CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c,
                                          const dcs_http_request *req, int multiplex);
+/* Readies an easy handle, with the key it was set up with (NULL: unknown),
+ * to wait idle for its next transfer. */
+DCS_INTERNAL void dcs_transfer_park(CURL *easy, const dcs_easy_key *key);
 /* The gathered bytes to the file; 0 when the write failed. */
 DCS_INTERNAL int dcs_transfer_flush(dcs_transfer *t);
 /* Tells the progress callback; 0 when the transfer must stop. */

@@ -244,6 +244,95 @@ describe("core.engine", function()
       assert.are.same({ 1, 0, 0 }, news)
     end)
 
+    -- Requests whose options differ from one to the next, in an order
+    -- where each could leave something behind on the easy handle the next
+    -- one reuses: a HEAD, bodies, custom methods, headers, a file, another
+    -- user agent and back.
+    local function varied_requests(url, file)
+      return {
+        { { method = "HEAD", url = url .. "/1" } },
+        { { method = "GET", url = url .. "/2" } },
+        { { method = "POST", url = url .. "/3", body = "abc", headers = { ["X-B"] = "b" } } },
+        { { method = "DELETE", url = url .. "/4" } },
+        { { method = "PUT", url = url .. "/5", body = "xyz" } },
+        { { method = "HEAD", url = url .. "/6" } },
+        { { method = "DELETE", url = url .. "/7" } },
+        { { method = "POST", url = url .. "/8" } },
+        { { method = "GET", url = url .. "/9", headers = { ["X-A"] = "a" } } },
+        { { method = "GET", url = url .. "/10", sink = { file = file, head = function() return true end } } },
+        { { method = "GET", url = url .. "/11" }, { proxy = "", user_agent = "other-agent" } },
+        { { method = "PATCH", url = url .. "/12", body = "p" } },
+        { { method = "GET", url = url .. "/13" } },
+      }
+    end
+
+    -- What the server saw of each request: method, target, body, header lines.
+    local function wire(entries)
+      local out = {}
+      for i, entry in ipairs(entries) do
+        local lines = {}
+        for _, h in ipairs(entry.headers) do lines[#lines + 1] = h[1] .. ": " .. tostring(h[2]) end
+        out[i] = { entry.method, entry.target, entry.body, table.concat(lines, "\n") }
+      end
+      return out
+    end
+
+    it("sends on a reused handle exactly what a fresh one sends: nothing carries over", function()
+      local f1, f2 = new_file(), new_file()
+      local function run_all(engine_for, file)
+        hs:script { match = { path_prefix = "/v" }, times = -1,
+          steps = { { respond = { status = 200, body = "hello" } } } }
+        local results = {}
+        for i, r in ipairs(varied_requests(hs.url .. "/v", file)) do
+          local e = engine_for()
+          local t = e:start(r[1], r[2] or { proxy = "", user_agent = "agent" })
+          run(e)
+          local res = assert(t:result())
+          results[i] = { res.status, res.body }
+        end
+        return results
+      end
+      local shared = core.engine()
+      local reused = run_all(function() return shared end, f1)
+      local reused_log = wire(hs:log())
+      shared:close()
+      hs:reset()
+      local fresh = run_all(function() return core.engine() end, f2)
+      assert.are.same(fresh, reused)
+      assert.are.same(wire(hs:log()), reused_log)
+      -- and they are what each request asked for
+      assert.are.same({ 200, "" }, reused[1])
+      assert.are.same({ 200, "hello" }, reused[2])
+      assert.are.same({ 200, "" }, reused[10])      -- into the file
+      assert.are.equal("HEAD", reused_log[6][1])
+      assert.are.equal("DELETE", reused_log[7][1])
+      assert.are.equal("", reused_log[7][3])
+      assert.are.equal("xyz", reused_log[5][3])
+      assert.matches("User-Agent: other-agent", reused_log[11][4], 1, true)
+      assert.matches("User-Agent: agent", reused_log[12][4], 1, true)
+      assert.is_nil(reused_log[9][4]:find("X-B", 1, true))
+    end)
+
+    it("gives no transfer the timeout or stall limit of the one before it on the handle", function()
+      local url = slow(0.6)
+      hs:script { match = { path_prefix = "/stall" }, times = -1,
+        steps = { { sleep = 1.5 }, { respond = { status = 200, body = "late" } } } }
+      local e = core.engine()
+      local function one(req)
+        local t = e:start(req, NO_PROXY)
+        run(e)
+        return t:result()
+      end
+      local _, failure = one { url = url .. "/a", timeout = 0.2 }
+      assert.are.equal("timeout", failure.kind)
+      assert(one { url = url .. "/b" })
+      -- libcurl counts a stall in whole seconds
+      _, failure = one { url = hs.url .. "/stall/c", stall_timeout = 1, min_speed = 1e6 }
+      assert.are.equal("stall", failure.reason)
+      assert(one { url = hs.url .. "/stall/d" })
+      e:close()
+    end)
+
     it("leaves blocking calls on one keep-alive connection", function()
       local h = core.http(NO_PROXY)
       for i = 1, 3 do assert(h:request { url = hs.url .. "/_none_" .. i }) end

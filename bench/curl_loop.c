@@ -5,13 +5,16 @@
  * in memory.  Nothing is signed, built or decoded: this is what the
  * transfer alone costs.
  *
- *   curl_loop URL CALLS  ->  "<calls per second> <status> <body bytes>"
+ *   curl_loop URL CALLS  ->  "<calls per second> <status> <body bytes> <CPU us a call>"
+ * (the CPU: this process's, user and system, over the loop).
  * URL is the whole link URL (built by bench/throughput.lua).  Built by
  * `make bench` (build/bench/curl_loop). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <sys/resource.h>
 
 #include <curl/curl.h>
 
@@ -36,6 +39,15 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* This process's CPU seconds so far, user and system. */
+static double cpu(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static struct curl_slist *headers(void)
@@ -63,7 +75,7 @@ int main(int argc, char **argv)
     struct curl_slist *list;
     body b;
     long status = 0, calls, i;
-    double t0;
+    double t0, c0;
 
     if (argc != 3 || (calls = atol(argv[2])) <= 0) {
         fprintf(stderr, "usage: curl_loop URL CALLS\n");
@@ -83,6 +95,7 @@ int main(int argc, char **argv)
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(h, CURLOPT_PROXY, "");
     t0 = now();
+    c0 = cpu();
     for (i = 0; i < calls; i++) {
         b.len = 0;
         if (curl_easy_perform(h) != CURLE_OK) {
@@ -91,8 +104,9 @@ int main(int argc, char **argv)
         }
     }
     t0 = now() - t0;
+    c0 = cpu() - c0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    printf("%.0f %ld %lu\n", (double)calls / t0, status, (unsigned long)b.len);
+    printf("%.0f %ld %lu %.2f\n", (double)calls / t0, status, (unsigned long)b.len, c0 / (double)calls * 1e6);
     curl_slist_free_all(list);
     curl_easy_cleanup(h);
     curl_global_cleanup();

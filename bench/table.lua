@@ -47,6 +47,10 @@ local function main()
       line("  floor + the pipeline's work", ("%.0f: %.2fx (pipeline %.1f us hot)"):format(f[3], f[4], f[5]),
         "", "")
     end
+    local c = nums(r["throughput cpu"])
+    if c[1] then
+      line("  CPU a call: SDK, floor, raw loop", ("%.1f, %.1f, %.1f us"):format(c[1], c[2], c[3]), "", "")
+    end
   end
   for _, cap in ipairs { 1, 8, 64, 256 } do
     local f = nums(r["fanout " .. cap])

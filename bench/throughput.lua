@@ -11,7 +11,10 @@
 -- transport function answers at once), which shows what that work costs
 -- between two network waits.  The pipeline's cost in a hot loop, with no
 -- network at all, is printed beside it.  Each round runs the four loops in
--- an order that alternates; the table shows the medians.
+-- an order that alternates; the table shows the medians.  Each loop's CPU
+-- a call (its process's, user and system) is printed too: it moves far
+-- less with the machine's other work than the calls a second do, so it
+-- shows what a change to the per-call work did.
 --
 --   make bench
 --   lua5.4 bench/throughput.lua [rounds] [calls]   (LUA_PATH/LUA_CPATH as in make bench;
@@ -27,13 +30,18 @@ local CURL_LOOP = os.getenv("PWD") .. "/build/bench/curl_loop"
 local INSTANCE = "5560df16-cebf-4473-95c4-d1b573c16e79"
 local ANSWER = '{"id":"' .. server.LOG .. '","backup_id":"b","link":"https://x/y"}'
 
+-- Calls a second, and microseconds of this process's CPU a call, since t0 and c0.
+local function rates(t0, c0)
+  return CALLS / (core.monotime() - t0), (os.clock() - c0) / CALLS * 1e6
+end
+
 local function sdk_round(client)
-  local t0 = core.monotime()
+  local t0, c0 = core.monotime(), os.clock()
   for _ = 1, CALLS do
     local res = client:create_redislog_download_link(INSTANCE, server.LOG)
     assert(res and res.link == "https://x/y")
   end
-  return CALLS / (core.monotime() - t0)
+  return rates(t0, c0)
 end
 
 -- The request the SDK sends, built once (the signature is not checked).
@@ -65,7 +73,7 @@ local function floor_round(url, user_agent, instant)
   local engine = core.engine()
   local req = { method = "POST", url = url, headers = FLOOR_HEADERS, body = "" }
   local opts = { proxy = "", user_agent = user_agent }
-  local t0 = core.monotime()
+  local t0, c0 = core.monotime(), os.clock()
   for _ = 1, CALLS do
     if instant then assert(instant:create_redislog_download_link(INSTANCE, server.LOG)) end
     local transfer = engine:start(req, opts)
@@ -73,21 +81,22 @@ local function floor_round(url, user_agent, instant)
     local res = transfer:result()
     assert(res and res.status == 200)
   end
-  local rate = CALLS / (core.monotime() - t0)
+  local rate, cpu = rates(t0, c0)
   engine:close()
-  return rate
+  return rate, cpu
 end
 
 local function curl_round(url)
   local p = assert(io.popen(("%s '%s' %d"):format(CURL_LOOP, url, CALLS)))
   local line = p:read("*l") or ""
   p:close()
-  local rate, status = line:match("^(%d+) (%d+)")
+  local rate, status, cpu = line:match("^(%d+) (%d+) %d+ ([%d.]+)")
   assert(status == "200", "curl_loop failed: " .. line)
-  return tonumber(rate)
+  return tonumber(rate), tonumber(cpu)
 end
 
--- One round of each loop, in an order that alternates: { sdk, floor, piped, peer } calls/s.
+-- One round of each loop, in an order that alternates:
+-- { sdk = { calls/s, CPU us a call }, floor =, piped =, peer = }.
 local function round_of(n, client, instant, url)
   local runs = {
     function() return "sdk", sdk_round(client) end,
@@ -95,21 +104,22 @@ local function round_of(n, client, instant, url)
     function() return "piped", floor_round(url, client.user_agent, instant) end,
     function() return "peer", curl_round(url) end,
   }
-  local rates = {}
+  local round = {}
   for i = 1, #runs do
-    local k, rate = runs[n % 2 == 0 and i or #runs + 1 - i]()
-    rates[k] = rate
+    local k, rate, cpu = runs[n % 2 == 0 and i or #runs + 1 - i]()
+    round[k] = { rate, cpu }
   end
-  return rates
+  return round
 end
 
--- Medians over the rounds: of each loop's calls/s, and of its ratio to the peer.
+-- Medians over the rounds: of each loop's calls/s, of its ratio to the
+-- peer, and of its CPU a call.
 local function medians(rounds)
   local out = {}
   for _, k in ipairs { "sdk", "floor", "piped", "peer" } do
-    local rates, ratios = {}, {}
-    for i, r in ipairs(rounds) do rates[i], ratios[i] = r[k], r[k] / r.peer end
-    out[k] = { rate = server.median(rates), ratio = server.median(ratios) }
+    local rates, ratios, cpus = {}, {}, {}
+    for i, r in ipairs(rounds) do rates[i], ratios[i], cpus[i] = r[k][1], r[k][1] / r.peer[1], r[k][2] end
+    out[k] = { rate = server.median(rates), ratio = server.median(ratios), cpu = server.median(cpus) }
   end
   return out
 end
@@ -127,6 +137,8 @@ local function report(m, pipeline_us, load_before, load_after)
   print(("  floor + the pipeline's work before each call: %.2fx (%.1f us a call: the pipeline costs %.1f us "
     .. "here, %.1f us of CPU in a hot loop)"):format(m.piped.ratio, 1e6 / m.piped.rate,
       1e6 / m.piped.rate - 1e6 / m.floor.rate, pipeline_us))
+  print(("  CPU a call (the loop's process, user and system): SDK %.1f us, floor %.1f us, raw loop %.1f us: "
+    .. "the SDK's own work %.1f us"):format(m.sdk.cpu, m.floor.cpu, m.peer.cpu, m.sdk.cpu - m.peer.cpu))
   print(("  load average before: %s, after: %s"):format(load_before, load_after))
 end
 
@@ -151,6 +163,7 @@ local function main()
     { "throughput", ("%.0f %.0f %.3f"):format(m.sdk.rate, m.peer.rate, m.sdk.ratio) },
     { "throughput floor", ("%.0f %.3f %.0f %.3f %.2f"):format(m.floor.rate, m.floor.ratio, m.piped.rate,
       m.piped.ratio, pipeline_us) },
+    { "throughput cpu", ("%.1f %.1f %.1f"):format(m.sdk.cpu, m.floor.cpu, m.peer.cpu) },
     { "throughput load", load_before .. " / " .. load_after },
   }
 end

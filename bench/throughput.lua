@@ -31,7 +31,7 @@ local INSTANCE = "5560df16-cebf-4473-95c4-d1b573c16e79"
 local ANSWER = '{"id":"' .. server.LOG .. '","backup_id":"b","link":"https://x/y"}'
 
 -- Calls a second, and microseconds of this process's CPU a call, since t0 and c0.
-local function rates(t0, c0)
+local function per_call(t0, c0)
   return CALLS / (core.monotime() - t0), (os.clock() - c0) / CALLS * 1e6
 end
 
@@ -41,7 +41,7 @@ local function sdk_round(client)
     local res = client:create_redislog_download_link(INSTANCE, server.LOG)
     assert(res and res.link == "https://x/y")
   end
-  return rates(t0, c0)
+  return per_call(t0, c0)
 end
 
 -- The request the SDK sends, built once (the signature is not checked).
@@ -81,7 +81,7 @@ local function floor_round(url, user_agent, instant)
     local res = transfer:result()
     assert(res and res.status == 200)
   end
-  local rate, cpu = rates(t0, c0)
+  local rate, cpu = per_call(t0, c0)
   engine:close()
   return rate, cpu
 end

@@ -366,7 +366,8 @@ static CURLcode apply_request(dcs_transfer *t, const dcs_http_config *c,
      * first response came back. */
     t->shares = multiplex && strncasecmp(req->url, "https:", 6) == 0;
     SET(CURLOPT_PIPEWAIT, t->shares ? 1L : 0L);
-    SET(CURLOPT_BUFFERSIZE, req->file != NULL ? RECV_BUFFER : (long)CURL_MAX_WRITE_SIZE);
+    if (req->file != NULL)      /* the handle has the default (dcs_transfer_park) */
+        SET(CURLOPT_BUFFERSIZE, RECV_BUFFER);
     return rc;
 }
 
@@ -461,14 +462,9 @@ CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c, const dcs
     return rc == CURLE_OK ? apply_method(t->easy, req) : rc;
 }
 
-/* An idle handle keeps no pointer into the transfer it ran, nor a copy of
- * its URL or body; with no key its options are unknown, so they go too. */
-void dcs_transfer_park(CURL *easy, const dcs_easy_key *key)
+/* The per-request options that point into a transfer or copy its URL and body. */
+static void clear_request(CURL *easy)
 {
-    if (key == NULL) {
-        curl_easy_reset(easy);
-        return;
-    }
     curl_easy_setopt(easy, CURLOPT_URL, (char *)NULL);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, (char *)NULL);
@@ -477,6 +473,22 @@ void dcs_transfer_park(CURL *easy, const dcs_easy_key *key)
     curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)NULL);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *)NULL);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+}
+
+/* An idle handle keeps no pointer into the transfer it ran, nor a copy of
+ * its URL or body; with no key its options are unknown, so they go too.
+ * Its receive buffer goes back to the default size, which libcurl 7.88
+ * refuses while the handle still holds the buffer: it keeps it after a
+ * transfer that ended before it had a connection, or that shared an HTTP/2
+ * one still in use, and no reset frees it.  Such a handle could never
+ * stream a download (nor, if it kept its options, start anything): 0. */
+int dcs_transfer_park(CURL *easy, const dcs_easy_key *key)
+{
+    if (key == NULL)
+        curl_easy_reset(easy);
+    else
+        clear_request(easy);
+    return curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) == CURLE_OK;
 }
 
 /* ---- the end of a transfer ---- */

@@ -58,8 +58,8 @@ struct dcs_transfer {
 DCS_INTERNAL CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c,
                                          const dcs_http_request *req, int multiplex);
 /* Readies an easy handle, with the key it was set up with (NULL: unknown),
- * to wait idle for its next transfer. */
-DCS_INTERNAL void dcs_transfer_park(CURL *easy, const dcs_easy_key *key);
+ * to wait idle for its next transfer; 0 when it cannot be reused. */
+DCS_INTERNAL int dcs_transfer_park(CURL *easy, const dcs_easy_key *key);
 /* The gathered bytes to the file; 0 when the write failed. */
 DCS_INTERNAL int dcs_transfer_flush(dcs_transfer *t);
 /* Tells the progress callback; 0 when the transfer must stop. */

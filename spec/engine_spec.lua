@@ -333,6 +333,44 @@ describe("core.engine", function()
       e:close()
     end)
 
+    it("keeps its handles working after a transfer that never had a connection", function()
+      -- libcurl 7.88 keeps such a transfer's receive buffer on its handle,
+      -- and then refuses a download's buffer size on it
+      local f = new_file()
+      local e = core.engine()
+      local function one(req)
+        local t = e:start(req, NO_PROXY)
+        run(e)
+        return t:result()
+      end
+      for _, bad in ipairs { "ftp://127.0.0.1/x", "http://127.0.0.1:99999/x" } do
+        local _, failure = one { url = bad }
+        assert.are.equal("network", failure.kind)
+        local res, why = one { url = hs.url .. "/file", sink = { file = f, head = function() return true end } }
+        assert(res, why and why.message)
+        assert(one { url = "ftp://127.0.0.1/x" } == nil)
+        assert(one { url = hs.url .. "/after" })
+      end
+      e:close()
+      local h = core.http(NO_PROXY)
+      assert.is_nil(h:request { url = "ftp://127.0.0.1/x" })
+      assert(h:request { url = hs.url .. "/blocking" })
+      h:close()
+    end)
+
+    it("retries dead kept-alive connections as often as they die, call after call", function()
+      -- libcurl 7.88 counts these retries across a handle's transfers until
+      -- it is reset, and fails the sixth
+      local h = core.http(NO_PROXY)
+      assert(h:request { url = hs.url .. "/warm" })
+      for i = 1, 8 do
+        hs:script { match = { path_prefix = "/die" }, times = 1, steps = { { close = true } } }
+        local res, failure = h:request { url = hs.url .. "/die/" .. i }
+        assert(res, ("call %d: %s"):format(i, failure and failure.message))
+      end
+      h:close()
+    end)
+
     it("leaves blocking calls on one keep-alive connection", function()
       local h = core.http(NO_PROXY)
       for i = 1, 3 do assert(h:request { url = hs.url .. "/_none_" .. i }) end
@@ -950,6 +988,23 @@ describe("core.engine", function()
       assert.are.equal(1, news)
       -- each answer takes 0.2 s; one after another would take 4 s
       assert.is_true(elapsed < 20 * 0.2 / 2, ("%.2f s"):format(elapsed))
+    end)
+
+    it("runs round after round of multiplexed transfers on one engine", function()
+      -- a transfer that ends while others share its connection leaves
+      -- libcurl 7.88's receive buffer on its handle
+      if not nginx then return pending("nginx with lua-nginx-module is not installed") end
+      local e = core.engine()
+      for round = 1, 3 do
+        local transfers = {}
+        for i = 1, 4 do transfers[i] = e:start({ url = url }, { ca_file = certs .. "/h2.pem", proxy = "" }) end
+        run(e)
+        for i, t in ipairs(transfers) do
+          local res, failure = t:result()
+          assert(res, ("round %d, transfer %d: %s"):format(round, i, failure and failure.message))
+        end
+      end
+      e:close()
     end)
 
     it("opens a connection per transfer with multiplex = false", function()

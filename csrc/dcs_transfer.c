@@ -289,7 +289,7 @@ static dcs_easy_key *key_of(const dcs_http_config *c)
 
     for (i = 0; i < 4; i++) {
         len[i] = s[i] != NULL ? strlen(s[i]) + 1 : 0;
-        if (len[i] > (size_t)-1 / 8 - total)
+        if (len[i] > (size_t)-1 - sizeof *k - total)
             return NULL;
         total += len[i];
     }

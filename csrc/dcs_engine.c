@@ -159,17 +159,10 @@ static void unref(dcs_transfer *t)
 }
 
 /* The transfer's easy handle, parked (dcs_transfer_park) with the key of
- * its options, into the pool, or freed.  Only a transfer that ended well on
- * a connection it did not open leaves those options in place: libcurl 7.88
- * counts its retries on dead kept-alive connections (each opens a new one)
- * across a handle's transfers until curl_easy_reset, and fails the sixth. */
+ * its options, into the pool, or freed. */
 static void recycle(dcs_engine *e, dcs_transfer *t)
 {
-    if (t->res.failure != DCS_HTTP_OK || t->res.new_connections != 0) {
-        free(t->key);
-        t->key = NULL;
-    }
-    if (e->multi != NULL && e->npool < POOL_MAX && dcs_transfer_park(t->easy, t->key)) {
+    if (e->multi != NULL && e->npool < POOL_MAX && dcs_transfer_park(t)) {
         e->pool[e->npool].easy = t->easy;
         e->pool[e->npool++].key = t->key;
     } else {

@@ -245,6 +245,20 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *ud)
     return dcs_buf_ok(&res->body) ? n : 0;
 }
 
+/* Before each request libcurl sends for t, a retry included (7.80 on). */
+#if LIBCURL_VERSION_NUM >= 0x075000
+#define COUNTS_ATTEMPTS 1
+static int on_request(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    dcs_transfer *t = ud;
+    (void)primary_ip, (void)local_ip, (void)primary_port, (void)local_port;
+    t->attempts++;
+    return CURL_PREREQFUNC_OK;
+}
+#else
+#define COUNTS_ATTEMPTS 0
+#endif
+
 /* ---- setting up its easy handle ---- */
 
 #define MAX_HEADERS 100000      /* a sanity bound: lreq.c allows 1000 */
@@ -335,6 +349,9 @@ static CURLcode apply_config(CURL *e, const dcs_http_config *c)
     SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_WRITEFUNCTION, on_body);
+#if COUNTS_ATTEMPTS
+    SET(CURLOPT_PREREQFUNCTION, on_request);
+#endif
     return rc;
 }
 
@@ -359,6 +376,9 @@ static CURLcode apply_request(dcs_transfer *t, const dcs_http_config *c,
     SET(CURLOPT_HEADERDATA, t);
     SET(CURLOPT_WRITEDATA, t);
     SET(CURLOPT_PRIVATE, t);
+#if COUNTS_ATTEMPTS
+    SET(CURLOPT_PREREQDATA, t);
+#endif
     /* Wait for a connection that may turn out to multiplex (HTTP/2)
      * rather than open one more for each transfer started meanwhile.  Only
      * over TLS, where ALPN tells within the handshake: on plain http://
@@ -471,24 +491,42 @@ static void clear_request(CURL *easy)
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, (void *)NULL);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, (void *)NULL);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, (void *)NULL);
+#if COUNTS_ATTEMPTS
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, (void *)NULL);
+#endif
     curl_easy_setopt(easy, CURLOPT_POSTFIELDS, (char *)NULL);
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
 }
 
-/* An idle handle keeps no pointer into the transfer it ran, nor a copy of
- * its URL or body; with no key its options are unknown, so they go too.
- * Its receive buffer goes back to the default size, which libcurl 7.88
- * refuses while the handle still holds the buffer: it keeps it after a
- * transfer that ended before it had a connection, or that shared an HTTP/2
- * one still in use, and no reset frees it.  Such a handle could never
- * stream a download (nor, if it kept its options, start anything): 0. */
-int dcs_transfer_park(CURL *easy, const dcs_easy_key *key)
+/* Whether t's handle may keep its options for the next transfer: only
+ * after a single request that got its answer on a connection it did not
+ * open.  libcurl before 8.17 counts the retries on dead kept-alive
+ * connections across a handle's transfers, until curl_easy_reset, and
+ * fails the sixth; a retry opens a connection or, with another one idle to
+ * the same host, is a second request. */
+static int keeps_options(const dcs_transfer *t)
 {
-    if (key == NULL)
-        curl_easy_reset(easy);
-    else
-        clear_request(easy);
-    return curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) == CURLE_OK;
+    return COUNTS_ATTEMPTS && t->res.failure == DCS_HTTP_OK && t->res.new_connections == 0 &&
+           t->attempts == 1;
+}
+
+/* An idle handle keeps no pointer into the transfer it ran, nor a copy of
+ * its URL or body; when it may not keep its options, they go too.  Its
+ * receive buffer goes back to the default size, which libcurl 7.88 refuses
+ * while the handle still holds the buffer: it keeps it after a transfer
+ * that ended before it had a connection, or that shared an HTTP/2 one
+ * still in use, and no reset frees it.  Such a handle could never stream a
+ * download (nor, if it kept its options, start anything): 0. */
+int dcs_transfer_park(dcs_transfer *t)
+{
+    if (t->key != NULL && keeps_options(t)) {
+        clear_request(t->easy);
+    } else {
+        curl_easy_reset(t->easy);
+        free(t->key);
+        t->key = NULL;
+    }
+    return curl_easy_setopt(t->easy, CURLOPT_BUFFERSIZE, (long)CURL_MAX_WRITE_SIZE) == CURLE_OK;
 }
 
 /* ---- the end of a transfer ---- */

@@ -36,6 +36,7 @@ struct dcs_transfer {
     dcs_http_failure ended_by;  /* DCS_HTTP_CANCELLED or _CLOSED, else OK */
     CURL *easy;
     dcs_easy_key *key;          /* the options easy was set up with; NULL: unknown */
+    int attempts;               /* requests libcurl began for it: more than one is a retry */
     struct curl_slist *headers;
     dcs_http_request req;       /* the strings cleared: libcurl holds copies */
     dcs_http_response res;
@@ -57,9 +58,10 @@ struct dcs_transfer {
  * it; multiplex: the engine's. */
 DCS_INTERNAL CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c,
                                          const dcs_http_request *req, int multiplex);
-/* Readies an easy handle, with the key it was set up with (NULL: unknown),
- * to wait idle for its next transfer; 0 when it cannot be reused. */
-DCS_INTERNAL int dcs_transfer_park(CURL *easy, const dcs_easy_key *key);
+/* Readies t's easy handle, done, to wait idle for its next transfer, with
+ * t->key (NULL when its options cannot be kept); 0 when it cannot be
+ * reused at all. */
+DCS_INTERNAL int dcs_transfer_park(dcs_transfer *t);
 /* The gathered bytes to the file; 0 when the write failed. */
 DCS_INTERNAL int dcs_transfer_flush(dcs_transfer *t);
 /* Tells the progress callback; 0 when the transfer must stop. */

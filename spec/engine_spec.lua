@@ -371,6 +371,28 @@ describe("core.engine", function()
       h:close()
     end)
 
+    it("retries onto another kept-alive connection as often as one dies, call after call", function()
+      -- each call's first try dies on one idle connection and its retry
+      -- succeeds on the next (no new connection): libcurl 7.88 counts the
+      -- retries across a handle's transfers until it is reset
+      hs:script { match = { path_prefix = "/warm" }, times = -1,
+        steps = { { sleep = 0.3 }, { respond = { status = 200, body = "w" } } } }
+      local e = core.engine { max_connections = 16 }
+      local warm = {}
+      for i = 1, 8 do warm[i] = e:start({ url = hs.url .. "/warm/" .. i }, NO_PROXY) end
+      run(e)
+      for i = 1, 8 do assert(warm[i]:result()) end
+      for i = 1, 7 do
+        hs:script { match = { path_prefix = "/die" }, times = 1, steps = { { close = true } } }
+        local t = e:start({ url = hs.url .. "/die/" .. i }, NO_PROXY)
+        run(e)
+        local res, failure = t:result()
+        assert(res, ("call %d: %s"):format(i, failure and failure.message))
+        assert.are.equal(0, res.new_connections)
+      end
+      e:close()
+    end)
+
     it("leaves blocking calls on one keep-alive connection", function()
       local h = core.http(NO_PROXY)
       for i = 1, 3 do assert(h:request { url = hs.url .. "/_none_" .. i }) end

@@ -313,6 +313,65 @@ describe("core.engine", function()
       assert.is_nil(reused_log[9][4]:find("X-B", 1, true))
     end)
 
+    -- A random sequence of requests (seeded): methods, bodies, headers, two
+    -- user agents, files, and transfers that never get a connection or time
+    -- out, each { req, opts }.
+    local function random_requests(seed, count)
+      local rng = setmetatable({ state = seed }, { __call = function(self, limit)
+        self.state = (self.state * 1103515245 + 12345) % 2147483648
+        return self.state % limit + 1
+      end })
+      local methods = { "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS" }
+      local out = {}
+      for i = 1, count do
+        local roll = rng(20)
+        local req
+        if roll == 1 then
+          req = { url = rng(2) == 1 and "ftp://127.0.0.1/x" or "http://127.0.0.1:99999/x" }
+        elseif roll == 2 then
+          req = { url = hs.url .. "/late/" .. i, timeout = 0.1 }
+        else
+          req = { method = methods[rng(#methods)], url = hs.url .. "/v/" .. i, headers = {} }
+          if req.method ~= "GET" and req.method ~= "HEAD" and rng(3) > 1 then
+            req.body = ("b"):rep(rng(3000) - 1) .. i
+          end
+          for _, name in ipairs { "X-A", "X-B", "X-C" } do
+            if rng(2) == 1 then req.headers[name] = name .. "-" .. rng(1000) end
+          end
+          if req.method == "GET" and rng(4) == 1 then req.sink = { head = function() return true end } end
+        end
+        out[i] = { req, { proxy = "", user_agent = "agent-" .. rng(2), connect_timeout = rng(2) * 5 } }
+      end
+      return out
+    end
+
+    it("sends on a reused handle what a fresh one sends, over random sequences", function()
+      local seed = tonumber(os.getenv("DCS_FUZZ_SEED") or "") or os.time()
+      local function run_all(engine_for)
+        hs:script { match = { path_prefix = "/v" }, times = -1,
+          steps = { { respond = { status = 200, body = "hello" } } } }
+        hs:script { match = { path_prefix = "/late" }, times = -1,
+          steps = { { sleep = 0.4 }, { respond = { status = 200, body = "late" } } } }
+        local results = {}
+        for i, r in ipairs(random_requests(seed, 80)) do
+          if r[1].sink then r[1].sink.file = new_file() end
+          local e = engine_for()
+          local t = e:start(r[1], r[2])
+          run(e)
+          local res, failure = t:result()
+          results[i] = res and { res.status, res.body } or { failure.kind, failure.reason }
+        end
+        return results, wire(hs:log())
+      end
+      local shared = core.engine()
+      local reused, reused_log = run_all(function() return shared end)
+      shared:close()
+      hs:reset()
+      local fresh, fresh_log = run_all(function() return core.engine() end)
+      assert.are.same(fresh, reused, "seed " .. seed)
+      assert.are.same(fresh_log, reused_log, "seed " .. seed)
+    end)
+
     it("gives no transfer the timeout or stall limit of the one before it on the handle", function()
       local url = slow(0.6)
       hs:script { match = { path_prefix = "/stall" }, times = -1,

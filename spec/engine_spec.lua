@@ -22,6 +22,13 @@ local function run(e, limit)
   return steps
 end
 
+-- Starts req on e and steps until nothing is in flight: its result.
+local function result_of(e, req)
+  local t = e:start(req, NO_PROXY)
+  run(e)
+  return t:result()
+end
+
 describe("core.engine", function()
   local hs, emu, dir
   lazy_setup(function()
@@ -377,11 +384,7 @@ describe("core.engine", function()
       hs:script { match = { path_prefix = "/stall" }, times = -1,
         steps = { { sleep = 1.5 }, { respond = { status = 200, body = "late" } } } }
       local e = core.engine()
-      local function one(req)
-        local t = e:start(req, NO_PROXY)
-        run(e)
-        return t:result()
-      end
+      local function one(req) return result_of(e, req) end
       local _, failure = one { url = url .. "/a", timeout = 0.2 }
       assert.are.equal("timeout", failure.kind)
       assert(one { url = url .. "/b" })
@@ -397,11 +400,7 @@ describe("core.engine", function()
       -- and then refuses a download's buffer size on it
       local f = new_file()
       local e = core.engine()
-      local function one(req)
-        local t = e:start(req, NO_PROXY)
-        run(e)
-        return t:result()
-      end
+      local function one(req) return result_of(e, req) end
       for _, bad in ipairs { "ftp://127.0.0.1/x", "http://127.0.0.1:99999/x" } do
         local _, failure = one { url = bad }
         assert.are.equal("network", failure.kind)

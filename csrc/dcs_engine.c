@@ -268,6 +268,19 @@ static int may_join(const dcs_engine *e, const dcs_transfer *t)
     return t->shares || room(e);
 }
 
+/* When t's total timeout runs out, in microseconds on the monotonic
+ * clock; -1: it has none. */
+static long long deadline_us(const dcs_transfer *t)
+{
+    return t->total_ms > 0 ? t->started_us + t->total_ms * 1000LL : -1;
+}
+
+/* The sooner of two times, -1 being none. */
+static long long sooner(long long a, long long b)
+{
+    return a < 0 || (b >= 0 && b < a) ? b : a;
+}
+
 /* The sooner of libcurl's timer and the deadlines of the transfers held
  * in the queue; 0 when a queued transfer may join now. */
 long dcs_engine_timeout(const dcs_engine *e)
@@ -280,8 +293,8 @@ long dcs_engine_timeout(const dcs_engine *e)
         return 0;
     if (e->queue_head != NULL)
         at = e->held_until;     /* early at worst: one step more */
-    if (e->has_timer && (at < 0 || e->deadline * 1000 < at))
-        at = e->deadline * 1000;
+    if (e->has_timer)
+        at = sooner(at, e->deadline * 1000);
     if (at < 0)
         return -1;
     now = now_us();
@@ -299,8 +312,7 @@ static void queue_append(dcs_engine *e, dcs_transfer *t)
     e->queue_tail = t;
     t->in_queue = 1;
     e->queued_shares += t->shares != 0;
-    if (t->total_ms > 0 && (e->held_until < 0 || t->started_us + t->total_ms * 1000LL < e->held_until))
-        e->held_until = t->started_us + t->total_ms * 1000LL;
+    e->held_until = sooner(e->held_until, deadline_us(t));
 }
 
 static void queue_remove(dcs_engine *e, dcs_transfer *t)
@@ -503,7 +515,7 @@ static void expire(dcs_transfer *t)
 /* Whether t's total timeout ran out while it waited (now: microseconds). */
 static int expired(const dcs_transfer *t, long long now)
 {
-    return t->total_ms > 0 && now - t->started_us >= t->total_ms * 1000LL;
+    return deadline_us(t) >= 0 && now >= deadline_us(t);
 }
 
 /* t joins the multi with what is left of its total timeout, counted in
@@ -561,8 +573,8 @@ static void add_queued(dcs_engine *e, long long stop_us)
                 break;
         } else if (!all && e->queued_shares == 0) {
             break;
-        } else if (t->total_ms > 0 && (until < 0 || t->started_us + t->total_ms * 1000LL < until)) {
-            until = t->started_us + t->total_ms * 1000LL;
+        } else {
+            until = sooner(until, deadline_us(t));
         }
     }
     /* A walk cut short leaves a deadline unseen: the next step looks again. */

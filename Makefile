@@ -84,17 +84,26 @@ test: all
 # numbers vary): signing against a Python signer, downloads against curl -o
 # and the SHA-256 alone, fan-out against its ideal, a 60 Hz host loop's
 # share of a tick, single-connection calls against a raw libcurl loop
-# (bench/curl_loop.c); then one table of every figure (bench/table.lua).
+# (bench/curl_loop.c; the engine alone from C beside it, bench/engine_loop.c);
+# then one table of every figure (bench/table.lua).
 BENCH_ENV  := LUA_PATH="lua/?.lua;lua/?/init.lua;bench/?.lua;;" LUA_CPATH="$(BUILD)/?.so;;"
 # bench/embed.lua starts the emulator through spec/support
 EMBED_BENCH_ENV := LUA_PATH="lua/?.lua;lua/?/init.lua;spec/?.lua;;" LUA_CPATH="$(BUILD)/?.so;;"
 CURL_LOOP  := build/bench/curl_loop
+ENGINE_LOOP := build/bench/engine_loop
+# what the engine needs of csrc/, no Lua binding
+ENGINE_SRC := csrc/dcs_engine.c csrc/dcs_transfer.c csrc/dcs_http.c csrc/dcs_buf.c csrc/dcs_file.c \
+              csrc/dcs_headers.c csrc/dcs_sha256.c
 
 $(CURL_LOOP): bench/curl_loop.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/curl_loop.c -lcurl
 
-bench: all $(CURL_LOOP) embed-host
+$(ENGINE_LOOP): bench/engine_loop.c $(ENGINE_SRC) $(HDR)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) -Icsrc -o $@ bench/engine_loop.c $(ENGINE_SRC) $(LIBS)
+
+bench: all $(CURL_LOOP) $(ENGINE_LOOP) embed-host
 	@mkdir -p build/bench && rm -f build/bench/summary.tsv
 	$(BENCH_ENV) $(LUA) bench/sign.lua
 	$(BENCH_ENV) $(LUA) bench/download.lua

@@ -41,6 +41,8 @@ local function main()
     local t = nums(r.throughput)
     line("1 connection: calls/s vs raw libcurl", ("%.0f vs %.0f: %.2fx"):format(t[1], t[2], t[3]), ">= 0.9x",
       r["throughput load"])
+    local e = nums(r["throughput engine"])
+    if e[1] then line("  the engine alone from C, no Lua", ("%.0f: %.2fx"):format(e[1], e[2]), "", "") end
     local f = nums(r["throughput floor"])
     if f[1] then
       line("  floor: the engine from Lua, no pipeline", ("%.0f: %.2fx"):format(f[1], f[2]), "", "")
@@ -50,6 +52,7 @@ local function main()
     local c = nums(r["throughput cpu"])
     if c[1] then
       line("  CPU a call: SDK, floor, raw loop", ("%.1f, %.1f, %.1f us"):format(c[1], c[2], c[3]), "", "")
+      if c[4] then line("  CPU a call: the engine from C", ("%.1f us"):format(c[4]), "", "") end
     end
   end
   for _, cap in ipairs { 1, 8, 64, 256 } do

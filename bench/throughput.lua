@@ -3,22 +3,25 @@
 -- connection) against a static nginx answer, as a ratio to a raw libcurl C
 -- loop (bench/curl_loop.c: one easy handle, the same POST with the same
 -- headers, nothing signed or decoded) in the same run.  The difference is
--- the SDK's per-call work: build, sign, headers, decode.  Two more loops
--- split it: the same prebuilt request through
--- dcs.core.engine from Lua (start, step, result; no pipeline), the floor
--- that the binding and the engine leave; and that floor with the
--- pipeline's work added before each call (the same call on a client whose
--- transport function answers at once), which shows what that work costs
--- between two network waits.  The pipeline's cost in a hot loop, with no
--- network at all, is printed beside it.  Each round runs the four loops in
--- an order that alternates; the table shows the medians.  Each loop's CPU
--- a call (its process's, user and system) is printed too: it moves far
--- less with the machine's other work than the calls a second do, so it
--- shows what a change to the per-call work did.
+-- the SDK's per-call work: build, sign, headers, decode.  Three more loops
+-- split it: the engine alone from C (bench/engine_loop.c: the same request
+-- through csrc/dcs_engine.c, no Lua), which shows what the multi engine
+-- itself adds; the same prebuilt request through dcs.core.engine from Lua
+-- (start, step, result; no pipeline), the floor that the binding and the
+-- engine leave; and that floor with the pipeline's work added before each
+-- call (the same call on a client whose transport function answers at
+-- once), which shows what that work costs between two network waits.  The
+-- pipeline's cost in a hot loop, with no network at all, is printed beside
+-- it.  Each round runs the five loops in an order that alternates; the
+-- table shows the medians.  Each loop's CPU a call (its process's, user
+-- and system) is printed too: it moves far less with the machine's other
+-- work than the calls a second do, so it shows what a change to the
+-- per-call work did.
 --
 --   make bench
 --   lua5.4 bench/throughput.lua [rounds] [calls]   (LUA_PATH/LUA_CPATH as in make bench;
---                                                   build/bench/curl_loop built by make bench)
+--                                                   build/bench/curl_loop and engine_loop
+--                                                   built by make bench)
 local core = require "dcs.core"
 local dcs = require "dcs"
 local server = require "server"
@@ -26,6 +29,7 @@ local server = require "server"
 local ROUNDS = tonumber(arg[1]) or 7
 local CALLS = tonumber(arg[2]) or 5000
 local CURL_LOOP = os.getenv("PWD") .. "/build/bench/curl_loop"
+local ENGINE_LOOP = os.getenv("PWD") .. "/build/bench/engine_loop"
 
 local INSTANCE = "5560df16-cebf-4473-95c4-d1b573c16e79"
 local ANSWER = '{"id":"' .. server.LOG .. '","backup_id":"b","link":"https://x/y"}'
@@ -86,23 +90,25 @@ local function floor_round(url, user_agent, instant)
   return rate, cpu
 end
 
-local function curl_round(url)
-  local p = assert(io.popen(("%s '%s' %d"):format(CURL_LOOP, url, CALLS)))
+-- A C loop (bench/curl_loop.c or engine_loop.c): its calls a second and CPU a call.
+local function c_round(program, url)
+  local p = assert(io.popen(("%s '%s' %d"):format(program, url, CALLS)))
   local line = p:read("*l") or ""
   p:close()
   local rate, status, cpu = line:match("^(%d+) (%d+) %d+ ([%d.]+)")
-  assert(status == "200", "curl_loop failed: " .. line)
+  assert(status == "200", program .. " failed: " .. line)
   return tonumber(rate), tonumber(cpu)
 end
 
 -- One round of each loop, in an order that alternates:
--- { sdk = { calls/s, CPU us a call }, floor =, piped =, peer = }.
+-- { sdk = { calls/s, CPU us a call }, floor =, piped =, engine =, peer = }.
 local function round_of(n, client, instant, url)
   local runs = {
     function() return "sdk", sdk_round(client) end,
     function() return "floor", floor_round(url, client.user_agent) end,
     function() return "piped", floor_round(url, client.user_agent, instant) end,
-    function() return "peer", curl_round(url) end,
+    function() return "engine", c_round(ENGINE_LOOP, url) end,
+    function() return "peer", c_round(CURL_LOOP, url) end,
   }
   local round = {}
   for i = 1, #runs do
@@ -116,7 +122,7 @@ end
 -- peer, and of its CPU a call.
 local function medians(rounds)
   local out = {}
-  for _, k in ipairs { "sdk", "floor", "piped", "peer" } do
+  for _, k in ipairs { "sdk", "floor", "piped", "engine", "peer" } do
     local rates, ratios, cpus = {}, {}, {}
     for i, r in ipairs(rounds) do rates[i], ratios[i], cpus[i] = r[k][1], r[k][1] / r.peer[1], r[k][2] end
     out[k] = { rate = server.median(rates), ratio = server.median(ratios), cpu = server.median(cpus) }
@@ -132,13 +138,16 @@ local function report(m, pipeline_us, load_before, load_after)
   print(("  %-44s %8.0f calls/s"):format("peer: raw libcurl loop (bench/curl_loop.c):", m.peer.rate))
   print(("  ratio: %.2fx (median of the rounds' ratios; target >= 0.9x); per call: %.1f us vs %.1f us")
     :format(m.sdk.ratio, 1e6 / m.sdk.rate, 1e6 / m.peer.rate))
+  print(("  the engine alone from C (bench/engine_loop.c), no Lua: %.2fx (%.1f us a call)")
+    :format(m.engine.ratio, 1e6 / m.engine.rate))
   print(("  floor: dcs.core.engine from Lua, the request prebuilt: %.2fx (%.1f us a call)")
     :format(m.floor.ratio, 1e6 / m.floor.rate))
   print(("  floor + the pipeline's work before each call: %.2fx (%.1f us a call: the pipeline costs %.1f us "
     .. "here, %.1f us of CPU in a hot loop)"):format(m.piped.ratio, 1e6 / m.piped.rate,
       1e6 / m.piped.rate - 1e6 / m.floor.rate, pipeline_us))
-  print(("  CPU a call (the loop's process, user and system): SDK %.1f us, floor %.1f us, raw loop %.1f us: "
-    .. "the SDK's own work %.1f us"):format(m.sdk.cpu, m.floor.cpu, m.peer.cpu, m.sdk.cpu - m.peer.cpu))
+  print(("  CPU a call (the loop's process, user and system): SDK %.1f us, floor %.1f us, engine from C %.1f us, "
+    .. "raw loop %.1f us: the SDK's own work %.1f us"):format(m.sdk.cpu, m.floor.cpu, m.engine.cpu, m.peer.cpu,
+      m.sdk.cpu - m.peer.cpu))
   print(("  load average before: %s, after: %s"):format(load_before, load_after))
 end
 
@@ -163,7 +172,8 @@ local function main()
     { "throughput", ("%.0f %.0f %.3f"):format(m.sdk.rate, m.peer.rate, m.sdk.ratio) },
     { "throughput floor", ("%.0f %.3f %.0f %.3f %.2f"):format(m.floor.rate, m.floor.ratio, m.piped.rate,
       m.piped.ratio, pipeline_us) },
-    { "throughput cpu", ("%.1f %.1f %.1f"):format(m.sdk.cpu, m.floor.cpu, m.peer.cpu) },
+    { "throughput cpu", ("%.1f %.1f %.1f %.1f"):format(m.sdk.cpu, m.floor.cpu, m.peer.cpu, m.engine.cpu) },
+    { "throughput engine", ("%.0f %.3f"):format(m.engine.rate, m.engine.ratio) },
     { "throughput load", load_before .. " / " .. load_after },
   }
 end

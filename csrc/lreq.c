@@ -125,6 +125,91 @@ static void push_headers(lua_State *L, const char *block, size_t len)
         luaL_error(L, "malformed response header block");
 }
 
+/* ---- a result's headers, built when first read ---- */
+
+/* An API call reads its response's headers only for an error or a hook,
+ * and building the headers table is the largest part of making a result.
+ * So a result's metatable holds the header block (validated when it
+ * arrived) and its __index builds res.headers on the first read.  The
+ * results of one request share the metatable, and so one headers table. */
+enum { MT_BLOCK = 1, MT_HEADERS };
+#define LAZY_INDEX_KEY "dcs.core.lazy_headers"
+
+/* __index(res, key): res.headers, built once per request and then a plain
+ * field of res; nil for any other key. */
+static int lazy_headers(lua_State *L)
+{
+    size_t n, len;
+    const char *key, *block;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    key = lua_tolstring(L, 2, &n);
+    if (n != sizeof "headers" - 1 || memcmp(key, "headers", n) != 0 || !lua_getmetatable(L, 1))
+        return 0;
+    lua_rawgeti(L, 3, MT_HEADERS);                      /* 4 */
+    if (!lua_istable(L, 4)) {
+        lua_rawgeti(L, 3, MT_BLOCK);                    /* 5 */
+        if ((block = lua_tolstring(L, 5, &len)) == NULL)
+            return 0;
+        push_headers(L, block, len);                    /* 6 */
+        lua_replace(L, 4);
+        lua_settop(L, 4);
+        lua_pushvalue(L, 4);
+        lua_rawseti(L, 3, MT_HEADERS);
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, 4);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* lazy_headers as a function value: light on 5.2+, but pushing a C
+ * function allocates on 5.1 and LuaJIT, so one is kept in the registry. */
+static void push_lazy_index(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, LAZY_INDEX_KEY);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        lua_pushcfunction(L, lazy_headers);
+        lua_pushvalue(L, -1);
+        lua_setfield(L, LUA_REGISTRYINDEX, LAZY_INDEX_KEY);
+    }
+}
+
+/* The request's results' metatable: made by the first result, then kept in
+ * the anchor. */
+static void push_result_mt(lua_State *L, const dcs_http_response *res, int anchor)
+{
+    lua_rawgeti(L, anchor, DCS_A_RESULT_MT);
+    if (lua_istable(L, -1))
+        return;
+    lua_pop(L, 1);
+    lua_createtable(L, 2, 1);
+    lua_pushlstring(L, res->headers.data ? res->headers.data : "", res->headers.len);
+    lua_rawseti(L, -2, MT_BLOCK);
+    push_lazy_index(L);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, anchor, DCS_A_RESULT_MT);
+}
+
+/* The headers of the result table on top: the table sink.head had built,
+ * else the way to build it on first read. */
+static void attach_headers(lua_State *L, const dcs_http_response *res, int anchor)
+{
+    lua_rawgeti(L, anchor, DCS_A_HEADERS);
+    if (lua_istable(L, -1)) {
+        lua_setfield(L, -2, "headers");
+        return;
+    }
+    lua_pop(L, 1);
+    push_result_mt(L, res, anchor);
+    lua_setmetatable(L, -2);
+}
+
 /* ---- callbacks from the transfer: protected, on the driving thread ---- */
 
 /* The response's headers table: the one head_step built, else built now
@@ -552,11 +637,10 @@ int dcs_lreq_result(lua_State *L, const dcs_lreq *c, const dcs_http_response *re
         lua_pushstring(L, res->message);
         return push_failure(L, res, anchor, "network", dcs_http_failure_name(res->failure));
     }
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 5);           /* room for headers when it is read */
     lua_pushinteger(L, (lua_Integer)res->status);
     lua_setfield(L, -2, "status");
-    push_response_headers(L, res, anchor);
-    lua_setfield(L, -2, "headers");
+    attach_headers(L, res, anchor);
     lua_pushlstring(L, res->body.data ? res->body.data : "", res->body.len);
     lua_setfield(L, -2, "body");
     lua_pushinteger(L, (lua_Integer)res->new_connections);

@@ -5,7 +5,8 @@
  * Every Lua value a request needs while it runs lives in its anchor table,
  * which only the request's owner references (the call's stack slot, the
  * transfer's user value): the strings whose pointers C holds, the sink's
- * file and functions, the response's headers table, a callback's error.
+ * file and functions, the response's headers table, its results'
+ * metatable, a callback's error.
  * The anchor is an array with every slot filled from the start, so storing
  * into a slot never allocates: nothing raises and no finalizer runs while
  * libcurl is on the stack, outside the callbacks' own lua_pcall. */
@@ -19,7 +20,7 @@
 
 enum {
     DCS_A_METHOD = 1, DCS_A_URL, DCS_A_BODY,    /* strings (or false) whose pointers C keeps */
-    DCS_A_PAIRS,                /* unused (false) */
+    DCS_A_RESULT_MT,            /* its results' metatable, once made (lreq.c) */
     DCS_A_LINES,                /* userdata: const char *[], then the header lines */
     DCS_A_FILE, DCS_A_HEAD, DCS_A_PROGRESS,
     DCS_A_HEADERS,              /* the response's headers table, once built */
@@ -64,7 +65,8 @@ DCS_INTERNAL void dcs_lreq_config(lua_State *L, int t, dcs_http_config *cfg, con
  * c->req, sink callbacks included (ud = c).  Raises on a caller's mistake. */
 DCS_INTERNAL void dcs_lreq_read(lua_State *L, int req, int anchor, dcs_lreq *c, const char *who);
 /* Pushes what handle:request returns for a finished request:
- * res | nil, failure. */
+ * res | nil, failure.  A response's headers table is built when
+ * res.headers is first read, unless sink.head had it built already. */
 DCS_INTERNAL int dcs_lreq_result(lua_State *L, const dcs_lreq *c, const dcs_http_response *res,
                                  int anchor);
 /* Pushes nil, { kind, reason, message }. */

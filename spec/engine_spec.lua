@@ -899,6 +899,9 @@ describe("core.engine", function()
         res, failure = h:request(req)
         h:close()
       end
+      -- a result builds its headers on first read (lreq.c): read them, so
+      -- that pairs in normal() compares them too
+      if res then assert.is_table(res.headers) end
       if record.file then
         if not record.file_closed then
           record.size = record.file:size()
@@ -995,6 +998,64 @@ describe("core.engine", function()
         assert.are.same(outcome(case, false), outcome(case, true))
       end)
     end
+
+    it("build a response's headers when first read, once per request", function()
+      local e = core.engine()
+      local t = e:start({ url = link }, NO_PROXY)
+      run(e)
+      local res = assert(t:result())
+      assert.is_nil(rawget(res, "headers"))
+      for k in pairs(res) do assert.are_not.equal("headers", k) end
+      local headers = res.headers
+      assert.are.equal("text/plain", headers["content-type"])
+      assert.is_string(headers["x-request-id"])
+      assert.are.equal(headers, rawget(res, "headers"))       -- a plain field from then on
+      assert.are.equal(headers, t:result().headers)           -- the request's results share it
+      assert.is_nil(res.other)
+      assert.is_nil(getmetatable(res).__index(res, 1))
+      -- the block stays with the result: the transfer and engine may go first
+      local t2 = e:start({ url = link }, NO_PROXY)
+      run(e)
+      local res2 = assert(t2:result())
+      t2 = nil                                                 -- luacheck: ignore 311
+      e:close()
+      e = nil                                                  -- luacheck: ignore 311
+      collectgarbage()
+      collectgarbage()
+      assert.are.equal(headers["content-type"], res2.headers["content-type"])
+      -- core.http's results are made the same way
+      local h = core.http(NO_PROXY)
+      local res3 = assert(h:request { url = link })
+      h:close()
+      assert.is_nil(rawget(res3, "headers"))
+      assert.are.equal("text/plain", res3.headers["content-type"])
+    end)
+
+    it("give a result's headers no way to crash the host", function()
+      local e = core.engine()
+      local res = assert(result_of(e, { url = link }))
+      e:close()
+      local index = getmetatable(res).__index
+      assert.is_false(pcall(index, "not a table", "headers"))
+      assert.is_nil(index({}, "headers"))                          -- no metatable
+      assert.is_nil(setmetatable({}, { __index = index }).headers)  -- no block
+      local forged = setmetatable({}, { __index = index, "HTTP/1.1 200 OK\r\nBad Name: x\r\n\r\n" })
+      local ok, err = pcall(function() return forged.headers end)
+      assert.is_false(ok)
+      assert.matches("malformed response header block", err)
+    end)
+
+    it("give the headers table sink.head saw as the result's own", function()
+      local e = core.engine()
+      local seen
+      local res = assert(result_of(e, { url = link, sink = { head = function(_, headers)
+        seen = headers
+        return false
+      end } }))
+      e:close()
+      assert.is_table(seen)
+      assert.are.equal(seen, rawget(res, "headers"))
+    end)
 
     it("are handle:request's for a TLS failure (an untrusted certificate)", function()
       local certs = dir .. "/tls"

@@ -28,7 +28,9 @@
 --   }
 --   res = { status, headers = { lower-case name = value }, body, new_connections, elapsed }
 --         (body is "" when it went into a sink; a buffered body over the
---         transport's max_body fails: network, too_large)
+--         transport's max_body fails: network, too_large; read res.headers
+--         by name: the curl transport builds it on first read, and pairs
+--         does not list it before)
 --   failure = { kind, reason, message, status?, headers? }
 --     kind "network"  reason dns | connect | tls | send | recv | bad_response | too_large | proxy | ...
 --     kind "timeout"  reason timeout | stall

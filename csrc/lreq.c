@@ -20,12 +20,7 @@ enum { STOP_NONE, STOP_REFUSED, STOP_HEAD_ERROR, STOP_CANCELLED, STOP_PROGRESS_E
 
 void dcs_lreq_anchor(lua_State *L)
 {
-    int i;
     lua_createtable(L, DCS_A_COUNT, 0);
-    for (i = 1; i <= DCS_A_COUNT; i++) {
-        lua_pushboolean(L, 0);
-        lua_rawseti(L, -2, i);
-    }
 }
 
 /* Seconds -> milliseconds, rounded up: 0.0004 s never becomes 0 = none. */

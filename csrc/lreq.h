@@ -7,8 +7,9 @@
  * transfer's user value): the strings whose pointers C holds, the sink's
  * file and functions, the response's headers table, its results'
  * metatable, a callback's error.
- * The anchor is an array with every slot filled from the start, so storing
- * into a slot never allocates: nothing raises and no finalizer runs while
+ * The anchor is made with an array part that holds every slot, so storing
+ * into a slot (nil or not: an array slot exists either way, in every Lua
+ * version) never allocates: nothing raises and no finalizer runs while
  * libcurl is on the stack, outside the callbacks' own lua_pcall. */
 #ifndef DCS_LREQ_H
 #define DCS_LREQ_H

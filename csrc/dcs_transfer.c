@@ -458,9 +458,19 @@ static struct curl_slist *header_list(const dcs_http_request *req)
     return nodes;
 }
 
+/* Whether t's handle, set up with t->key, serves req with c's options as
+ * it is.  Not for a request with a stall limit: libcurl keeps the last
+ * transfer's speed on a handle until curl_easy_reset, and measures the
+ * next one's only from the next whole second, so the stall would be seen
+ * up to about a second late (a timeout instead, when that comes first). */
+static int handle_fits(const dcs_transfer *t, const dcs_http_config *c, const dcs_http_request *req)
+{
+    return t->key != NULL && key_matches(t->key, c) && req->stall_seconds <= 0;
+}
+
 /* Sets up t's easy handle for req with c's options: those it was last set
- * up with kept when they are c's (t->key), else set anew.  t->headers,
- * t->total_ms and t->shares with it. */
+ * up with kept when it fits (handle_fits), else reset and set anew.
+ * t->headers, t->total_ms and t->shares with it. */
 CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c, const dcs_http_request *req,
                             int multiplex)
 {
@@ -468,7 +478,7 @@ CURLcode dcs_transfer_setup(dcs_transfer *t, const dcs_http_config *c, const dcs
 
     if ((t->headers = header_list(req)) == NULL)
         return CURLE_OUT_OF_MEMORY;
-    if (t->key == NULL || !key_matches(t->key, c)) {
+    if (!handle_fits(t, c, req)) {
         if (t->key != NULL) {
             curl_easy_reset(t->easy);
             free(t->key);

@@ -150,10 +150,16 @@ static int lazy_headers(lua_State *L)
         if ((block = lua_tolstring(L, 5, &len)) == NULL)
             return 0;
         push_headers(L, block, len);                    /* 6 */
+        /* Lua code may have run while it allocated (a finalizer) and read
+         * this request's headers: the table it made stays the one. */
+        lua_rawgeti(L, 3, MT_HEADERS);                  /* 7 */
+        if (!lua_istable(L, 7)) {
+            lua_pop(L, 1);
+            lua_pushvalue(L, 6);
+            lua_rawseti(L, 3, MT_HEADERS);
+        }
         lua_replace(L, 4);
         lua_settop(L, 4);
-        lua_pushvalue(L, 4);
-        lua_rawseti(L, 3, MT_HEADERS);
     }
     lua_pushvalue(L, 2);
     lua_pushvalue(L, 4);
@@ -207,9 +213,10 @@ static void attach_headers(lua_State *L, const dcs_http_response *res, int ancho
 
 /* ---- callbacks from the transfer: protected, on the driving thread ---- */
 
-/* The response's headers table: the one head_step built, else built now
- * and kept in the anchor (an existing slot: no allocation), so every
- * result of the request shares it. */
+/* The headers table of a failure that came after the response's head
+ * (push_failure): the one head_step built, else built now and kept in the
+ * anchor (an existing slot: no allocation), so every such result of the
+ * request shares it. */
 static void push_response_headers(lua_State *L, const dcs_http_response *res, int anchor)
 {
     lua_rawgeti(L, anchor, DCS_A_HEADERS);
@@ -281,8 +288,8 @@ static dcs_http_body_to on_head(void *ud, long status, const char *block, size_t
     int a;
 
     /* No sink.head: where the body goes needs no Lua, and the headers
-     * table is built when the result is (dcs_lreq_result), from the same
-     * block: no pcall while libcurl is on the stack. */
+     * table is built from the same block after the transfer, when a result
+     * needs it (dcs_lreq_result): no pcall while libcurl is on the stack. */
     if (!c->has_head) {
         c->body_to = c->req.file != NULL && status / 100 == 2 ? DCS_HTTP_BODY_FILE
                                                               : DCS_HTTP_BODY_BUFFER;

@@ -395,6 +395,26 @@ describe("core.engine", function()
       e:close()
     end)
 
+    it("sees a stall as soon on a reused handle as on a new one", function()
+      -- libcurl keeps a transfer's speed on its handle until a reset and
+      -- measures the next transfer's only from the next whole second: a
+      -- fast call, then in the same second one that stalls with its total
+      -- timeout soon after its stall limit, failed with "timeout"
+      hs:script { match = { path_prefix = "/fast" }, times = -1,
+        steps = { { respond = { status = 200, body = ("x"):rep(100000) } } } }
+      hs:script { match = { path_prefix = "/drip" }, times = -1,
+        steps = { { send = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" },
+                  { drip = "x", interval = 0.3, count = 100 } } }
+      local e = core.engine()
+      assert(result_of(e, { url = hs.url .. "/fast/warm" }))
+      repeat local f = core.monotime() % 1 until f > 0.01 and f < 0.05    -- a second just begun
+      local fast = assert(result_of(e, { url = hs.url .. "/fast/now" }))
+      assert.are.equal(0, fast.new_connections)          -- the kept-alive connection and handle
+      local _, failure = result_of(e, { url = hs.url .. "/drip", stall_timeout = 1, min_speed = 1000, timeout = 1.8 })
+      assert.are.equal("stall", failure.reason)
+      e:close()
+    end)
+
     it("keeps its handles working after a transfer that never had a connection", function()
       -- libcurl 7.88 keeps such a transfer's receive buffer on its handle,
       -- and then refuses a download's buffer size on it
@@ -1029,6 +1049,50 @@ describe("core.engine", function()
       h:close()
       assert.is_nil(rawget(res3, "headers"))
       assert.are.equal("text/plain", res3.headers["content-type"])
+    end)
+
+    it("give the results of one request one headers table, a finalizer during its build too", function()
+      -- building the table allocates, and so may run a finalizer that reads
+      -- the headers of another result of the same request first
+      local lines = { "HTTP/1.1 200 OK\r\n", "Content-Length: 0\r\n" }
+      for i = 1, 198 do lines[#lines + 1] = "X-F" .. i .. ": " .. ("v"):rep(100) .. "\r\n" end
+      lines[#lines + 1] = "\r\n"
+      emu:fault { match = { path_prefix = "/many" }, times = -1, action = { raw = table.concat(lines) } }
+      local e = core.engine()
+      local inside, b, seen, ran = false, nil, nil, 0
+      local function fin()
+        ran = ran + 1
+        if inside and b and not seen then seen = b.headers end
+      end
+      local function pending_finalizers()
+        ran = 0
+        for _ = 1, 20000 do
+          if newproxy then                                  -- 5.1, LuaJIT: no __gc on tables
+            getmetatable(newproxy(true)).__gc = fin
+          else
+            setmetatable({}, { __gc = fin })
+          end
+        end
+        while ran == 0 do collectgarbage("step", 0) end   -- finalizers under way
+      end
+      local tries, a, first = 0, nil, nil
+      while not seen and tries < 50 do
+        tries = tries + 1
+        b = nil
+        local t = e:start({ url = emu.url .. "/many" }, NO_PROXY)
+        run(e)
+        a, b = assert(t:result()), assert(t:result())
+        pending_finalizers()
+        inside = true
+        first = a.headers                                   -- the first read of either
+        inside = false
+      end
+      e:close()
+      emu:reset()
+      if not seen then return pending("no finalizer ran inside the build in 50 tries") end
+      assert.are.equal(first, b.headers)
+      assert.are.equal(first, a.headers)
+      assert.are.equal(first, seen)
     end)
 
     it("give a result's headers no way to crash the host", function()

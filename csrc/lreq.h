@@ -20,7 +20,7 @@
 #include "lcore.h"
 
 enum {
-    DCS_A_METHOD = 1, DCS_A_URL, DCS_A_BODY,    /* strings (or false) whose pointers C keeps */
+    DCS_A_METHOD = 1, DCS_A_URL, DCS_A_BODY,    /* strings (or nil) whose pointers C keeps */
     DCS_A_RESULT_MT,            /* its results' metatable, once made (lreq.c) */
     DCS_A_LINES,                /* userdata: const char *[], then the header lines */
     DCS_A_FILE, DCS_A_HEAD, DCS_A_PROGRESS,

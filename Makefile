@@ -95,11 +95,11 @@ ENGINE_LOOP := build/bench/engine_loop
 ENGINE_SRC := csrc/dcs_engine.c csrc/dcs_transfer.c csrc/dcs_http.c csrc/dcs_buf.c csrc/dcs_file.c \
               csrc/dcs_headers.c csrc/dcs_sha256.c
 
-$(CURL_LOOP): bench/curl_loop.c
+$(CURL_LOOP): bench/curl_loop.c bench/c_loop.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -o $@ bench/curl_loop.c -lcurl
 
-$(ENGINE_LOOP): bench/engine_loop.c $(ENGINE_SRC) $(HDR)
+$(ENGINE_LOOP): bench/engine_loop.c bench/c_loop.h $(ENGINE_SRC) $(HDR)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) -Icsrc -o $@ bench/engine_loop.c $(ENGINE_SRC) $(LIBS)
 

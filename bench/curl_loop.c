@@ -12,11 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <sys/resource.h>
 
 #include <curl/curl.h>
+
+#include "c_loop.h"
 
 typedef struct body {
     char data[4096];
@@ -34,38 +33,13 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return k;
 }
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* This process's CPU seconds so far, user and system. */
-static double cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
+/* LINK_HEADERS, and no Expect: for the POST. */
 static struct curl_slist *headers(void)
 {
-    static const char *const lines[] = {
-        "Expect:",
-        "Content-Type: application/json",
-        "X-Project-Id: 0123456789abcdef0123456789abcdef",
-        "X-Sdk-Date: 20240101T000000Z",
-        "Authorization: SDK-HMAC-SHA256 Access=BENCHAK0000000000000, SignedHeaders=content-type;"
-        "host;x-project-id;x-sdk-date, Signature=00000000000000000000000000000000000000000000000000"
-        "00000000000000",
-        "Accept: application/json",
-    };
-    struct curl_slist *list = NULL;
+    struct curl_slist *list = curl_slist_append(NULL, "Expect:");
     size_t i;
-    for (i = 0; i < sizeof lines / sizeof lines[0]; i++)
-        list = curl_slist_append(list, lines[i]);
+    for (i = 0; i < LINK_HEADER_COUNT; i++)
+        list = curl_slist_append(list, LINK_HEADERS[i]);
     return list;
 }
 

@@ -12,36 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <sys/resource.h>
 
 #include "dcs_engine.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static const char *const HEADERS[] = {
-    "Content-Type: application/json",
-    "X-Project-Id: 0123456789abcdef0123456789abcdef",
-    "X-Sdk-Date: 20240101T000000Z",
-    "Authorization: SDK-HMAC-SHA256 Access=BENCHAK0000000000000, SignedHeaders=content-type;"
-    "host;x-project-id;x-sdk-date, Signature=00000000000000000000000000000000000000000000000000"
-    "00000000000000",
-    "Accept: application/json",
-};
+#include "c_loop.h"
 
 /* One call: start, step until done, take its notice.  0 and the status, or
  * -1 when the transfer failed. */
@@ -95,8 +69,8 @@ int main(int argc, char **argv)
     memset(&req, 0, sizeof req);
     req.method = "POST";
     req.url = argv[1];
-    req.headers = HEADERS;
-    req.header_count = sizeof HEADERS / sizeof HEADERS[0];
+    req.headers = LINK_HEADERS;
+    req.header_count = LINK_HEADER_COUNT;
     req.body = "";
     t0 = now();
     c0 = cpu();

@@ -33,11 +33,12 @@ describe("dcs-logs interrupted", function()
     return false
   end
 
-  -- The served file /big.log, whose first request gets its first SLOW_PART
-  -- bytes at about 640 KiB/s and then nothing: a slow, big download.
-  local function slow_big_file()
-    local served = s.hs:file { path = "/big.log", size = SIZE }
-    local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. "/big.log",
+  -- The served file path (/big.log), whose first request gets its first
+  -- SLOW_PART bytes at about 640 KiB/s and then nothing: a slow, big download.
+  local function slow_big_file(path)
+    path = path or "/big.log"
+    local served = s.hs:file { path = path, size = SIZE }
+    local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. path,
       headers = { Range = ("bytes=0-%d"):format(SLOW_PART - 1) } })
     assert.are.equal(206, res.status)
     local steps = { { respond = { status = 200, content_length = SIZE, body = "",
@@ -48,7 +49,7 @@ describe("dcs-logs interrupted", function()
       steps[#steps + 1] = { sleep = 0.1 }
     end
     steps[#steps + 1] = { hang = true }
-    s.hs:script { match = { path_prefix = "/big.log" }, times = 1, steps = steps }
+    s.hs:script { match = { path_prefix = path }, times = 1, steps = steps }
     s.hs:clear_log()
     return served
   end
@@ -115,6 +116,38 @@ describe("dcs-logs interrupted", function()
     local path = part:gsub("%.part$", "")
     assert.are.equal(served.sha256, core.sha256_file(path))
     assert.matches("sha256 " .. served.sha256, out)
+  end)
+
+  it("Ctrl-C during fetch's downloads names every partial file it keeps, and what it saved", function()
+    slow_big_file("/big1.log")
+    slow_big_file("/big2.log")
+    s.hs:file { path = "/small.log", size = 1000 }
+    for _, path in ipairs { "/big1.log", "/big2.log", "/small.log" } do
+      s.emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 200,
+        json = { id = "x", backup_id = "x", link = s.hs.url .. path } } } }
+    end
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--days", "3", "--dest", "logs",
+      "--poll-interval", "0.1")
+    local function parts()
+      local p = io.popen("ls " .. s.dir .. "/logs/ 2>/dev/null")
+      local list = {}
+      for name in p:lines() do if name:find("%.part$") then list[#list + 1] = name end end
+      p:close()
+      return list
+    end
+    local deadline = core.monotime() + BOUND
+    while #parts() < 2 and core.monotime() < deadline do core.sleep(0.05) end
+    for _, name in ipairs(parts()) do assert.is_true(wait_for_size(s.dir .. "/logs/" .. name, 256 * 1024)) end
+    h:signal("INT")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    local kept = parts()
+    assert.are.equal(2, #kept)
+    assert.matches("\ndcs%-logs: interrupted; 2 partial files kept:\n", err)
+    for _, name in ipairs(kept) do
+      assert.truthy(err:find("kept in logs/" .. name .. ": `dcs-logs download ", 1, true), err)
+    end
+    assert.matches("^saved logs/[^ ]+%.log %(1000 B, sha256 %x+%)\n$", out)
   end)
 
   it("SIGTERM stops fetch while it waits for the collection: exit 143, one line", function()

@@ -13,6 +13,7 @@
 local core = require "dcs.core"
 local cjson = require "cjson"
 local errors = require "dcs.errors"
+local tasks = require "dcs.tasks"
 local validate = require "dcs.validate"
 
 local M = {}
@@ -136,6 +137,14 @@ local function validator_of(headers)
   return nil
 end
 
+-- Whether a 206 is of the version the partial file holds: parts combine
+-- only under one strong validator (RFC 9110, 14.4), so an ETag or
+-- Last-Modified the answer carries must be the one If-Range sent.
+local function same_version(validator, headers)
+  local theirs = validator and (validator:sub(1, 1) == '"' and headers.etag or headers["last-modified"])
+  return theirs == nil or theirs == validator
+end
+
 -- Content-Range: bytes first-last/total
 local function content_range(headers)
   local first, last, total = (headers["content-range"] or ""):match("^%s*bytes%s+(%d+)%-(%d+)/(%d+)%s*$")
@@ -163,6 +172,10 @@ local function head(state, status, headers)
     local first, last, total = content_range(headers)
     if first ~= state.offset or last ~= (total or 0) - 1 or total ~= state.total then
       state.restart = "the server's Content-Range does not continue the partial file"
+      return nil, state.restart
+    end
+    if not same_version(state.validator, headers) then
+      state.restart = "the server's 206 is of another version of the file than the partial file"
       return nil, state.restart
     end
     return keep_md5_if_checked(state)
@@ -319,7 +332,11 @@ function M.download(self, link, path, opts)
   if not file then return nil, meta end
   local state = { file = file, options = o, offset = file:size(), validator = meta.validator,
     total = meta.total, part_path = path .. ".part", meta_path = path .. ".part.meta" }
+  -- a task cancelled meanwhile never comes back here: its partial file
+  -- goes as on any other failure
+  local release = tasks.on_cancel(function() abandon(state) end)
   local ok, resumes = transfer(self, transport, link, state)
+  release()
   if not ok then
     abandon(state)
     return nil, resumes
@@ -327,8 +344,10 @@ function M.download(self, link, path, opts)
   local size = file:size()
   if state.total and size ~= state.total then
     abandon(state)
-    return nil, errors.new { kind = "network", operation = "download", reason = "short",
-      message = ("incomplete download: %d of %d bytes"):format(size, state.total) }
+    local short = size < state.total
+    return nil, errors.new { kind = "network", operation = "download", reason = short and "short" or "long",
+      message = (short and "incomplete download: %d of %d bytes" or "the server sent %d bytes of a %d-byte file")
+        :format(size, state.total) }
   end
   if o.checksum and state.content_md5 and not state.md5_dropped and file:content_md5() ~= state.content_md5 then
     file:close()

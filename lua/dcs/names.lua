@@ -11,7 +11,10 @@ M.MAX_NAME = 200     -- bytes; leaves room for ".part.meta" and a "-N" suffix un
 --- A safe base name from a server's name, or fallback: the last segment
 -- after any '/' or '\', bytes outside [A-Za-z0-9._+-] replaced by '_',
 -- no leading '.' (hidden files, '.' and '..') nor '-' (a name that tools
--- would read as an option, "-rf"), at most MAX_NAME bytes.
+-- would read as an option, "-rf"), at most MAX_NAME bytes, and never in
+-- the form of a download's own working files (NAME.part, NAME.part.meta):
+-- '_' is added to such a name, so that no file of a listing lands on
+-- another's partial file or sidecar.
 function M.from_server(name, fallback)
   if type(name) ~= "string" then return fallback end
   name = name:match("([^/\\]*)$"):gsub("[^%w._+-]", "_"):gsub("^[.-]+", "")
@@ -20,6 +23,7 @@ function M.from_server(name, fallback)
     name = name:sub(1, M.MAX_NAME - #ext) .. ext
   end
   if name == "" or not name:find("[%w]") then return fallback end
+  if name:find("%.part$") or name:find("%.part%.meta$") then name = name .. "_" end
   return name
 end
 

@@ -273,6 +273,26 @@ function M.wait_transfer(transfer)
   end
 end
 
+--- Registers fn to run if the running task is cancelled before the
+--- returned function is called: what the task holds that its dropped
+--- coroutine would never release (a download's partial file).  The
+--- functions of a cancelled task run latest first, under pcall.  Outside
+--- a task it does nothing.
+---@param fn function
+---@return function release
+function M.on_cancel(fn)
+  local task = M.current()
+  if not task then return function() end end
+  task.on_cancel = task.on_cancel or {}
+  local list = task.on_cancel
+  list[#list + 1] = fn
+  return function()
+    for i = #list, 1, -1 do
+      if list[i] == fn then table.remove(list, i) return end
+    end
+  end
+end
+
 --- Sleeps: yields when inside a task, else blocks the thread.
 ---@param seconds number
 function M.sleep(seconds)
@@ -321,7 +341,8 @@ function Task:wait()
   return self:result()
 end
 
---- Ends the task now; its transfer in flight ends with kind "closed".
+--- Ends the task now; its transfer in flight ends with kind "closed", and
+--- what it registered with on_cancel is released.
 ---@return boolean cancelled false when it had already finished
 function Task:cancel()
   if self:done() then return false end
@@ -333,6 +354,9 @@ function Task:cancel()
   self.state = "cancelled"
   self.co = nil
   loop.live = loop.live - 1
+  local cleanups = self.on_cancel or {}
+  self.on_cancel = nil
+  for i = #cleanups, 1, -1 do pcall(cleanups[i]) end
   if self.joiners then
     for _, t in ipairs(self.joiners) do loop:wake(t) end
     self.joiners = nil

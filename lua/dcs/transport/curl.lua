@@ -22,8 +22,14 @@ function Transport:request(req)
   end
   local transfer = tasks.loop():engine():start(req, self.opts)
   self.in_flight[transfer] = true
-  tasks.wait_transfer(transfer)
+  local waited, why = pcall(tasks.wait_transfer, transfer)
   self.in_flight[transfer] = nil
+  if not waited then
+    -- a blocking call from a sink callback of this engine cannot step it:
+    -- its transfer must not stay behind and run later, unseen
+    transfer:cancel()
+    return nil, { kind = "invalid_argument", reason = "reentrant", message = tostring(why) }
+  end
   return transfer:result()
 end
 

@@ -150,6 +150,31 @@ describe("tasks and dcs.gather", function()
     loop:run()
   end)
 
+  it("releases on cancel what a task registered, latest first, and nothing released or outside tasks", function()
+    local tasks = require "dcs.tasks"
+    local ran = {}
+    local outside = tasks.on_cancel(function() ran[#ran + 1] = "outside" end)
+    outside()
+    local loop = dcs.loop()
+    local task = loop:spawn(function()
+      tasks.on_cancel(function() ran[#ran + 1] = "first" end)
+      tasks.on_cancel(function() error("a raise is ignored") end)
+      local release = tasks.on_cancel(function() ran[#ran + 1] = "released" end)
+      tasks.on_cancel(function() ran[#ran + 1] = "last" end)
+      release()
+      tasks.sleep(10)
+    end)
+    loop:step(0)
+    assert.is_true(task:cancel())
+    assert.are.same({ "last", "first" }, ran)
+    assert.is_false(task:cancel())
+    assert.are.same({ "last", "first" }, ran)
+    local done = loop:spawn(function() tasks.on_cancel(function() ran[#ran + 1] = "done" end) end)
+    loop:run()
+    assert.is_false(done:cancel())
+    assert.are.same({ "last", "first" }, ran)
+  end)
+
   it("gives every call its timeout under load: not before T, before T + 2 s", function()
     emu:config { latency = 4 }
     local c = emu:client { timeout = 1, retries = false }

@@ -283,8 +283,8 @@ end
 function M.on_cancel(fn)
   local task = M.current()
   if not task then return function() end end
-  task.on_cancel = task.on_cancel or {}
-  local list = task.on_cancel
+  task.cleanups = task.cleanups or {}
+  local list = task.cleanups
   list[#list + 1] = fn
   return function()
     for i = #list, 1, -1 do
@@ -354,8 +354,8 @@ function Task:cancel()
   self.state = "cancelled"
   self.co = nil
   loop.live = loop.live - 1
-  local cleanups = self.on_cancel or {}
-  self.on_cancel = nil
+  local cleanups = self.cleanups or {}
+  self.cleanups = nil
   for i = #cleanups, 1, -1 do pcall(cleanups[i]) end
   if self.joiners then
     for _, t in ipairs(self.joiners) do loop:wake(t) end

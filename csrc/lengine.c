@@ -9,7 +9,7 @@
  *   engine:fds() -> { { fd =, read =, write = }, ... }
  *   engine:timeout() -> seconds until it wants a step, nil without a timer
  *   engine:running() -> transfers in flight
- *   engine:close(), __gc, __close -> true
+ *   engine:close(), __gc, __close -> true;  engine:closed() -> whether it was closed
  *   transfer:done(), :result() (what handle:request returns), :cancel(), :id()
  *
  * Transfers make progress only inside step, whose thread runs the sink
@@ -133,10 +133,23 @@ static int engine_close(lua_State *L)
     return 1;
 }
 
+/* Whether close (or __gc, __close) ran: its transfers ended, later starts
+ * come back done with kind "closed". */
+static int is_closed(const lengine *le)
+{
+    return le->e == NULL || le->free_pending;
+}
+
+static int engine_closed(lua_State *L)
+{
+    lua_pushboolean(L, is_closed(check_engine(L)));
+    return 1;
+}
+
 static int engine_tostring(lua_State *L)
 {
     lengine *le = check_engine(L);
-    lua_pushfstring(L, "dcs.core.engine (%s) %p", le->e ? "open" : "closed", (void *)le);
+    lua_pushfstring(L, "dcs.core.engine (%s) %p", is_closed(le) ? "closed" : "open", (void *)le);
     return 1;
 }
 
@@ -401,6 +414,7 @@ static const luaL_Reg engine_methods[] = {
     {"timeout", engine_timeout},
     {"running", engine_running},
     {"close", engine_close},
+    {"closed", engine_closed},
     {NULL, NULL}
 };
 

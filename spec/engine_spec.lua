@@ -576,9 +576,11 @@ describe("core.engine", function()
       local transfers = {}
       for i = 1, 5 do transfers[i] = e:start({ url = url .. "/" .. i }, NO_PROXY) end
       e:step(0.1)
+      assert.is_false(e:closed())
       local started = core.monotime()
       assert.is_true(e:close())
       assert.is_true(core.monotime() - started < 1)
+      assert.is_true(e:closed())
       assert.is_true(e:close())
       for _, t in ipairs(transfers) do
         assert.is_true(t:done())
@@ -678,11 +680,14 @@ describe("core.engine", function()
     it("a head callback closes the engine: every transfer ends closed", function()
       local e = core.engine()
       local other = e:start({ url = slow(5) .. "/o" }, NO_PROXY)
+      local closed_inside
       local t = download(e, { head = function()
         e:close()
+        closed_inside = e:closed()                     -- closed, though freed only after the step
         return true
       end })
       run(e, 10)
+      assert.is_true(closed_inside)
       for _, tr in ipairs { t, other } do
         local res, failure = tr:result()
         assert.is_nil(res)

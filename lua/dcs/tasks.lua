@@ -53,7 +53,8 @@ function M.current()
 end
 
 local function new_loop()
-  return setmetatable({ ready = {}, sleeping = {}, waiting = {}, live = 0, spawned = 0 }, Loop)
+  return setmetatable({ ready = {}, sleeping = {}, waiting = {}, live = 0, spawned = 0,
+                        depth = 0, nested = {} }, Loop)
 end
 
 local default
@@ -65,13 +66,23 @@ function M.loop()
   return default
 end
 
---- The loop's engine (dcs.core.engine), made on first use.
+-- A new engine, or e when it is not closed.
+local function open_engine(e)
+  if e and not e:closed() then return e end
+  return core.engine { max_connections = M.MAX_CONNECTIONS }
+end
+
+--- The engine for a call made now: the loop's own (dcs.core.engine), made
+--- on first use and again once closed.  While one of the loop's engines
+--- steps (a call from a sink callback of one of its transfers), an engine
+--- of that depth's own: an engine cannot step inside its own step.
 ---@return userdata
 function Loop:engine()
-  if not self.multi or self.multi_closed then
-    self.multi = core.engine { max_connections = M.MAX_CONNECTIONS }
-    self.multi_closed = false
+  if self.depth > 0 then
+    self.nested[self.depth] = open_engine(self.nested[self.depth])
+    return self.nested[self.depth]
   end
+  self.multi = open_engine(self.multi)
   return self.multi
 end
 
@@ -167,7 +178,7 @@ end
 function Loop:timeout()
   if #self.ready > 0 then return 0 end
   local t
-  if self.multi and not self.multi_closed then t = self.multi:timeout() end
+  if self.multi and not self.multi:closed() then t = self.multi:timeout() end
   if #self.sleeping > 0 then
     local now = core.monotime()
     for _, task in ipairs(self.sleeping) do
@@ -181,8 +192,16 @@ end
 --- The descriptors the engine waits on, for a host's poll set.
 ---@return { fd: integer, read: boolean, write: boolean }[]
 function Loop:fds()
-  if self.multi and not self.multi_closed then return self.multi:fds() end
+  if self.multi and not self.multi:closed() then return self.multi:fds() end
   return {}
+end
+
+-- Steps engine, counting the steps under way (see Loop:engine).
+local function step_engine(loop, engine, wait, budget)
+  loop.depth = loop.depth + 1
+  local ok, err = pcall(engine.step, engine, wait, budget)
+  loop.depth = loop.depth - 1
+  if not ok then error(err, 0) end
 end
 
 -- The command (dcs-logs) catches SIGINT and SIGTERM itself (the library
@@ -227,8 +246,8 @@ function Loop:step(timeout, budget)
   resume_ready(self, deadline)
   local wait = self:timeout()
   wait = math.min(timeout, wait or timeout)
-  if self.multi and not self.multi_closed and self.multi:running() > 0 then
-    self.multi:step(wait, math.min(1e6, math.max(0, deadline - core.monotime())))
+  if self.multi and not self.multi:closed() and self.multi:running() > 0 then
+    step_engine(self, self.multi, wait, math.min(1e6, math.max(0, deadline - core.monotime())))
   elseif wait > 0 and #self.sleeping > 0 then
     core.sleep(wait)
   end
@@ -247,29 +266,32 @@ end
 --- Steps until the transfer is done: the blocking path of a call made
 --- outside any task (other tasks' transfers progress meanwhile; tasks
 --- themselves are not resumed).
----@param transfer userdata a transfer of the loop's engine
-function Loop:drive(transfer)
-  local engine = self:engine()
+---@param transfer userdata
+---@param engine? userdata the engine it runs on (default: self:engine())
+function Loop:drive(transfer, engine)
+  engine = engine or self:engine()
   while not transfer:done() do
     -- the engine bounds the wait by libcurl's own timer (and a transfer
     -- just started is added first, then waited for in the same step)
-    engine:step(0.05)
+    step_engine(self, engine, 0.05)
     if interrupted() then transfer:cancel() end
   end
 end
 
 -- ---- what the transports and the client call ----
 
---- Waits for a transfer of this loop's engine: yields when inside a task,
---- else steps the engine until it is done.
+--- Waits for a transfer: yields when inside a task (and no step of the
+--- loop is under way, in whose callbacks nothing can yield), else steps
+--- its engine until it is done.
 ---@param transfer userdata
-function M.wait_transfer(transfer)
+---@param engine? userdata the engine it runs on (Loop:engine() when it started)
+function M.wait_transfer(transfer, engine)
   if transfer:done() then return end
-  local task = M.current()
-  if task then
+  local loop = M.loop()
+  if loop.depth == 0 and M.current() then
     coroutine.yield(WAIT, "transfer", transfer)
   else
-    M.loop():drive(transfer)
+    loop:drive(transfer, engine)
   end
 end
 

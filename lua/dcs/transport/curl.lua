@@ -1,7 +1,8 @@
 --- The libcurl transport: every request is a transfer on the loop's multi
 -- engine (dcs.tasks, dcs.core.engine), with this client's network options.
 -- Inside a task the call yields while the transfer runs; outside any task
--- it steps the engine until its transfer is done (a blocking call).
+-- it steps the engine until its transfer is done (a blocking call; from a
+-- sink callback, on an engine of its own: see dcs.tasks's Loop:engine).
 -- Follows the contract of dcs.transport.
 local tasks = require "dcs.tasks"
 
@@ -20,13 +21,14 @@ function Transport:request(req)
   if self.closed then
     return nil, { kind = "closed", reason = "closed", message = "the transport is closed" }
   end
-  local transfer = tasks.loop():engine():start(req, self.opts)
+  local engine = tasks.loop():engine()
+  local transfer = engine:start(req, self.opts)
   self.in_flight[transfer] = true
-  local waited, why = pcall(tasks.wait_transfer, transfer)
+  local waited, why = pcall(tasks.wait_transfer, transfer, engine)
   self.in_flight[transfer] = nil
   if not waited then
-    -- a blocking call from a sink callback of this engine cannot step it:
-    -- its transfer must not stay behind and run later, unseen
+    -- whatever raised (a host stepping an engine from its own callback),
+    -- the transfer must not stay behind and run later, unseen
     transfer:cancel()
     return nil, { kind = "invalid_argument", reason = "reentrant", message = tostring(why) }
   end

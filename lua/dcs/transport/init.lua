@@ -35,8 +35,9 @@
 --     kind "network"  reason dns | connect | tls | send | recv | bad_response | too_large | proxy | ...
 --     kind "timeout"  reason timeout | stall
 --     kind "aborted"  reason refused | cancelled | callback | write  (the sink stopped it)
---     kind "closed", kind "invalid_argument" (reason "reentrant": a blocking
---       call from a sink callback of the engine it would need to step)
+--     kind "closed", kind "invalid_argument" (reason "reentrant": the wait
+--       for the transfer raised, as when a host steps an engine from one
+--       of its own callbacks; the transfer is cancelled)
 --     status and headers are there when a response had started.
 --
 -- Every request is checked by dcs.validate.request here, before the

@@ -199,6 +199,78 @@ describe("tasks and dcs.gather", function()
     files.remove_tree(dir)
   end)
 
+  describe("from a sink callback and around cancels", function()
+    local hs, dir
+    lazy_setup(function() hs = E.start_hostile() end)
+    lazy_teardown(function() hs:stop() end)
+    before_each(function()
+      hs:reset { close_connections = true }
+      dir = files.tmpdir()
+    end)
+    after_each(function() files.remove_tree(dir) end)
+
+    -- A file of n pieces of k bytes, `gap` seconds apart, with a validator.
+    local function slow(path, n, k, gap)
+      local steps = { { send = ('HTTP/1.1 200 OK\r\nContent-Length: %d\r\nETag: "v1"\r\n\r\n'):format(n * k) } }
+      for _ = 1, n do
+        steps[#steps + 1] = { send = ("x"):rep(k) }
+        steps[#steps + 1] = { sleep = gap }
+      end
+      hs:script { match = { path_prefix = path }, times = 1, steps = steps }
+      return hs.url .. path
+    end
+
+    it("runs a fan-out from a progress function one item at a time, blocking", function()
+      local link = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+      local results
+      assert(client:download(link, dir .. "/a.log", { progress = function()
+        results = results or dcs.gather({ E.INSTANCE, E.INSTANCE }, function(id) return client:list_redislogs(id) end)
+      end }))
+      assert.is_true(results[1].ok and results[2].ok)
+      assert.are.equal(0, dcs.loop().live)
+    end)
+
+    it("sleeps without yielding in a callback that a task's own loop:step runs", function()
+      local limited = emu:client { retries = false, rate_limit = 5 }
+      local link = slow("/obs/i", 5, 270000, 0.1)
+      local loop = dcs.loop()
+      local download = loop:spawn(function()
+        return client:download(link, dir .. "/i.log", { progress = function()
+          assert(limited:list_redislogs(E.INSTANCE))      -- waits for its rate limit's slot
+        end })
+      end)
+      loop:spawn(function() while not download:done() do loop:step(0.05) end end)
+      loop:run()
+      limited:close()
+      assert(download:result())
+    end)
+
+    it("cancels a cancelled fan-out's items too", function()
+      local loop = dcs.loop()
+      local links = {}
+      for i = 1, 3 do links[i] = slow("/obs/k" .. i, 6, 270000, 0.1) end
+      local t = loop:spawn(function()
+        return dcs.gather(links, function(l, i) return client:download(l, dir .. "/k" .. i .. ".log") end)
+      end)
+      for _ = 1, 5 do loop:step(0.05) end
+      assert.is_true(t:cancel())
+      assert.are.equal(0, loop:engine():running())
+      loop:run()
+      for _, name in ipairs(files.entries(dir)) do assert.matches("%.part", name) end   -- none finished
+    end)
+
+    it("keeps a task that tries to cancel itself running to its end, and the loop's count right", function()
+      local loop = dcs.loop()
+      local t
+      t = loop:spawn(function() return t:cancel() end)
+      local other = loop:spawn(function() require("dcs.tasks").sleep(0.2) return 2 end)
+      loop:run()
+      assert.is_false(t:result())
+      assert.are.equal(2, other:result())
+      assert.are.equal(0, loop.live)
+    end)
+  end)
+
   it("makes the loop's engine anew once it was closed", function()
     emu:config { latency = 0.3 }
     local loop = dcs.loop()

@@ -94,8 +94,16 @@ end
 
 local function gather_tasks(run, cap)
   local loop, workers = tasks.loop(), {}
+  -- from a sink callback (a step is under way) nothing can yield nor step
+  -- the loop: the items run one at a time, blocking
+  if loop.depth > 0 then return run.worker() end
   for w = 1, math.min(cap, run.total) do workers[w] = loop:spawn(run.worker) end
+  -- a task running the fan-out that is cancelled ends its workers too
+  local release = tasks.on_cancel(function()
+    for _, task in ipairs(workers) do task:cancel() end
+  end)
   for _, task in ipairs(workers) do task:wait() end
+  release()
 end
 
 --- The options of dcs.gather.

@@ -242,6 +242,7 @@ function Loop:step(timeout, budget)
   budget = budget or M.STEP_BUDGET
   assert(type(timeout) == "number" and timeout >= 0, "dcs.loop:step: timeout must be >= 0")
   assert(type(budget) == "number" and budget >= 0, "dcs.loop:step: budget must be >= 0")
+  assert(self.depth == 0, "dcs.loop:step: called from a sink callback (a step of the loop is under way)")
   local deadline = core.monotime() + budget
   resume_ready(self, deadline)
   local wait = self:timeout()
@@ -315,11 +316,11 @@ function M.on_cancel(fn)
   end
 end
 
---- Sleeps: yields when inside a task, else blocks the thread.
+--- Sleeps: yields when inside a task (and no step of the loop is under
+--- way), else blocks the thread.
 ---@param seconds number
 function M.sleep(seconds)
-  local task = M.current()
-  if task then
+  if M.loop().depth == 0 and M.current() then
     coroutine.yield(WAIT, "sleep", core.monotime() + seconds)
   else
     core.sleep(seconds)
@@ -351,6 +352,7 @@ end
 ---@return any ... task:result()
 function Task:wait()
   if not self:done() then
+    assert(self.loop.depth == 0, "dcs task: wait() from a sink callback (a step of the loop is under way)")
     local me = M.current()
     if me then
       self.joiners = self.joiners or {}
@@ -365,9 +367,10 @@ end
 
 --- Ends the task now; its transfer in flight ends with kind "closed", and
 --- what it registered with on_cancel is released.
----@return boolean cancelled false when it had already finished
+---@return boolean cancelled false when it had already finished, or is the
+--- one running (it ends by returning)
 function Task:cancel()
-  if self:done() then return false end
+  if self:done() or self.state == "running" then return false end
   local loop = self.loop
   if self.transfer then
     loop.waiting[self.transfer] = nil

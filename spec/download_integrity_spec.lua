@@ -121,21 +121,8 @@ describe("a download's files", function()
       assert.is_true(task:cancel())
       assert.are.same({ "r.log.part", "r.log.part.meta" }, entries(dir))
     end)
-  end)
 
-  describe("of a listing", function()
-    local hs, client, dir
     local JSON = { { "Content-Type", "application/json" } }
-    lazy_setup(function()
-      hs = E.start_hostile()
-      client = require("dcs").client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = hs.url }
-      dir = tmpdir()
-    end)
-    lazy_teardown(function()
-      client:close()
-      hs:stop()
-      files.remove_tree(dir)
-    end)
 
     -- An API whose listing offers files named file_names, file i's link at paths[i].
     local function api(file_names, paths)

@@ -96,7 +96,7 @@ local function gather_tasks(run, cap)
   local loop, workers = tasks.loop(), {}
   -- from a sink callback (a step is under way) nothing can yield nor step
   -- the loop: the items run one at a time, blocking
-  if loop.depth > 0 then return run.worker() end
+  if loop:stepping() then return run.worker() end
   for w = 1, math.min(cap, run.total) do workers[w] = loop:spawn(run.worker) end
   -- a task running the fan-out that is cancelled ends its workers too
   local release = tasks.on_cancel(function()

@@ -196,6 +196,18 @@ function Loop:fds()
   return {}
 end
 
+--- Whether one of the loop's engines is stepping: code running now is a
+--- sink callback of one of its transfers, where nothing can yield or step
+--- the loop.
+---@return boolean
+function Loop:stepping() return self.depth > 0 end
+
+-- Whether the running code may yield to the loop: it is a task, and no
+-- step is under way.
+local function may_yield()
+  return not M.loop():stepping() and M.current() ~= nil
+end
+
 -- Steps engine, counting the steps under way (see Loop:engine).
 local function step_engine(loop, engine, wait, budget)
   loop.depth = loop.depth + 1
@@ -242,7 +254,7 @@ function Loop:step(timeout, budget)
   budget = budget or M.STEP_BUDGET
   assert(type(timeout) == "number" and timeout >= 0, "dcs.loop:step: timeout must be >= 0")
   assert(type(budget) == "number" and budget >= 0, "dcs.loop:step: budget must be >= 0")
-  assert(self.depth == 0, "dcs.loop:step: called from a sink callback (a step of the loop is under way)")
+  assert(not self:stepping(), "dcs.loop:step: called from a sink callback (a step of the loop is under way)")
   local deadline = core.monotime() + budget
   resume_ready(self, deadline)
   local wait = self:timeout()
@@ -288,11 +300,10 @@ end
 ---@param engine? userdata the engine it runs on (Loop:engine() when it started)
 function M.wait_transfer(transfer, engine)
   if transfer:done() then return end
-  local loop = M.loop()
-  if loop.depth == 0 and M.current() then
+  if may_yield() then
     coroutine.yield(WAIT, "transfer", transfer)
   else
-    loop:drive(transfer, engine)
+    M.loop():drive(transfer, engine)
   end
 end
 
@@ -320,7 +331,7 @@ end
 --- way), else blocks the thread.
 ---@param seconds number
 function M.sleep(seconds)
-  if M.loop().depth == 0 and M.current() then
+  if may_yield() then
     coroutine.yield(WAIT, "sleep", core.monotime() + seconds)
   else
     core.sleep(seconds)
@@ -352,7 +363,7 @@ end
 ---@return any ... task:result()
 function Task:wait()
   if not self:done() then
-    assert(self.loop.depth == 0, "dcs task: wait() from a sink callback (a step of the loop is under way)")
+    assert(not self.loop:stepping(), "dcs task: wait() from a sink callback (a step of the loop is under way)")
     local me = M.current()
     if me then
       self.joiners = self.joiners or {}

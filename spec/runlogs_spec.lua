@@ -111,6 +111,21 @@ describe("run-log workflow", function()
       assert.are.equal(4, #emu:requests())      -- pages of 2, 2, 2, 1
     end)
 
+    it("gives each file once when a listing that shifts between pages repeats one", function()
+      -- offset paging over a listing that grows at its head: page 2 repeats page 1's last file
+      local function file(id) return { id = id, file_name = id .. ".log", status = "succeed" } end
+      emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = 1,
+        action = { respond = { status = 200, json = { total_num = 3, file_list = { file("a"), file("b") } } } } }
+      emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = 1,
+        action = { respond = { status = 200, json = { total_num = 3, file_list = { file("b"), file("c") } } } } }
+      local ids = {}
+      for f, err in client:each_redislog(E.INSTANCE, { page_size = 2 }) do
+        assert.is_nil(err)
+        ids[#ids + 1] = f.id
+      end
+      assert.are.same({ "a", "b", "c" }, ids)
+    end)
+
     it("ends at once for an instance without logs", function()
       local n = 0
       for _ in client:each_redislog(E.EMPTY_INSTANCE) do n = n + 1 end
@@ -151,6 +166,23 @@ describe("run-log workflow", function()
         assert.are.equal(core.sha256_file(w.path), w.sha256)
         assert.matches("^redis_192%.168%.0%.11_%d+%-%d+%-%d+%.log$", w.file_name)
       end
+      os.execute("rm -rf " .. dir)
+    end)
+
+    it("downloads a new file once when the listing gives it twice", function()
+      local dir = tmpdir()
+      -- a file of a past day: the collection of today does not replace it
+      local old = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { time = "2020-01-01" })
+      local f = { id = old.id, file_name = "twice.log", status = "succeed" }
+      emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = 1,
+        action = { respond = { status = 200, json = { total_num = 0, file_list = {} } } } }
+      emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = -1,
+        action = { respond = { status = 200, json = { total_num = 2, file_list = { f, f } } } } }
+      local written, failed = client:fetch_run_logs(E.INSTANCE, { dest = dir, poll_interval = 0.1, timeout = 5 })
+      assert.is_table(written, tostring(failed))
+      assert.are.same({}, failed)
+      assert.are.equal(1, #written)
+      assert.are.same({ "twice.log" }, listdir(dir))
       os.execute("rm -rf " .. dir)
     end)
 

@@ -69,40 +69,48 @@ end
 ---@field timeout? number seconds for each request
 
 --- `for file, err in client:each_redislog(instance_id[, opts]) do`: every
---- file across pages.  On a failure the loop gets false, err once and then ends.
+--- file once, across pages.  On a failure the loop gets false, err once and then ends.
 ---@param instance_id string
 ---@param opts? dcs.PagingOptions
 ---@return fun(): (dcs.LogFile|false)?, dcs.Error? iterator
 function Client:each_redislog(instance_id, opts)
   local o, oerr = paging_options("each_redislog", opts)
   local offset, total, page, index, done = 0, nil, nil, 0, false
+  -- the ids given so far: offset paging over a listing that changes between
+  -- pages (a new file at its head) repeats files, and a caller that fetches
+  -- each file must not get one twice
+  local seen = {}
+  local function next_file()
+    if page == nil or index >= #page then
+      if page ~= nil and offset >= total then return nil end
+      local res, err = self:list_redislogs(instance_id, { offset = offset, limit = o.page_size,
+        timeout = o.timeout })
+      if res then err = page_error("each_redislog", res.file_list, res.total_num, offset, o) end
+      if err then return false, err end
+      page, total, index = res.file_list, res.total_num, 0
+      offset = offset + #page
+      if #page == 0 then return nil end
+    end
+    index = index + 1
+    return page[index]
+  end
   return function()
     if done then return nil end
     if not o then
       done = true
       return false, oerr
     end
-    if page == nil or index >= #page then
-      if page ~= nil and offset >= total then
+    while true do
+      local file, err = next_file()
+      if not file then
         done = true
-        return nil
+        return file, err
       end
-      local res, err = self:list_redislogs(instance_id, { offset = offset, limit = o.page_size,
-        timeout = o.timeout })
-      if res then err = page_error("each_redislog", res.file_list, res.total_num, offset, o) end
-      if err then
-        done = true
-        return false, err
-      end
-      page, total, index = res.file_list, res.total_num, 0
-      offset = offset + #page
-      if #page == 0 then
-        done = true
-        return nil
+      if not seen[file.id] then
+        seen[file.id] = true
+        return file
       end
     end
-    index = index + 1
-    return page[index]
   end
 end
 

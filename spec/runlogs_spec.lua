@@ -169,20 +169,41 @@ describe("run-log workflow", function()
       os.execute("rm -rf " .. dir)
     end)
 
-    it("downloads a new file once when the listing gives it twice", function()
-      local dir = tmpdir()
-      -- a file of a past day: the collection of today does not replace it
+    -- The listing before the collection is empty, and every one after it
+    -- gives `list` (entries for a file of a past day, which the collection
+    -- of today does not replace, so its links work).
+    local function new_files(list)
       local old = emu:admin("POST", "/_emulator/instances/" .. E.INSTANCE .. "/logs", { time = "2020-01-01" })
-      local f = { id = old.id, file_name = "twice.log", status = "succeed" }
+      for _, f in ipairs(list) do f.id, f.status = old.id, "succeed" end
       emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = 1,
         action = { respond = { status = 200, json = { total_num = 0, file_list = {} } } } }
       emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = -1,
-        action = { respond = { status = 200, json = { total_num = 2, file_list = { f, f } } } } }
+        action = { respond = { status = 200, json = { total_num = #list, file_list = list } } } }
+    end
+
+    it("downloads a new file once when the listing gives it twice", function()
+      local dir = tmpdir()
+      local f = { file_name = "twice.log" }
+      new_files { f, f }
       local written, failed = client:fetch_run_logs(E.INSTANCE, { dest = dir, poll_interval = 0.1, timeout = 5 })
       assert.is_table(written, tostring(failed))
       assert.are.same({}, failed)
       assert.are.equal(1, #written)
       assert.are.same({ "twice.log" }, listdir(dir))
+      os.execute("rm -rf " .. dir)
+    end)
+
+    it("saves a file whose server-given name has a long extension under a name of at most MAX_NAME bytes", function()
+      local dir = tmpdir()
+      new_files { { file_name = "redis." .. ("log"):rep(100) } }
+      local written, failed = client:fetch_run_logs(E.INSTANCE, { dest = dir, poll_interval = 0.1, timeout = 5 })
+      assert.is_table(written, tostring(failed))
+      assert.are.same({}, failed)
+      assert.are.equal(1, #written)
+      local base = written[1].path:match("[^/]*$")
+      assert.is_true(#base <= require("dcs.names").MAX_NAME, base)
+      assert.matches("^redis", base)
+      assert.are.same({ base }, listdir(dir))
       os.execute("rm -rf " .. dir)
     end)
 

@@ -7,6 +7,7 @@ local core = require "dcs.core"
 local M = {}
 
 M.MAX_NAME = 200     -- bytes; leaves room for ".part.meta" and a "-N" suffix under NAME_MAX
+M.MAX_EXT = 16       -- bytes of an extension a shortened name keeps
 
 --- A safe base name from a server's name, or fallback: the last segment
 -- after any '/' or '\', bytes outside [A-Za-z0-9._+-] replaced by '_',
@@ -19,7 +20,10 @@ function M.from_server(name, fallback)
   if type(name) ~= "string" then return fallback end
   name = name:match("([^/\\]*)$"):gsub("[^%w._+-]", "_"):gsub("^[.-]+", "")
   if #name > M.MAX_NAME then
+    -- the extension is kept when short: a server's "extension" can itself
+    -- be longer than MAX_NAME
     local ext = name:match("(%.[%w]+)$") or ""
+    if #ext > M.MAX_EXT then ext = "" end
     name = name:sub(1, M.MAX_NAME - #ext) .. ext
   end
   if name == "" or not name:find("[%w]") then return fallback end

@@ -103,6 +103,20 @@ describe("dcs-logs", function()
       assert.are.equal(core.sha256_file(dir .. "/by-link.log"), res.sha256)
     end)
 
+    it("prints a link that holds control characters with them escaped, for one target and for several", function()
+      -- a server's link that would retitle the terminal and move the cursor
+      local hostile = "\27]0;pwned\7\27[2Ahttps://h/x.log\r"
+      emu:fault { match = { path_contains = "/links" }, times = -1,
+        action = { respond = { status = 200, json = { id = E.LOG_ID, link = hostile } } } }
+      local one, two = { "link", E.INSTANCE, E.LOG_ID }, { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID }
+      for _, args in ipairs { one, two } do
+        local status, out, err = run(unpack(args))
+        assert.are.equal(0, status, err)
+        assert.is_nil(out:find("[%z\1-\9\11-\31\127]"), out)
+        assert.matches("\\027%]0;pwned\\007\\027%[2Ahttps://h/x%.log\\013\n$", out)
+      end
+    end)
+
     it("downloads into a directory given as --output, creating it", function()
       local status, out, err = run("download", E.INSTANCE, E.LOG_ID, "-o", "new/dir/")
       assert.are.equal(0, status, err)

@@ -266,5 +266,19 @@ describe("run-log workflow", function()
       assert.matches("days must be one of 0, 1, 3, 7", err.message)
       assert.are.equal(0, #emu:requests())
     end)
+
+    it("refuses a dest that is not an existing directory before collecting anything", function()
+      local dir = tmpdir()
+      local file = dir .. "/a-file"
+      assert(io.open(file, "w")):close()
+      for _, dest in ipairs { dir .. "/missing", file, dir .. "/missing/deeper" } do
+        local written, err = client:fetch_run_logs(E.INSTANCE, { dest = dest, timeout = 1, poll_interval = 0.1 })
+        assert.is_nil(written)
+        assert.are.equal("invalid_argument", err.kind, tostring(err))
+        assert.matches("dest", err.message)
+      end
+      assert.are.equal(0, #emu:requests())     -- no collection, which replaces the day's older log
+      os.execute("rm -rf " .. dir)
+    end)
   end)
 end)

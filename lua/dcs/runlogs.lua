@@ -4,6 +4,7 @@
 -- Paging trusts nothing a server says: the number of files is bounded
 -- (max_files) and a listing that contradicts itself ends with an error.
 -- @module dcs.runlogs
+local core = require "dcs.core"
 local errors = require "dcs.errors"
 local download = require "dcs.download"
 local gather = require "dcs.gather"
@@ -161,6 +162,13 @@ local function fetch_options(op, opts)
   return o
 end
 
+-- Why dest is not a directory, or nil.  Only "no such file" and "not a
+-- directory" count: a directory that cannot be read may still be written.
+local function not_a_directory(dest)
+  local _, why, code = core.read_file(dest .. "/.", 0)      -- a directory is "not a regular file"
+  if code == "not_found" or code == "enotdir" then return why:match(": ([^:]*)$") end
+end
+
 -- The ids of the files listed now (only the ids are kept).
 local function known_ids(self, instance_id, o)
   local known = {}
@@ -243,6 +251,11 @@ function Client:fetch_run_logs(instance_id, opts)
   local op = "fetch_run_logs"
   local o, err = fetch_options(op, opts)
   if not o then return nil, err end
+  -- here, not in fetch_options: dcs-logs checks the options before it
+  -- creates the directories; and before anything is sent, since the
+  -- collection replaces the day's older log at the service
+  local why = not_a_directory(o.dest)
+  if why then return nil, errors.invalid(op, ("dest must be a directory (%s: %s)"):format(o.dest, why)) end
   local known
   known, err = known_ids(self, instance_id, o)
   if not known then return nil, err end

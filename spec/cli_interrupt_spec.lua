@@ -150,6 +150,29 @@ describe("dcs-logs interrupted", function()
     assert.matches("^saved logs/[^ ]+%.log %(1000 B, sha256 %x+%)\n$", out)
   end)
 
+  it("Ctrl-C during fetch names the partial file of each of two files a server gave one name", function()
+    slow_big_file("/big1.log")
+    slow_big_file("/big2.log")
+    local function file(id) return { id = id, file_name = "same.log", status = "succeed" } end
+    s.emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = 1,
+      action = { respond = { status = 200, json = { total_num = 0, file_list = {} } } } }
+    s.emu:fault { match = { method = "GET", path_contains = "/redislog" }, times = -1,
+      action = { respond = { status = 200, json = { total_num = 2, file_list = { file("a1"), file("a2") } } } } }
+    for _, path in ipairs { "/big1.log", "/big2.log" } do
+      s.emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 200,
+        json = { id = "x", backup_id = "x", link = s.hs.url .. path } } } }
+    end
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
+    local parts = { s.dir .. "/logs/same.log.part", s.dir .. "/logs/same-2.log.part" }
+    for _, part in ipairs(parts) do assert.is_true(wait_for_size(part, 256 * 1024), part) end
+    h:signal("INT")
+    local status, _, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    assert.matches("\ndcs%-logs: interrupted; 2 partial files kept:\n", err)
+    assert.matches("kept in logs/same%.log%.part: `dcs%-logs download [^`]+ %-%-output logs/same%.log`", err)
+    assert.matches("kept in logs/same%-2%.log%.part: `dcs%-logs download [^`]+ %-%-output logs/same%-2%.log`", err)
+  end)
+
   it("SIGTERM stops fetch while it waits for the collection: exit 143, one line", function()
     s.emu:config { collect_delay = 120 }
     local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--poll-interval", "0.2")

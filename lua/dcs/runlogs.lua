@@ -208,9 +208,11 @@ local function fetch_one(self, instance_id, job, o)
   end
   local link, err = self:create_redislog_download_link(instance_id, f.id)
   if not link then return nil, err end
-  local progress = o.progress and function(done, total) return o.progress(f, done, total) end
+  local path = o.dest .. "/" .. name
+  -- the path too: two files a server gave one name land under different ones
+  local progress = o.progress and function(done, total) return o.progress(f, done, total, path) end
   local res
-  res, err = download.download(self, link.link, o.dest .. "/" .. name, { progress = progress })
+  res, err = download.download(self, link.link, path, { progress = progress })
   if not res then return nil, err end
   return { id = f.id, file_name = f.file_name, path = res.path, bytes = res.bytes, sha256 = res.sha256 }
 end
@@ -224,7 +226,7 @@ end
 ---@field poll_interval? number seconds between listings (default 3)
 ---@field concurrency? integer downloads at once, 1 to 64 (default 4)
 ---@field request_timeout? number seconds for each request
----@field progress? fun(file: dcs.LogFile, done: integer, total: integer?): boolean? false cancels
+---@field progress? fun(file: dcs.LogFile, done: integer, total: integer?, path: string): boolean? false cancels
 
 --- A file fetch_run_logs saved.
 ---@class dcs.FetchedFile

@@ -1,5 +1,6 @@
 -- The ECS metadata provider and the IAM project lookup, against the
 -- emulator (which serves both on loopback).
+local cjson = require "cjson"
 local dcs = require "dcs"
 local sub = require "support.subprocess"
 local E = require "support.emulator"
@@ -58,6 +59,23 @@ describe("ECS metadata credentials", function()
     for _ = 1, 3 do assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)) end
     c:close()
     assert.are.equal(3, count(emu:requests(), "/openstack/latest/securitykey"))
+  end)
+
+  it("never keeps credentials whose expiry it cannot read: the next call fetches new ones", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    for _, expires_at in ipairs { "soon", 1700000000, "2026-13-45T25:61:61Z", cjson.null } do
+      emu:reset()
+      emu:fault { match = { path_contains = "securitykey" }, times = 1, action = { respond = { status = 200,
+        json = { credential = { access = "TMPAK0000000001", secret = "tmpsecret", securitytoken = "tok",
+          expires_at = expires_at } } } } }
+      local c = metadata_client()
+      c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)    -- the emulator does not know that AK
+      local res, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+      c:close()
+      assert.is_nil(err, tostring(expires_at))
+      assert.are.equal(E.LOG_ID, res.id)
+      assert.are.equal(2, count(emu:requests(), "/openstack/latest/securitykey"), tostring(expires_at))
+    end
   end)
 
   it("goes on without a token where the token step is not supported", function()

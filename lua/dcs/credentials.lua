@@ -101,11 +101,14 @@ function M.from_profile(path)
            source = "profile " .. path }
 end
 
--- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC).
+-- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC), or nil.  Fields out
+-- of range are refused: errors.epoch would carry month 13 into a later year.
 local function parse_utc(s)
   local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)")
   if not y then return nil end
-  return errors.epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
+  y, mo, d, h, mi, sec = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
+  return errors.epoch(y, mo, d, h, mi, sec)
 end
 M.parse_utc = parse_utc
 
@@ -179,8 +182,11 @@ function M.metadata(opts)
   local m = { endpoint = self.endpoint, now = opts.now or os.time, token_until = 0, token_retry_at = 0 }
   local creds
 
+  -- Metadata credentials are always temporary: an expiry that cannot be
+  -- read keeps them for this call only, never for ever (they would go on
+  -- being sent, and refused, long after they expired).
   function self.get()
-    if creds and (not creds.expires_at or creds.expires_at - m.now() > M.REFRESH_WINDOW) then
+    if creds and creds.expires_at and creds.expires_at - m.now() > M.REFRESH_WINDOW then
       return creds
     end
     local http, err = opts.new_transport()

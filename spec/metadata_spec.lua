@@ -78,6 +78,34 @@ describe("ECS metadata credentials", function()
     end
   end)
 
+  it("shares one refresh among the tasks of a fan-out that need credentials at once", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    emu:config { latency = 0.05 }
+    local c = metadata_client()
+    local results, failed = dcs.gather(E.link_jobs(20), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 20 })
+    assert.are.equal(0, failed, results[1].err and tostring(results[1].err))
+    local reqs = emu:requests()
+    assert.are.equal(1, count(reqs, "/meta-data/latest/api/token"))
+    assert.are.equal(1, count(reqs, "/openstack/latest/securitykey"))
+    -- a refresh that fails fails every task waiting for it, with one request
+    emu:reset()
+    emu:config { metadata_agency = false, latency = 0.05 }
+    c:close()
+    c = metadata_client()
+    results, failed = dcs.gather(E.link_jobs(20), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 20 })
+    c:close()
+    assert.are.equal(20, failed)
+    for _, r in ipairs(results) do
+      assert.are.equal("credentials", r.err.kind)
+      assert.matches("Please configure Cloud Service Agency first", r.err.message)
+    end
+    assert.are.equal(1, count(emu:requests(), "/openstack/latest/securitykey"))
+  end)
+
   it("goes on without a token where the token step is not supported", function()
     if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
     emu:config { metadata_token = "unsupported" }

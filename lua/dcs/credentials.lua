@@ -6,6 +6,7 @@
 local core = require "dcs.core"
 local cjson = require "cjson"
 local errors = require "dcs.errors"
+local transports = require "dcs.transport"
 local validate = require "dcs.validate"
 
 local M = {}
@@ -180,25 +181,30 @@ end
 function M.metadata(opts)
   local self = { name = "metadata", endpoint = opts.endpoint or M.METADATA_ENDPOINT }
   local m = { endpoint = self.endpoint, now = opts.now or os.time, token_until = 0, token_retry_at = 0 }
-  local creds
+  local creds, slot = nil, {}
 
-  -- Metadata credentials are always temporary: an expiry that cannot be
-  -- read keeps them for this call only, never for ever (they would go on
-  -- being sent, and refused, long after they expired).
-  function self.get()
-    if creds and creds.expires_at and creds.expires_at - m.now() > M.REFRESH_WINDOW then
-      return creds
-    end
+  local function refresh()
     local http, err = opts.new_transport()
     local fresh
     if http then
       fresh, err = metadata_fetch(m, http)
       http:close()
     end
-    if fresh then
-      creds = fresh
+    if fresh then creds = fresh end
+    return fresh, err
+  end
+
+  -- Metadata credentials are always temporary: an expiry that cannot be
+  -- read keeps them for this call only, never for ever (they would go on
+  -- being sent, and refused, long after they expired).  The tasks of a
+  -- fan-out that need them at once share one refresh (transports.shared)
+  -- instead of each sending its own token and securitykey requests.
+  function self.get()
+    if creds and creds.expires_at and creds.expires_at - m.now() > M.REFRESH_WINDOW then
       return creds
     end
+    local fresh, err = transports.shared(slot, 5 * M.METADATA_TIMEOUT, refresh)
+    if fresh then return fresh end
     -- A failed refresh keeps credentials that are still valid.
     if creds and creds.expires_at and creds.expires_at > m.now() then return creds end
     return nil, "metadata: " .. self.endpoint .. ": " .. tostring(err)

@@ -95,6 +95,46 @@ function M.monotime()
   return core.monotime()
 end
 
+-- Whether the running code can wait for another task or light thread
+-- without blocking it: inside nginx with cosockets, or in a task of the
+-- loop while no step is under way.
+local function can_wait()
+  return M.cosockets() or (tasks.current() ~= nil and not tasks.loop():stepping())
+end
+
+local unpack = table.unpack or unpack
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+--- Runs fn() once for the callers that ask while a run is under way (a
+--- credentials refresh, a project lookup asked by every task of a
+--- fan-out at once): the first caller runs it; the others, when they can
+--- wait without blocking it, get its results instead of sending the same
+--- requests again.  slot is a table the callers share.  A waiter runs fn
+--- itself when the run is abandoned (its task cancelled, fn raised) or
+--- after max_wait seconds (a light thread killed in nginx).
+---@param slot table
+---@param max_wait number seconds
+---@param fn function
+---@return any ... what fn returned
+function M.shared(slot, max_wait, fn)
+  local f = slot.flight
+  if f and f.owner ~= coroutine.running() and can_wait() then
+    local deadline = M.monotime() + max_wait
+    while not f.done and slot.flight == f and M.monotime() < deadline do M.sleep(0.01) end
+    if f.done then return unpack(f.results, 1, f.results.n) end
+  end
+  f = { owner = coroutine.running() }
+  slot.flight = f
+  local release = tasks.on_cancel(function() if slot.flight == f then slot.flight = nil end end)
+  local r = pack(pcall(fn))
+  release()
+  if slot.flight == f then slot.flight = nil end
+  if not r[1] then error(r[2], 0) end
+  f.results, f.done = pack(unpack(r, 2, r.n)), true
+  return unpack(f.results, 1, f.results.n)
+end
+
 local function failure(kind, reason, message)
   return { kind = kind, reason = reason, message = message }
 end

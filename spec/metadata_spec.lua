@@ -177,6 +177,31 @@ describe("project id lookup", function()
     assert.are.equal(3, #emu:requests())
   end)
 
+  it("shares one lookup among the tasks of a fan-out that start without a project", function()
+    emu:admin("POST", "/_emulator/projects", { id = E.PROJECT, name = "xx-fanout-1" })
+    emu:config { latency = 0.05 }
+    local c = client("xx-fanout-1")
+    local results, failed = dcs.gather(E.link_jobs(20), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 20 })
+    c:close()
+    assert.are.equal(0, failed, results[1].err and tostring(results[1].err))
+    assert.are.equal(1, count(emu:requests(), "/v3/projects"))
+    -- a lookup that fails fails every task waiting for it, each with an error of its own
+    c = client("xx-fanout-none-1")
+    results, failed = dcs.gather(E.link_jobs(20), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 20 })
+    c:close()
+    assert.are.equal(20, failed)
+    for i, r in ipairs(results) do
+      assert.are.equal("project id lookup in IAM failed: no IAM project named 'xx-fanout-none-1': confirm "
+        .. "that it exists, or set 'project'", r.err.message)
+      if i > 1 then assert.are_not.equal(results[1].err, r.err) end
+    end
+    assert.are.equal(2, count(emu:requests(), "/v3/projects"))
+  end)
+
   it("fails clearly when no project or several have that name", function()
     local c = client("xx-none-1")
     local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)

@@ -10,6 +10,7 @@ local cjson = require "cjson"
 local errors = require "dcs.errors"
 local operations = require "dcs.operations"
 local retry = require "dcs.retry"
+local transports = require "dcs.transport"
 local validate = require "dcs.validate"
 
 local M = {}
@@ -285,8 +286,20 @@ local function project_from_iam(self, res)
   return id
 end
 
+-- The IAM lookup of one client: the id, cached per AK and region, or nil
+-- and an error object.
+local function lookup_project(self, key)
+  if project_cache[key] then return project_cache[key] end
+  local res, err = call(self, "iam_list_projects", operations.iam_list_projects, { name = self.region })
+  local id
+  if res then id, err = project_from_iam(self, res) end
+  if id then project_cache[key] = id end
+  return id, err
+end
+
 -- The project id: given, from the credentials, or looked up in IAM once
--- per AK and region.
+-- per AK and region.  The tasks of a fan-out that start without it share
+-- one lookup (transports.shared), each with its own copy of an error.
 local function project_for(self, creds)
   if self.project then return self.project end
   if creds.project and validate.id(creds.project) then
@@ -294,18 +307,19 @@ local function project_for(self, creds)
     return self.project
   end
   local key = creds.ak .. "\0" .. tostring(self.region)
-  if not project_cache[key] then
-    local res, err = call(self, "iam_list_projects", operations.iam_list_projects, { name = self.region })
-    local id
-    if res then id, err = project_from_iam(self, res) end
-    if not id then
-      err.message = "project id lookup in IAM failed: " .. err.message
-      return nil, err
-    end
-    project_cache[key] = id
+  local parts = private[self]
+  parts.project_lookup = parts.project_lookup or {}
+  local id, err = transports.shared(parts.project_lookup, self.timeout, function()
+    return lookup_project(self, key)
+  end)
+  if not id then
+    local copy = {}
+    for k, v in pairs(err) do copy[k] = v end
+    copy.message = "project id lookup in IAM failed: " .. err.message
+    return nil, errors.new(copy)
   end
-  self.project = project_cache[key]
-  return self.project
+  self.project = id
+  return id
 end
 
 -- Network failures after which the request surely did not reach the

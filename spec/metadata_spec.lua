@@ -215,6 +215,30 @@ describe("project id lookup", function()
     assert.matches("2 IAM projects named 'xx%-two%-1' %(1111.*, 2222.*%): set 'project'", err.message)
   end)
 
+  it("names several projects with ids it checked, redacted and cut", function()
+    local token = "tok-secret-0123456789"
+    emu:fault { match = { path_prefix = "/v3/projects" }, times = 1, action = { respond = { status = 200,
+      json = { projects = { { id = token }, { id = ("b"):rep(300000) }, { id = "c\27[2J\r\nX" },
+        { id = "3333" } } } } } }
+    local c = dcs.client { ak = E.AK, sk = E.SK, security_token = token, region = "xx-ids-1", endpoint = emu.url,
+      iam_endpoint = emu.url, retries = false }
+    local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.are.equal("project id lookup in IAM failed: 4 IAM projects named 'xx-ids-1' (***, ?, ?, 3333): "
+      .. "set 'project'", err.message)
+    local many = {}
+    for i = 1, 5000 do many[i] = { id = ("0"):rep(120) .. ("%08d"):format(i) } end
+    emu:fault { match = { path_prefix = "/v3/projects" }, times = 1, action = { respond = { status = 200,
+      json = { projects = many } } } }
+    c = dcs.client { ak = E.AK, sk = E.SK, region = "xx-ids-2", endpoint = emu.url, iam_endpoint = emu.url,
+      retries = false }
+    _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.matches("^project id lookup in IAM failed: 5000 IAM projects named 'xx%-ids%-2' %(0+1, 0+2, ", err.message)
+    assert.is_true(#err.message < 1000, #err.message)
+    assert.are.equal(2, #emu:requests())
+  end)
+
   it("takes the IAM endpoint from HUAWEICLOUD_SDK_IAM_ENDPOINT", function()
     emu:admin("POST", "/_emulator/projects", { id = E.PROJECT, name = "xx-env-1" })
     local status, out = sub.run(([[

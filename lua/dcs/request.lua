@@ -265,20 +265,30 @@ end
 
 local call
 
+-- The ids of several IAM projects, for a message: each a plausible id or
+-- "?", the list redacted and cut, as any quote of a server (an id is the
+-- server's text: it may be huge, hold escape sequences or echo the token).
+local function project_ids(self, creds, projects)
+  local ids = {}
+  for i, p in ipairs(projects) do
+    local id = type(p) == "table" and p.id
+    ids[i] = validate.id(id) and id or "?"
+  end
+  return errors.quote(table.concat(ids, ", "), M.secret_values(self, creds))
+end
+
 -- The one project id in an IAM answer, or nil and an error object.
-local function project_from_iam(self, res)
+local function project_from_iam(self, creds, res)
   local projects = type(res) == "table" and res.projects
   if type(projects) ~= "table" then
     return nil, errors.decode("iam_list_projects", nil, "shape", "IAM answer has no 'projects' list")
   end
   if #projects ~= 1 then
-    local ids = {}
-    for i, p in ipairs(projects) do ids[i] = type(p) == "table" and tostring(p.id) or "?" end
     return nil, errors.new { kind = "invalid_argument", operation = "iam_list_projects", retryable = false,
       message = #projects == 0
         and ("no IAM project named '%s': confirm that it exists, or set 'project'"):format(self.region)
         or ("%d IAM projects named '%s' (%s): set 'project'"):format(#projects, self.region,
-          table.concat(ids, ", ")) }
+          project_ids(self, creds, projects)) }
   end
   local id = type(projects[1]) == "table" and projects[1].id
   local _, why = validate.id(id)
@@ -288,11 +298,11 @@ end
 
 -- The IAM lookup of one client: the id, cached per AK and region, or nil
 -- and an error object.
-local function lookup_project(self, key)
+local function lookup_project(self, creds, key)
   if project_cache[key] then return project_cache[key] end
   local res, err = call(self, "iam_list_projects", operations.iam_list_projects, { name = self.region })
   local id
-  if res then id, err = project_from_iam(self, res) end
+  if res then id, err = project_from_iam(self, creds, res) end
   if id then project_cache[key] = id end
   return id, err
 end
@@ -310,7 +320,7 @@ local function project_for(self, creds)
   local parts = private[self]
   parts.project_lookup = parts.project_lookup or {}
   local id, err = transports.shared(parts.project_lookup, self.timeout, function()
-    return lookup_project(self, key)
+    return lookup_project(self, creds, key)
   end)
   if not id then
     local copy = {}

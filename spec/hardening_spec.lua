@@ -268,6 +268,30 @@ describe("hardening", function()
       assert.is_nil(tostring(err):find("proxysecret", 1, true))
       assert.is_nil(tostring(err):find("dXNlcjpwcm94eXNlY3JldA==", 1, true))
     end)
+
+    it("redacts the credentials of a proxy given without a scheme or taken from the environment", function()
+      -- libcurl quotes a proxy URL it cannot use in its error message
+      local seen = {}
+      local client = emu:client { proxy = "user:proxysecret@bad host:3128", retries = false,
+        on_response = function(info) seen[#seen + 1] = info.error end }
+      local _, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+      client:close()
+      assert.are.equal("network", err.kind)
+      assert.matches("bad host", tostring(err))
+      assert.is_nil(tostring(err):find("proxysecret", 1, true))
+      assert.is_nil(seen[1]:find("proxysecret", 1, true))
+      for _, proxy in ipairs { "http://user:proxysecret@bad host:3128", "user:proxysecret@bad host:3128" } do
+        local status, out = sub.run(([[
+          local c = require("dcs").client { ak = %q, sk = %q, project = %q, endpoint = %q, retries = false }
+          local _, e = c:create_redislog_download_link(%q, %q)
+          print(tostring(e))
+        ]]):format(E.AK, E.SK, E.PROJECT, emu.url, E.INSTANCE, E.LOG_ID), { http_proxy = proxy })
+        assert.are.equal(0, status, out)
+        assert.matches("bad host", out)
+        assert.is_nil(out:find("proxysecret", 1, true), out)
+      end
+      assert.are.equal(0, #emu:requests())
+    end)
   end)
 
   describe("8: bounded work", function()

@@ -167,16 +167,23 @@ local function base64(s)
   end) .. ({ "", "==", "=" })[#s % 3 + 1])
 end
 
+-- Where libcurl finds a proxy when the client gives none.
+local PROXY_ENV = { "http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY" }
+
 --- What a proxy URL's credentials look like in any message: user:password,
--- the password alone, and the Basic value, raw and percent-decoded.
+-- the password alone, and the Basic value, raw and percent-decoded.  The
+-- scheme is optional (libcurl takes "user:pw@host:3128" as http), and
+-- without a proxy option the environment's proxies are the ones used.
 local function proxy_secrets(proxy)
-  local userinfo = type(proxy) == "string" and proxy:match("^%a[%w+.-]*://([^@/]*)@")
-  if not userinfo then return {} end
   local list = {}
-  for _, u in ipairs { userinfo, core.decode(userinfo) } do
-    list[#list + 1] = u
-    list[#list + 1] = u:match(":(.*)$")
-    list[#list + 1] = base64(u)
+  for _, url in ipairs(proxy and { proxy } or PROXY_ENV) do
+    url = proxy and url or os.getenv(url)
+    local userinfo = type(url) == "string" and (url:gsub("^%a[%w+.-]*://", "", 1)):match("^([^/]*)@")
+    for _, u in ipairs(userinfo and { userinfo, core.decode(userinfo) } or {}) do
+      list[#list + 1] = u
+      list[#list + 1] = u:match(":(.*)$")
+      list[#list + 1] = base64(u)
+    end
   end
   return list
 end

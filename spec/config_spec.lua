@@ -102,6 +102,19 @@ describe("credentials chain", function()
     c:close()
   end)
 
+  it("reads a profile saved with a UTF-8 byte order mark", function()
+    local f = assert(io.open(dir .. "/bom.ini", "wb"))
+    f:write("\239\187\191[basic]\r\nak = ", E.AK, "\r\nsk = ", E.SK, "\r\nproject_id = ", E.PROJECT, "\r\n")
+    f:close()
+    local c = dcs.client { endpoint = emu.url, credentials_file = dir .. "/bom.ini",
+      metadata_endpoint = "http://127.0.0.1:1", retries = false }
+    local res, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.is_nil(err)
+    assert.are.equal(E.LOG_ID, res.id)
+    assert.are.equal(E.PROJECT, emu:last_request().headers["X-Project-Id"])
+  end)
+
   it("prefers the environment over the profile", function()
     local f = assert(io.open(dir .. "/creds2.ini", "w"))
     f:write("[basic]\nak = ", E.AK, "\nsk = wrong-sk\nproject_id = ", E.PROJECT, "\n")

@@ -56,9 +56,12 @@ function M.from_env(getenv)
            security_token = token ~= "" and token or nil, source = "environment" }
 end
 
---- Minimal INI: [section], key = value, ';' and '#' comments.
+--- Minimal INI: [section], key = value, ';' and '#' comments.  A leading
+-- UTF-8 byte order mark (Windows editors write one) is skipped, as the Go
+-- SDK's INI reader does: else the first section would not be found.
 local function parse_ini(text)
   local sections, current = {}, nil
+  text = text:gsub("^\239\187\191", "")
   for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     line = line:gsub("\r$", ""):gsub("^%s+", ""):gsub("%s+$", "")
     local section = line:match("^%[%s*([^%]]-)%s*%]$")

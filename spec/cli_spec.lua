@@ -378,6 +378,19 @@ describe("dcs-logs", function()
       for _, r in ipairs(emu:requests()) do assert.is_nil(r.path:find("/v3/projects", 1, true), r.path) end
     end)
 
+    it("never pair keys given as flags with the environment's security token (it belongs to its key)", function()
+      emu:reset()
+      local status, _, err = run_with("HUAWEICLOUD_SDK_SECURITY_TOKEN=T0KEN-of-another-key", "list", E.INSTANCE,
+        "--endpoint", emu.url, "--ak", E.AK, "--sk", E.SK, "--project", E.PROJECT)
+      assert.are.equal(0, status, err)
+      local sent = emu:requests()
+      assert.are.equal(1, #sent)
+      local names = {}
+      for k in pairs(sent[1].headers) do names[k:lower()] = true end
+      assert.is_true(names["x-project-id"])
+      assert.is_nil(names["x-security-token"])
+    end)
+
     it("trace every request with --verbose, and the headers with --debug, without secrets", function()
       local status, out, err = run("list", E.INSTANCE, "--verbose")
       assert.are.equal(0, status, err)

@@ -117,6 +117,22 @@ describe("ECS metadata credentials", function()
     assert.is_nil(reqs[2].headers["X-Metadata-Token"])
   end)
 
+  it("quotes a securitykey error answer without the session token it was sent", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    local token = "SESSION-" .. ("t"):rep(40)
+    emu:fault { match = { path_contains = "api/token" }, times = 1, action = { respond = { status = 200,
+      body = token } } }
+    emu:fault { match = { path_contains = "securitykey" }, times = 1, action = { respond = { status = 500,
+      body = "bad session " .. token } } }
+    local c = metadata_client()
+    local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.are.equal("credentials", err.kind)
+    assert.matches("securitykey answered HTTP 500: bad session ", err.message, 1, true)
+    assert.is_nil(err.message:find(token, 1, true))
+    assert.is_nil(tostring(err):find(token, 1, true))
+  end)
+
   it("reports the metadata answer when it has no credentials for us", function()
     if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
     emu:config { metadata_agency = false }

@@ -145,9 +145,10 @@ local function metadata_token(m, http)
 end
 
 -- The credentials in a securitykey answer, checked.  -> creds | nil, why
-local function decode_credential(res)
+-- An error answer is quoted without the session token sent with it.
+local function decode_credential(res, token)
   if res.status ~= 200 then
-    return nil, ("securitykey answered HTTP %d: %s"):format(res.status, errors.quote(res.body, {}, 200))
+    return nil, ("securitykey answered HTTP %d: %s"):format(res.status, errors.quote(res.body, { token }, 200))
   end
   local ok, body = pcall(cjson.decode, res.body)
   local c = ok and type(body) == "table" and body.credential
@@ -175,7 +176,7 @@ local function metadata_fetch(m, http)
     end
     m.token, m.token_until, m.token_retry_at = nil, 0, 0
   end
-  return decode_credential(res)
+  return decode_credential(res, m.token)
 end
 
 --- The ECS metadata provider: token step, then securitykey; cached, and

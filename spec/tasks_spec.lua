@@ -400,6 +400,18 @@ describe("the host loop", function()
     c:close()
   end)
 
+  it("forgets a cancelled task's sleep: no timeout for it, and a step does not wait it out", function()
+    local loop = dcs.loop()
+    local sleeper = loop:spawn(function() require("dcs.tasks").sleep(3) end)
+    loop:step(0)
+    assert.is_true(sleeper:cancel())
+    assert.is_nil(loop:timeout())                       -- nothing left to wait for
+    local t0 = core.monotime()
+    assert.are.equal(0, loop:step(5))
+    local took = core.monotime() - t0
+    assert.is_true(took < 1, "a step with no task alive waited " .. took .. " s")
+  end)
+
   it("runs a 60 Hz tick loop that advances tasks without blocking", function()
     local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = emu.url }
     local loop = dcs.loop()

@@ -155,19 +155,34 @@ function Loop:wake(task)
   self.ready[#self.ready + 1] = task
 end
 
+-- Whether the task is asleep still: a task cancelled or woken early
+-- (Loop:wake) leaves its entry in loop.sleeping behind, and may be waiting
+-- on something else by now.
+local function asleep(task)
+  return task.state == "waiting" and task.wake_at ~= nil
+end
+
+-- Drops the entries of tasks no longer asleep, so that neither the next
+-- timeout nor a step's wait counts a cancelled task's sleep.
+local function prune_sleeping(loop)
+  local still = {}
+  for _, task in ipairs(loop.sleeping) do
+    if asleep(task) then still[#still + 1] = task end
+  end
+  loop.sleeping = still
+end
+
 -- Wakes the tasks whose transfer is done or whose sleep ended.
 local function collect(loop)
   for transfer, task in pairs(loop.waiting) do
     if transfer:done() then loop:wake(task) end
   end
   if #loop.sleeping > 0 then
-    local now, still = core.monotime(), {}
+    local now = core.monotime()
     for _, task in ipairs(loop.sleeping) do
-      if task.state == "waiting" then                  -- else cancelled meanwhile
-        if task.wake_at <= now then loop:wake(task) else still[#still + 1] = task end
-      end
+      if asleep(task) and task.wake_at <= now then loop:wake(task) end
     end
-    loop.sleeping = still
+    prune_sleeping(loop)
   end
 end
 
@@ -179,6 +194,7 @@ function Loop:timeout()
   if #self.ready > 0 then return 0 end
   local t
   if self.multi and not self.multi:closed() then t = self.multi:timeout() end
+  prune_sleeping(self)
   if #self.sleeping > 0 then
     local now = core.monotime()
     for _, task in ipairs(self.sleeping) do

@@ -105,6 +105,27 @@ describe("retries", function()
     assert.are.equal(1, err.attempts)
   end)
 
+  it("never pauses the client longer than cap, however far ahead Retry-After says", function()
+    for _, value in ipairs { "999999999", "Fri, 31 Dec 9999 23:59:59 GMT" } do
+      emu:fault { match = { path_contains = "/links" }, times = 1,
+        action = json_fault(429, "APIGW.0308", "slow down", { ["Retry-After"] = value }) }
+      local c = client { retries = { max = 3, base = 0.01, cap = 0.5 } }
+      local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+      assert.are.equal(429, err and err.status, value)
+      assert.is_true(err.retry_after > 1e8, value)     -- told, to wait it out if the caller wants
+      -- the client's next call (in a task, so that a hang shows) waits at most cap
+      local loop = dcs.loop()
+      local task = loop:spawn(c.create_redislog_download_link, c, E.INSTANCE, E.LOG_ID)
+      local t0 = c.monotime()
+      while not task:done() and c.monotime() - t0 < 5 do loop:step(0.05) end
+      local done = task:done()
+      task:cancel()
+      c:close()
+      assert.is_true(done, value .. ": the next call still waits after 5 s")
+      assert.are.equal(E.LOG_ID, assert(task:result()).id)
+    end
+  end)
+
   it("can be turned off per client and per call", function()
     emu:fault { match = { path_contains = "/links" }, times = -1, action = json_fault(503, "X", "down") }
     local off = emu:client { retries = false }

@@ -407,10 +407,12 @@ local function throttle(self)
   end
 end
 
--- A 429 with Retry-After pauses the whole client, not only this call.
-local function note_throttling(self, err)
-  if err and err.status == 429 and err.retry_after then
-    self.paused_until = math.max(self.paused_until or 0, self.monotime() + err.retry_after)
+-- A 429 with Retry-After pauses the whole client, not only this call (for
+-- at most the policy's cap: retry.pause).
+local function note_throttling(self, policy, err)
+  local pause = retry.pause(policy, err)
+  if pause then
+    self.paused_until = math.max(self.paused_until or 0, self.monotime() + pause)
   end
 end
 
@@ -456,10 +458,7 @@ local function attempt(self, name, op, req, number)
     if outcome == "answered" and op.service ~= "iam" then
       self.endpoint_index, self.endpoint = index, endpoints[index]    -- stay on the one that answers
     end
-    if outcome == "answered" then
-      note_throttling(self, err)
-      return res, err
-    end
+    if outcome == "answered" then return res, err end
     failures = failures or {}
     failures[#failures + 1] = endpoints[index] .. ": " .. err.message
     if outcome ~= "unsent" or i == #endpoints - 1 then
@@ -483,6 +482,7 @@ call = function(self, name, op, ...)
     res, err = attempt(self, name, op, req, number)
     if res ~= nil then return res end
     err.attempts = number
+    note_throttling(self, policy, err)
     local wait = retry.delay(policy, number, err)
     if not wait then return nil, err end
     -- a 429's Retry-After paused the whole client: the next attempt's

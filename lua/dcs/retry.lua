@@ -51,4 +51,13 @@ function M.delay(policy, attempt, err, random)
   return (random or math.random)() * ceiling
 end
 
+--- Seconds a 429's Retry-After pauses every task of the client, or nil:
+--- never longer than the policy's cap (the default's when retries are
+--- off), so that no answer can put a client to sleep for good; a longer
+--- wait is left to the caller, as in M.delay.
+function M.pause(policy, err)
+  if err.status ~= 429 or not err.retry_after then return nil end
+  return math.min(err.retry_after, (policy or M.DEFAULT).cap)
+end
+
 return M

@@ -98,6 +98,27 @@ describe("tasks and dcs.gather", function()
     assert.are.equal(0, early)
   end)
 
+  it("makes tasks already waiting for their rate_limit slot wait out a 429's Retry-After too", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 429,
+      headers = { ["Retry-After"] = "2" }, json = { error_code = "APIGW.0308", error_msg = "throttled" } } } }
+    local sent, throttled_at = {}, nil
+    -- slots every 0.5 s: the tasks behind the first are asleep for theirs when its 429 comes
+    local c = emu:client { rate_limit = 2, retries = { max = 2, base = 0.01, cap = 3 },
+      on_request = function() sent[#sent + 1] = core.monotime() end,
+      on_response = function(i) if i.status == 429 then throttled_at = core.monotime() end end }
+    local results, failed = dcs.gather(E.link_jobs(4), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 4 })
+    c:close()
+    assert.are.equal(0, failed, tostring(results[1].err))
+    assert.truthy(throttled_at)
+    local early = {}
+    for _, t in ipairs(sent) do
+      if t > throttled_at and t < throttled_at + 1.9 then early[#early + 1] = ("%.2f"):format(t - throttled_at) end
+    end
+    assert.are.same({}, early)
+  end)
+
   it("holds a rate limit shared by every task of the client", function()
     local c = emu:client { rate_limit = 20, retries = false }
     local t0 = core.monotime()

@@ -395,9 +395,9 @@ end
 -- (Retry-After) and for the next slot of the client's rate_limit.
 local function throttle(self)
   if not (self.paused_until or self.rate_limit) then return end     -- nothing to wait for
-  local now = self.monotime()
-  if self.paused_until and self.paused_until > now then
-    self.sleep(self.paused_until - now)
+  local paused, now = self.paused_until, self.monotime()
+  if paused and paused > now then
+    self.sleep(paused - now)
     now = self.monotime()
   end
   if self.rate_limit then
@@ -405,6 +405,9 @@ local function throttle(self)
     self.next_slot = slot + 1 / self.rate_limit
     if slot > now then self.sleep(slot - now) end
   end
+  -- a 429 that came while this task slept (for its slot, or for a shorter
+  -- pause) holds it too
+  if self.paused_until ~= paused then return throttle(self) end
 end
 
 -- A 429 with Retry-After pauses the whole client, not only this call (for

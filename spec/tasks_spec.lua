@@ -157,6 +157,40 @@ describe("tasks and dcs.gather", function()
     end
   end)
 
+  it("ends calls asleep in a 429's pause, a rate_limit slot or a back-off with kind 'closed' when their client closes", function()
+    local function answer(log, status)
+      emu:fault { match = { path_contains = log }, times = 1, action = { respond = { status = status,
+        headers = { ["Retry-After"] = "5" }, json = { error_code = "APIGW.0308", error_msg = "later" } } } }
+    end
+    answer("throttled-1", 429)
+    answer("busy-1", 503)                 -- retried after exactly its Retry-After: a 5 s back-off
+    local retries = { max = 2, base = 0.01, cap = 10 }
+    local paced = emu:client { rate_limit = 0.1, retries = false }        -- a slot every 10 s
+    local paused, backing_off = emu:client { retries = retries }, emu:client { retries = retries }
+    local loop = dcs.loop()
+    local first = loop:spawn(paced.create_redislog_download_link, paced, E.INSTANCE, E.LOG_ID)
+    local asleep = {
+      loop:spawn(paced.create_redislog_download_link, paced, E.INSTANCE, E.LOG_ID),
+      loop:spawn(paused.create_redislog_download_link, paused, E.INSTANCE, "throttled-1"),
+      loop:spawn(backing_off.create_redislog_download_link, backing_off, E.INSTANCE, "busy-1"),
+    }
+    local t0 = core.monotime()
+    while core.monotime() - t0 < 1 do loop:step(0.05) end
+    assert.is_true(first:done())
+    assert.are.equal(3, #emu:requests())
+    for _, c in ipairs { paced, paused, backing_off } do c:close() end
+    t0 = core.monotime()
+    while core.monotime() - t0 < 3 and loop:step(0.05) > 0 do end
+    for i, task in ipairs(asleep) do
+      local done = task:done()
+      task:cancel()
+      assert.is_true(done, "task " .. i .. " still asleep 3 s after its client closed")
+      local _, err = task:result()
+      assert.are.equal("closed", err.kind)
+    end
+    assert.are.equal(3, #emu:requests())
+  end)
+
   it("cancels a task in flight", function()
     emu:config { latency = 1 }
     local loop = dcs.loop()

@@ -10,6 +10,7 @@ local cjson = require "cjson"
 local errors = require "dcs.errors"
 local operations = require "dcs.operations"
 local retry = require "dcs.retry"
+local tasks = require "dcs.tasks"
 local transports = require "dcs.transport"
 local validate = require "dcs.validate"
 
@@ -38,6 +39,7 @@ local project_cache = {}
 
 --- Gives a client its private parts: { provider, selector, redact }.
 function M.attach(client, parts)
+  parts.asleep = setmetatable({}, { __mode = "k" })       -- the tasks in a wait (see wait)
   private[client] = parts
 end
 
@@ -72,6 +74,18 @@ end
 
 function M.close(client)
   private[client].selector.close()
+  -- the tasks asleep in one of the client's waits: their calls end now
+  for task in pairs(private[client].asleep) do task.loop:wake(task) end
+end
+
+-- Sleeps through the client's sleep; a task asleep here is woken when the
+-- client closes (M.close), so that a call waiting out a pause, a rate_limit
+-- slot or a back-off ends at once (kind "closed") instead of sleeping on.
+local function wait(self, seconds)
+  local task, asleep = tasks.current(), private[self].asleep
+  if task then asleep[task] = true end
+  self.sleep(seconds)
+  if task then asleep[task] = nil end
 end
 
 local function check_query_value(name, spec, v)
@@ -397,13 +411,15 @@ local function throttle(self)
   if not (self.paused_until or self.rate_limit) then return end     -- nothing to wait for
   local paused, now = self.paused_until, self.monotime()
   if paused and paused > now then
-    self.sleep(paused - now)
+    wait(self, paused - now)
+    if self.closed then return end
     now = self.monotime()
   end
   if self.rate_limit then
     local slot = math.max(now, self.next_slot or now)
     self.next_slot = slot + 1 / self.rate_limit
-    if slot > now then self.sleep(slot - now) end
+    if slot > now then wait(self, slot - now) end
+    if self.closed then return end
   end
   -- a 429 that came while this task slept (for its slot, or for a shorter
   -- pause) holds it too
@@ -455,6 +471,7 @@ local function attempt(self, name, op, req, number)
   for i = 0, #endpoints - 1 do
     local index = (first - 1 + i) % #endpoints + 1
     throttle(self)
+    if self.closed then return nil, errors.closed(name) end
     local url, headers = signed(self, req, head and endpoints[index] .. head .. middle .. path
       or endpoints[index] .. path, creds, project)
     local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, creds)
@@ -486,11 +503,12 @@ call = function(self, name, op, ...)
     if res ~= nil then return res end
     err.attempts = number
     note_throttling(self, policy, err)
-    local wait = retry.delay(policy, number, err)
-    if not wait then return nil, err end
+    local delay = retry.delay(policy, number, err)
+    if not delay then return nil, err end
     -- a 429's Retry-After paused the whole client: the next attempt's
     -- throttle waits it out, with every other task of the client
-    if not (err.status == 429 and err.retry_after) then self.sleep(wait) end
+    if not (err.status == 429 and err.retry_after) then wait(self, delay) end
+    if self.closed then return nil, errors.closed(name) end
   end
 end
 

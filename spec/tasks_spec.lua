@@ -483,6 +483,26 @@ describe("the host loop", function()
     for _, t in ipairs(list) do assert.are.equal(E.LOG_ID, assert(t:result()).id) end
   end)
 
+  it("re-raises what a task's function raised, nil and false included", function()
+    local loop = dcs.loop()
+    local list = {
+      loop:spawn(function() error(nil) end),
+      loop:spawn(function() error(false) end),
+      loop:spawn(function() error({ why = "a table" }) end),
+    }
+    loop:run()
+    local raised = {}
+    for i, t in ipairs(list) do
+      local ok, what = pcall(t.result, t)
+      assert.is_false(ok)
+      raised[i] = what
+    end
+    assert.is_nil(raised[1])
+    assert.is_false(raised[2])
+    assert.are.same({ why = "a table" }, raised[3])
+    assert.has_error(function() list[1]:wait() end, nil)
+  end)
+
   it("keeps a step within its budget: tasks left over run first at the next step, in order", function()
     local loop = dcs.loop()
     local ran = {}

@@ -110,7 +110,8 @@ local function finish(task, ok, ...)
   if ok then
     task.values = { n = select("#", ...), ... }
   else
-    task.failure = ...
+    -- failed, not failure ~= nil: error(nil) raised too
+    task.failed, task.failure = true, ...
   end
   if task.joiners then
     for _, t in ipairs(task.joiners) do loop:wake(t) end
@@ -370,7 +371,7 @@ function Task:result()
     return nil, require("dcs.errors").new { kind = "cancelled", message = "the task was cancelled",
                                             retryable = false }
   end
-  if self.failure ~= nil then error(self.failure, 0) end
+  if self.failed then error(self.failure, 0) end
   return unpack(self.values, 1, self.values.n)
 end
 

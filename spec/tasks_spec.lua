@@ -78,6 +78,42 @@ describe("tasks and dcs.gather", function()
     assert.is_true(#emu:requests() <= 10, "sent " .. #emu:requests())
   end)
 
+  it("sends nothing more for the items already started once a gateway 401 stops the fan-out", function()
+    -- the first three requests get a 503 that asks to retry after 1 s, the
+    -- fourth a 401: the three retries, due after the stop, must not be sent
+    emu:fault { match = { path_contains = "/links" }, times = 3, action = { respond = { status = 503,
+      headers = { ["Retry-After"] = "1" }, json = { error_code = "DCS.5003", error_msg = "busy" } } } }
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 401,
+      json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+    local c = emu:client { retries = { max = 2, base = 0.01, cap = 2 } }
+    local results, failed = dcs.gather(E.link_jobs(6), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 4 })
+    c:close()
+    assert.are.equal(6, failed)
+    assert.are.equal(4, #emu:requests())
+    local kinds = {}
+    for _, r in ipairs(results) do
+      kinds[r.err.kind] = (kinds[r.err.kind] or 0) + 1
+      if r.err.kind == "aborted" then assert.matches("HTTP 401 APIGW%.0301", r.err.message) end
+    end
+    assert.are.same({ api = 1, aborted = 5 }, kinds)
+  end)
+
+  it("is not stopped by a 401 from a download link's server, which signs nothing with the AK", function()
+    local link = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+    emu:fault { match = { path_contains = "/_obs/" }, times = 1, action = { respond = { status = 401,
+      body = "<Error><Code>AccessDenied</Code><Message>expired</Message></Error>" } } }
+    local dir = files.tmpdir()
+    local results, failed = dcs.gather({ "a.log", "b.log", "c.log" }, function(name)
+      return client:download(link, dir .. "/" .. name)
+    end, { concurrency = 1 })
+    files.remove_tree(dir)
+    assert.are.equal(1, failed)
+    assert.are.equal(401, results[1].err.status)
+    assert.is_true(results[2].ok and results[3].ok)
+  end)
+
   it("makes every task of a client wait out a 429's Retry-After", function()
     emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 429,
       headers = { ["Retry-After"] = "1" }, json = { error_code = "APIGW.0308", error_msg = "throttled" } } } }
@@ -157,7 +193,7 @@ describe("tasks and dcs.gather", function()
     end
   end)
 
-  it("ends calls asleep in a 429's pause, a rate_limit slot or a back-off with kind 'closed' when their client closes", function()
+  it("ends calls asleep in a 429's pause, a rate_limit slot or a back-off with kind 'closed' on close", function()
     local function answer(log, status)
       emu:fault { match = { path_contains = log }, times = 1, action = { respond = { status = status,
         headers = { ["Retry-After"] = "5" }, json = { error_code = "APIGW.0308", error_msg = "later" } } } }

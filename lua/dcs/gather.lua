@@ -34,11 +34,12 @@ local function outcome(ok, value, err)
 end
 
 --- The default stop rule: a 401 from the gateway (a bad signature, an AK
---- about to be locked).
+--- about to be locked); not one from a download link's server, which
+--- signs nothing with the AK.
 ---@param err dcs.Error
 ---@return string? why the rest must not run, or nil
 function M.stop_on_401(err)
-  if type(err) == "table" and err.kind == "api" and err.status == 401 then
+  if type(err) == "table" and err.kind == "api" and err.status == 401 and err.operation ~= "download" then
     return ("an earlier item got HTTP 401 %s from the gateway (%s); the rest of the fan-out was "
       .. "not sent, since the gateway locks an AK after repeated failed signatures")
       :format(tostring(err.code), tostring(err.message))
@@ -59,6 +60,20 @@ local function check_args(items, fn, opts)
   return cap, opts
 end
 
+-- The fan-out each worker runs for, by the worker's coroutine.
+local running = setmetatable({}, { __mode = "k" })
+
+--- Why the fan-out that runs the calling code was stopped, or nil: the
+--- pipeline asks before each request it sends, so that the items already
+--- started (asleep in a back-off, a 429's pause or a rate_limit slot) send
+--- nothing more after the stop either.
+---@return string? why
+function M.stopped()
+  local co = coroutine.running()
+  local run = co and running[co]
+  return run and run.stopped
+end
+
 -- The shared state of one fan-out and the worker every task/thread runs.
 local function new_run(items, fn, opts)
   local run = { items = items, results = {}, next = 1, done = 0, failed = 0, total = #items }
@@ -73,6 +88,9 @@ local function new_run(items, fn, opts)
     if opts.progress then pcall(opts.progress, run.done, run.total, i, result) end
   end
   function run.worker()
+    local co = coroutine.running()
+    local outer = co and running[co]          -- a fan-out run blocking from an item of another
+    if co then running[co] = run end
     while run.next <= run.total do
       local i = run.next
       run.next = i + 1
@@ -82,6 +100,7 @@ local function new_run(items, fn, opts)
         record(i, outcome(pcall(fn, items[i], i)))
       end
     end
+    if co then running[co] = outer end
   end
   return run
 end

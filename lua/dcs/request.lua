@@ -8,6 +8,7 @@
 local core = require "dcs.core"
 local cjson = require "cjson"
 local errors = require "dcs.errors"
+local gather = require "dcs.gather"
 local operations = require "dcs.operations"
 local retry = require "dcs.retry"
 local tasks = require "dcs.tasks"
@@ -472,6 +473,10 @@ local function attempt(self, name, op, req, number)
     local index = (first - 1 + i) % #endpoints + 1
     throttle(self)
     if self.closed then return nil, errors.closed(name) end
+    local stopped = gather.stopped()           -- a fan-out stopped while this call slept
+    if stopped then
+      return nil, errors.new { kind = "aborted", operation = name, message = stopped, retryable = false }
+    end
     local url, headers = signed(self, req, head and endpoints[index] .. head .. middle .. path
       or endpoints[index] .. path, creds, project)
     local res, err, outcome = exchange(self, name, op, req, number, transport, url, headers, creds)

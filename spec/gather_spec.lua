@@ -20,7 +20,7 @@ describe("dcs.gather inside nginx", function()
           local dcs = require "dcs"
           local args = cjson.decode(ngx.unescape_uri(ngx.var.arg_spec))
           local client = dcs.client { ak = %q, sk = %q, project = %q, endpoint = os.getenv("DCS_ENDPOINT"),
-            retries = false }
+            retries = args.retries or false }
           local results, failed = dcs.gather(args.jobs, function(job)
             return client:create_redislog_download_link(job.instance, job.log)
           end, { concurrency = args.concurrency })
@@ -57,5 +57,18 @@ describe("dcs.gather inside nginx", function()
     end
     local stats = emu:admin("GET", "/_emulator/stats")
     assert.are.equal(5, stats.peak_in_flight)      -- concurrent, and never over the cap
+  end)
+
+  it("stops the items already started too once a gateway 401 stops the fan-out", function()
+    emu:fault { match = { path_contains = "/links" }, times = 3, action = { respond = { status = 503,
+      headers = { ["Retry-After"] = "1" }, json = { error_code = "DCS.5003", error_msg = "busy" } } } }
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 401,
+      json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+    local out = run { jobs = E.link_jobs(6), concurrency = 4, retries = { max = 2, base = 0.01, cap = 2 } }
+    assert.are.equal(6, out.failed)
+    assert.are.equal(4, #emu:requests())
+    table.sort(out.results)
+    assert.are.same({ "aborted nil", "aborted nil", "aborted nil", "aborted nil", "aborted nil", "api 401" },
+      out.results)
   end)
 end)

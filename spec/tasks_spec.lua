@@ -539,6 +539,25 @@ describe("the host loop", function()
     assert.has_error(function() list[1]:wait() end, nil)
   end)
 
+  it("refuses a wait that would never end: on the task itself, or on one that waits for it", function()
+    local loop = dcs.loop()
+    local me
+    me = loop:spawn(function() return me:wait() end)
+    local a, b
+    a = loop:spawn(function() return b:wait() end)
+    b = loop:spawn(function()
+      require("dcs.tasks").sleep(0.01)      -- a waits for b by now
+      return a:wait()
+    end)
+    loop:run()
+    for _, t in ipairs { me, b } do
+      local ok, why = pcall(t.result, t)
+      assert.is_false(ok)
+      assert.matches("wait%(%) on a task that waits for this one %(or on itself%)", why)
+    end
+    assert.has_error(function() a:result() end)           -- b's failure, re-raised by its wait
+  end)
+
   it("keeps a step within its budget: tasks left over run first at the next step, in order", function()
     local loop = dcs.loop()
     local ran = {}

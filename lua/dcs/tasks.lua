@@ -375,6 +375,16 @@ function Task:result()
   return unpack(self.values, 1, self.values.n)
 end
 
+-- Whether task is, or waits (through a chain of waits) for, other: a wait
+-- that would close such a cycle would never end.
+local function waits_for(task, other)
+  while task do
+    if task == other then return true end
+    task = task.joining
+  end
+  return false
+end
+
 --- Waits for the task: yields when called from another task, else runs
 --- the loop until it is done.
 ---@return any ... task:result()
@@ -383,9 +393,12 @@ function Task:wait()
     assert(not self.loop:stepping(), "dcs task: wait() from a sink callback (a step of the loop is under way)")
     local me = M.current()
     if me then
+      assert(not waits_for(self, me), "dcs task: wait() on a task that waits for this one (or on itself)")
       self.joiners = self.joiners or {}
       self.joiners[#self.joiners + 1] = me
+      me.joining = self
       coroutine.yield(WAIT, "join")
+      me.joining = nil
     else
       while not self:done() do self.loop:step(self.loop:timeout() or 0.01) end
     end

@@ -166,11 +166,14 @@ end
 -- Drops the entries of tasks no longer asleep, so that neither the next
 -- timeout nor a step's wait counts a cancelled task's sleep.
 local function prune_sleeping(loop)
-  local still = {}
-  for _, task in ipairs(loop.sleeping) do
-    if asleep(task) then still[#still + 1] = task end
+  local list, n = loop.sleeping, 0
+  for i = 1, #list do                   -- in place: every tick of a host loop asks
+    if asleep(list[i]) then
+      n = n + 1
+      list[n] = list[i]
+    end
   end
-  loop.sleeping = still
+  for i = #list, n + 1, -1 do list[i] = nil end
 end
 
 -- Wakes the tasks whose transfer is done or whose sleep ended.

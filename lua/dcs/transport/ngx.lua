@@ -225,7 +225,9 @@ function Transport:request(req)
     local request, request_target = for_hop(req, target)
     local res, ferr, before_answer = exchange(io, request, request_target, target.authority, self.max_body)
     if res then
-      if res.keepalive then sock:setkeepalive(self.keepalive_timeout, self.pool_size) else sock:close() end
+      -- setkeepalive refuses a connection with unread bytes (a body longer
+      -- than announced) and leaves it open until the handler ends: close it
+      if not (res.keepalive and sock:setkeepalive(self.keepalive_timeout, self.pool_size)) then sock:close() end
       ngx.update_time()
       res.keepalive, res.until_close = nil, nil
       res.new_connections = reused == 0 and 1 or 0

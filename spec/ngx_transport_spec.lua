@@ -1,0 +1,72 @@
+-- The cosocket transport's connections inside nginx, against
+-- tools/hostile-server: what one handler (a timer job, say) that makes many
+-- calls leaves open, and which requests go on the wire again.  A location
+-- runs the requests it is given, in turn, through the transport "ngx" and
+-- answers with each outcome.
+local cjson = require "cjson"
+local E = require "support.emulator"
+local N = require "support.nginx"
+
+local SERVER = [[
+    location = /calls {
+      content_by_lua_block {
+        local cjson = require "cjson"
+        ngx.req.read_body()
+        local job = cjson.decode(ngx.req.get_body_data())
+        local transport = assert(require("dcs.transport").select("ngx", {}).get())
+        local out = {}
+        for i = 1, job.repeats or 1 do
+          for _, req in ipairs(job.requests) do
+            ngx.update_time()
+            local started = ngx.now()
+            local res, failure = transport:request(req)
+            ngx.update_time()
+            local o = res and { status = res.status, body = res.body } or failure
+            o.elapsed = ngx.now() - started
+            out[#out + 1] = o
+          end
+        end
+        ngx.say(cjson.encode(out))
+      }
+    }
+]]
+
+describe("the ngx transport's connections", function()
+  if not N.available() then
+    it("needs nginx-light and libnginx-mod-http-lua", function() pending("nginx is not installed") end)
+    return
+  end
+
+  local hs, nginx
+  lazy_setup(function()
+    assert(os.execute("make -s LUA=luajit >/dev/null"))
+    hs = E.start_hostile()
+    nginx = N.start { server = SERVER }       -- worker_connections 64
+  end)
+  lazy_teardown(function()
+    if nginx then nginx:stop() end
+    if hs then hs:stop() end
+  end)
+  before_each(function() hs:reset { close_connections = true } end)
+
+  -- Runs requests (repeated `repeats` times) in one nginx handler: the outcomes.
+  local function calls(requests, repeats)
+    local res = assert(nginx.http:request { method = "POST", url = nginx.url .. "/calls", timeout = 60,
+      body = cjson.encode { requests = requests, repeats = repeats } })
+    assert.are.equal(200, res.status, res.body .. nginx:error_log():sub(-2000))
+    return cjson.decode(res.body)
+  end
+
+  local function answer(body, extra)
+    return "HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body .. (extra or "")
+  end
+
+  it("closes a connection that cannot go back to the pool (bytes after the body)", function()
+    hs:script { match = { path_prefix = "/junk" }, times = -1, steps = { { send = answer("{}", "JUNK") } } }
+    local out = calls({ { method = "GET", url = hs.url .. "/junk", timeout = 5 } }, 100)
+    for i, o in ipairs(out) do
+      assert.are.equal(200, o.status, ("call %d: %s"):format(i, tostring(o.message)))
+    end
+    assert.are.equal(100, #out)
+  end)
+end)

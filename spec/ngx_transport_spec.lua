@@ -69,4 +69,18 @@ describe("the ngx transport's connections", function()
     end
     assert.are.equal(100, #out)
   end)
+
+  -- libcurl tries a kept-alive connection again only when the server had
+  -- closed it before any answer: a stall is a slow server, and the request
+  -- is not sent twice
+  it("does not send a request again after a stall on a kept-alive connection", function()
+    hs:script { match = { path_prefix = "/f" }, times = 1, steps = { { send = answer("{}") } } }
+    hs:script { match = { path_prefix = "/f" }, times = 1, steps = { { hang = true } } }
+    local req = { method = "GET", url = hs.url .. "/f", timeout = 10, stall_timeout = 1 }
+    local out = calls { req, req }
+    assert.are.equal(200, out[1].status)
+    assert.are.equal("timeout", out[2].kind, cjson.encode(out[2]))
+    assert.is_true(out[2].elapsed < 2, ("took %.3f s"):format(out[2].elapsed))
+    assert.are.equal(2, hs:stats().requests)
+  end)
 end)

@@ -744,6 +744,10 @@ fault { name = "dcs: a second answer smuggled after the first", target = "twice"
     assert.are.equal(0, v.result.total_num)
     assert.are.equal(1, v.second.total_num)         -- the server's own second answer, not the smuggled one
   end }
+-- the server had the second request and began its answer: not sent again
+fault { name = "dcs: a head cut short on the kept-alive connection", target = "twice",
+  scripts = { answer(LIST, 200, EMPTY_LIST), raw(LIST, H200) },
+  expect = "network", reason = { "recv", "bad_response" }, requests = 2 }
 wire("an X-Request-Id of 60 KB on an error",
   answer(LIST, 500, '{"error_code":"DCS.5000","error_msg":"boom"}', { { "X-Request-Id", ("r"):rep(60000) } }),
   { expect = "api", status = 500,

@@ -84,7 +84,9 @@ local function tunnel(io, proxy, authority)
 end
 
 -- One exchange on a connected socket.  The third value is true when the
--- failure came before any answer (a pooled connection the server closed).
+-- failure came before any answer (a pooled connection the server closed):
+-- not after some of one (the server has the request), nor on a timeout
+-- (a slow server, not a closed connection), as libcurl decides.
 local function exchange(io, req, target, authority, max_body)
   local method = req.method or "GET"
   local sent, serr = wire.send_request(io, method, target, req.headers, req.body, authority)
@@ -94,7 +96,8 @@ local function exchange(io, req, target, authority, max_body)
     if headers == "bad_response" or headers == "line too long" then
       return nil, failure("network", "bad_response", "malformed response head")
     end
-    return nil, io_failure(headers, "recv"), true
+    local f = io_failure(headers, "recv")
+    return nil, f, f.kind == "network" and not version
   end
   local res = { status = status, headers = headers }
   local bad = wire.framing_failure(res)

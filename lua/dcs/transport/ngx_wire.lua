@@ -107,20 +107,22 @@ local function parse_status_line(line)
   return tonumber(status), version
 end
 
--- The status line and fields of one response head.
+-- The status line and fields of one response head; on an error, the
+-- third value is true when some of it had come.
 local function read_one_head(io)
   local line, err, partial = read_line(io, M.MAX_HEAD_BYTES)
   if not line then
+    local started = partial ~= nil and partial ~= ""
     -- bytes that end without a line end are no status line either (HTTP/0.9)
-    if err == "closed" and partial and partial ~= "" then return nil, "bad_response" end
-    return nil, err
+    if err == "closed" and started then return nil, "bad_response" end
+    return nil, err, started
   end
   local status, version = parse_status_line(line)
   if not status then return nil, "bad_response" end
   local headers, bytes, fields = {}, #line, 0
   while true do
     local h, herr = read_line(io, M.MAX_HEAD_BYTES)
-    if not h then return nil, herr end
+    if not h then return nil, herr, true end
     if h == "" then break end
     bytes, fields = bytes + #h, fields + 1
     if bytes > M.MAX_HEAD_BYTES or fields > M.MAX_HEAD_FIELDS then return nil, "bad_response" end
@@ -133,11 +135,12 @@ end
 
 --- Reads the status line and headers; skips up to MAX_INTERIM 1xx
 -- answers.  A 101 is malformed: no request of ours asks to switch protocols.
--- -> status, headers, version | nil, err ("bad_response", "timeout", ...)
+-- -> status, headers, version | nil, err ("bad_response", "timeout", ...),
+-- started (true when some of an answer had come)
 function M.read_head(io)
-  for _ = 0, M.MAX_INTERIM do
+  for i = 0, M.MAX_INTERIM do
     local status, headers, version = read_one_head(io)
-    if not status then return nil, headers end
+    if not status then return nil, headers, version or i > 0 end
     if status == 101 then return nil, "bad_response" end
     if status >= 200 then return status, headers, version end
   end

@@ -1054,6 +1054,11 @@ dl("a drop before any body byte", { files = file { tricks = { drop_after = { 0, 
   reason = "recv" })
 dl("a stall after 1000 bytes", { files = file { tricks = { stall_after = 1000 } },
   call_opts = { stall_timeout = 1, max_resumes = 0 }, expect = "timeout", time = { 1, 4 }, left = PARTIAL })
+-- libcurl counts body bytes only: the head must come within stall_timeout
+dl("a head dripped within the download's timeout", { files = {}, scripts = { steps(OBS, {
+  { drip = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n" .. ("X-Pad: a\r\n"):rep(20), interval = 0.05 },
+  { hang = true } }) }, call_opts = { stall_timeout = 1, max_resumes = 0 }, expect = "timeout", reason = "stall",
+  time = { 1, 4 } })
 dl("a drip slower than the download's timeout", { files = file { tricks = { drip_interval = 0.01 } },
   call_opts = { timeout = T }, expect = "timeout", time = { T, T + 2 }, left = PARTIAL })
 dl("a 206 without a Range", { files = {}, scripts = { respond(OBS, { status = 206, body = "abc",

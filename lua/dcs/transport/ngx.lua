@@ -91,7 +91,7 @@ local function exchange(io, req, target, authority, max_body)
   local method = req.method or "GET"
   local sent, serr = wire.send_request(io, method, target, req.headers, req.body, authority)
   if not sent then return nil, io_failure(serr, "send"), true end
-  local status, headers, version = wire.read_head(io)
+  local status, headers, version = wire.read_head(io, req.stall_timeout)
   if not status then
     if headers == "bad_response" or headers == "line too long" then
       return nil, failure("network", "bad_response", "malformed response head")

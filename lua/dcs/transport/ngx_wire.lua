@@ -24,6 +24,7 @@ local failure = M.failure
 
 function M.io_failure(err, what, res)
   if err == "timeout" then return failure("timeout", "timeout", what .. ": timed out", res) end
+  if err == "stall" then return failure("timeout", "stall", what .. ": no head within the stall timeout", res) end
   return failure("network", what, what .. ": " .. tostring(err), res)
 end
 local io_failure = M.io_failure
@@ -133,11 +134,8 @@ local function read_one_head(io)
   return tonumber(status), headers, version
 end
 
---- Reads the status line and headers; skips up to MAX_INTERIM 1xx
--- answers.  A 101 is malformed: no request of ours asks to switch protocols.
--- -> status, headers, version | nil, err ("bad_response", "timeout", ...),
--- started (true when some of an answer had come)
-function M.read_head(io)
+-- The status line and headers; up to MAX_INTERIM 1xx answers skipped.
+local function read_heads(io)
   for i = 0, M.MAX_INTERIM do
     local status, headers, version = read_one_head(io)
     if not status then return nil, headers, version or i > 0 end
@@ -145,6 +143,24 @@ function M.read_head(io)
     if status >= 200 then return status, headers, version end
   end
   return nil, "bad_response"
+end
+
+--- Reads the status line and headers; skips up to MAX_INTERIM 1xx
+-- answers.  A 101 is malformed: no request of ours asks to switch protocols.
+-- With a stall window (seconds) the head must come within it, "stall"
+-- otherwise: libcurl counts only body bytes toward min_speed, and a server
+-- dripping its head would hold the call until the deadline.
+-- -> status, headers, version | nil, err ("bad_response", "timeout",
+-- "stall", ...), started (true when some of an answer had come)
+function M.read_head(io, window)
+  local deadline = io.deadline
+  ngx.update_time()
+  if window then io.deadline = math.min(deadline, ngx.now() + window) end
+  local status, headers, extra = read_heads(io)
+  local cut = io.deadline < deadline
+  io.deadline = deadline
+  if not status and headers == "timeout" and cut then headers = "stall" end
+  return status, headers, extra
 end
 
 -- The consumer's answer to the head: its file, false (buffer), or nil, failure.

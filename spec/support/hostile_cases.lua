@@ -1059,6 +1059,11 @@ dl("a head dripped within the download's timeout", { files = {}, scripts = { ste
   { drip = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n" .. ("X-Pad: a\r\n"):rep(20), interval = 0.05 },
   { hang = true } }) }, call_opts = { stall_timeout = 1, max_resumes = 0 }, expect = "timeout", reason = "stall",
   time = { 1, 4 } })
+-- a fragment is the client's alone (RFC 9110 4.2.4): never on the request line
+dl("a link with a fragment", { link = "{{base}}/obs/f.log#part-2", expect = "ok", check = function(v, ctx, assert)
+  same_sha(v, ctx, assert)
+  assert.are.equal("/obs/f.log", ctx.log()[1].target)
+end })
 dl("a drip slower than the download's timeout", { files = file { tricks = { drip_interval = 0.01 } },
   call_opts = { timeout = T }, expect = "timeout", time = { T, T + 2 }, left = PARTIAL })
 dl("a 206 without a Range", { files = {}, scripts = { respond(OBS, { status = 206, body = "abc",

@@ -33,6 +33,7 @@ local function split_url(url)
   if not host then host, port = authority:match("^(.-):(%d+)$") end
   host = host or authority:match("^%[(.+)%]$") or authority
   port = tonumber(port) or (scheme == "https" and 443 or 80)
+  rest = rest:gsub("#.*", "")         -- a fragment is the client's alone: never sent
   if rest == "" or rest:sub(1, 1) == "?" then rest = "/" .. rest end
   return scheme, host, port, authority, rest
 end

@@ -200,6 +200,17 @@ describe("inside nginx", function()
     assert.matches("answered 407 to CONNECT", res.body)
   end)
 
+  it("refuses a proxy URL with a raw '@' in its password, as libcurl does, without quoting it", function()
+    for _, transport in ipairs { "ngx", "curl" } do
+      local res = assert(nginx:get(link_path("&transport=" .. transport
+        .. "&proxy=http%3A%2F%2Fops%3As3%40cr3t%40127.0.0.1%3A9")))     -- http://ops:s3@cr3t@127.0.0.1:9
+      assert.are.equal(502, res.status)
+      assert.matches("network error", res.body)
+      assert.is_nil(res.body:find("cr3t", 1, true), res.body)
+    end
+    assert.are.equal(0, #emu:requests())
+  end)
+
   it("maps API errors the same way", function()
     local res = assert(nginx:get("/link?instance=5560df16-cebf-4473-95c4-d1b573c16e70&log=" .. E.LOG_ID))
     assert.are.equal(502, res.status)

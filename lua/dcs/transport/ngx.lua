@@ -47,6 +47,9 @@ local function parse_proxy(url)
   if not scheme or scheme:lower() ~= "http" then
     return nil, "proxy must be an http:// URL"
   end
+  -- a raw '@' in the password: which part is the host is anybody's guess
+  -- (libcurl refuses such a URL too), and a guess would show part of it
+  if hostport:find("@", 1, true) then return nil, "proxy URL holds more than one '@' (write it %40)" end
   local host, port = hostport:match("^(.-):(%d+)$")
   local p = { host = host or hostport, port = tonumber(port) or 80, authority = hostport }
   if userinfo then

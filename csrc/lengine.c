@@ -293,14 +293,18 @@ static int engine_step(lua_State *L)
 static int engine_fds(lua_State *L)
 {
     lengine *le = check_engine(L);
-    dcs_engine_fd *fds;
-    size_t n, i;
+    dcs_engine_fd *fds = NULL;
+    size_t n, room = 0, i;
 
     lua_settop(L, 1);
-    n = le->e != NULL ? dcs_engine_fds(le->e, NULL, 0) : 0;
-    fds = dcs_newuserdata(L, (n > 0 ? n : 1) * sizeof *fds);
-    /* The allocation may have run a finalizer that closed the engine. */
-    n = le->e != NULL ? dcs_engine_fds(le->e, fds, n) : 0;
+    /* The allocation may run a finalizer that closes the engine, or steps
+     * it and so changes its descriptors: they are read again until they
+     * fit in the room made for them. */
+    while ((n = le->e != NULL ? dcs_engine_fds(le->e, fds, room) : 0) > room) {
+        lua_settop(L, 1);
+        fds = dcs_newuserdata(L, n * sizeof *fds);
+        room = n;
+    }
     lua_createtable(L, (int)n, 0);
     for (i = 0; i < n; i++) {
         lua_createtable(L, 0, 3);

@@ -9,8 +9,36 @@ local core = require "dcs.core"
 local E = require "support.emulator"
 local N = require "support.nginx"
 local files = require "support.files"
+local gc = require "support.gc"
 
 local NO_PROXY = { proxy = "" }
+
+local function pack(...) return { n = select("#", ...), ... } end
+
+-- Calls call() with a finalizer pending whose first run inside it runs
+-- action(): the finalizer re-arms itself until the call starts, and the
+-- collector is as eager as it goes, so it runs at the call's first
+-- allocations.  Returns call()'s results (packed) and whether action ran.
+local function finalizer_inside(call, action)
+  local inside, ran = false, false
+  local function fin()
+    if ran then return end
+    if inside then
+      ran = true
+      action()
+    else
+      gc.on_gc(fin)
+    end
+  end
+  gc.on_gc(fin)
+  gc.eager(true)
+  inside = true
+  local out = pack(call())
+  inside = false
+  gc.eager(false)
+  ran = true                    -- a finalizer still pending does nothing
+  return out, ran
+end
 
 -- Steps until nothing is in flight (or `limit` seconds passed); the number of steps.
 local function run(e, limit)
@@ -531,6 +559,35 @@ describe("core.engine", function()
       e:close()
       assert.are.same({}, e:fds())
       assert.is_nil(e:timeout())
+    end)
+
+    it("lists the descriptors a finalizer run by fds opens, none it has no room for", function()
+      -- fds makes room for the descriptors it counted; the allocation may
+      -- run a finalizer that steps the engine, which opens more
+      local url = slow(5)
+      local grew, tries = false, 0
+      while not grew and tries < 5 do
+        tries = tries + 1
+        local e = core.engine()
+        e:start({ url = url .. "/" .. tries .. "/first" }, NO_PROXY)
+        local deadline = core.monotime() + 10
+        while #e:fds() == 0 and core.monotime() < deadline do e:step(0.05) end
+        for i = 1, 7 do e:start({ url = url .. "/" .. tries .. "/" .. i }, NO_PROXY) end
+        local out, ran = finalizer_inside(function() return e:fds() end, function()
+          local until_ = core.monotime() + 2
+          while #e:fds() < 8 and core.monotime() < until_ do e:step(0.05) end
+        end)
+        local fds, after = out[1], {}
+        for _, d in ipairs(e:fds()) do after[d.fd] = true end
+        for _, d in ipairs(fds) do
+          assert.is_true(after[d.fd], "fd " .. tostring(d.fd) .. " is not the engine's")
+          assert.is_boolean(d.read)
+          assert.is_boolean(d.write)
+        end
+        grew = ran and #fds > 1
+        e:close()
+      end
+      if not grew then return pending("no finalizer stepped the engine inside fds in 5 tries") end
     end)
 
     it("lets a host wait on the descriptors itself", function()

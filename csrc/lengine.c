@@ -36,6 +36,7 @@
 
 #define ENGINE_MT "dcs.core.engine"
 #define TRANSFER_MT "dcs.core.transfer"
+#define RESPONSE_MT "dcs.core.transfer.response"
 #define WHO "dcs.core.engine"
 #define MAX_SECONDS 1e6
 
@@ -352,17 +353,52 @@ static int transfer_done(lua_State *L)
     return 1;
 }
 
+static int response_gc(lua_State *L)
+{
+    dcs_http_response_free(luaL_checkudata(L, 1, RESPONSE_MT));
+    return 0;
+}
+
+/* The response of the done transfer whose anchor is at 2, pushed: moved at
+ * the first result into a userdata the anchor keeps, since a finalizer run
+ * while a result is built may release the transfer (its __gc), never that.
+ * NULL when there is none (the engine was closed before the start, or the
+ * transfer was released first). */
+static const dcs_http_response *push_response(lua_State *L, ltransfer *lt)
+{
+    dcs_http_response *res;
+
+    lua_rawgeti(L, 2, DCS_A_RESPONSE);
+    if (lua_type(L, -1) == LUA_TUSERDATA)
+        return lua_touserdata(L, -1);
+    if (lt->t == NULL)
+        return NULL;
+    res = dcs_newuserdata(L, sizeof *res);
+    dcs_http_response_init(res);
+    luaL_getmetatable(L, RESPONSE_MT);
+    lua_setmetatable(L, -2);
+    if (lt->t == NULL)          /* released by a finalizer the allocation ran */
+        return NULL;
+    *res = *dcs_transfer_response(lt->t);
+    dcs_http_response_init(dcs_transfer_response(lt->t));
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, 2, DCS_A_RESPONSE);
+    return res;
+}
+
 /* transfer:result() -> what handle:request returns; raises before done. */
 static int transfer_result(lua_State *L)
 {
     ltransfer *lt = check_transfer(L);
+    const dcs_http_response *res;
+
     if (!is_done(lt))
         return luaL_error(L, WHO ": the transfer is not done (step its engine)");
-    if (lt->t == NULL)
-        return dcs_lreq_failure(L, "closed", "closed", "the engine is closed");
     lua_settop(L, 1);
     dcs_getuservalue(L, 1);
-    return dcs_lreq_result(L, &lt->c, dcs_transfer_response(lt->t), 2);
+    if ((res = push_response(L, lt)) == NULL)
+        return dcs_lreq_failure(L, "closed", "closed", "the engine is closed");
+    return dcs_lreq_result(L, &lt->c, res, 2);
 }
 
 /* transfer:cancel(): kind "closed", reason "cancelled"; a no-op when done. */
@@ -461,6 +497,11 @@ void dcs_open_engine(lua_State *L)
 {
     new_class(L, ENGINE_MT, engine_metamethods, engine_methods);
     new_class(L, TRANSFER_MT, transfer_metamethods, transfer_methods);
+    if (luaL_newmetatable(L, RESPONSE_MT)) {
+        lua_pushcfunction(L, response_gc);
+        lua_setfield(L, -2, "__gc");
+    }
+    lua_pop(L, 1);
     lua_pushcfunction(L, engine_new);
     lua_setfield(L, -2, "engine");
 }

@@ -30,7 +30,8 @@ enum {
     DCS_A_HEAD_STEP,            /* lreq.c's head_step: on 5.1 and LuaJIT, pushing a C
                                  * function allocates, so it is made beforehand */
     DCS_A_OWNER,                /* for the owner's use (lengine.c: the engine) */
-    DCS_A_COUNT = DCS_A_OWNER
+    DCS_A_RESPONSE,             /* the owner's too (lengine.c: the transfer's response) */
+    DCS_A_COUNT = DCS_A_RESPONSE
 };
 
 typedef struct dcs_lreq dcs_lreq;

@@ -1157,6 +1157,36 @@ describe("core.engine", function()
       assert.are.equal(first, seen)
     end)
 
+    it("survive a finalizer that releases their transfer (its __gc) while one is built", function()
+      -- building a result allocates, and so may run a finalizer that does
+      -- what the collector does to a transfer: release its C side
+      local e = core.engine()
+      local url = emu.url .. "/_emulator/health"
+      local function release(t) return function() getmetatable(t).__gc(t) end end
+      -- released inside its first result: the result, or closed
+      local t = e:start({ url = url }, NO_PROXY)
+      run(e)
+      local out = finalizer_inside(function() return t:result() end, release(t))
+      if out[1] then
+        assert.are.equal(200, out[1].status)
+      else
+        assert.are.equal("closed", out[2].kind)
+      end
+      -- released inside a later result: that result, and every one after
+      t = e:start({ url = url }, NO_PROXY)
+      run(e)
+      local first = assert(t:result())
+      local ran
+      out, ran = finalizer_inside(function() return t:result() end, release(t))
+      collectgarbage()
+      e:close()
+      if not ran then return pending("no finalizer ran inside result") end
+      for _, res in ipairs { assert(out[1]), assert(t:result()) } do
+        assert.are.same({ first.status, first.body }, { res.status, res.body })
+        assert.are.equal(first.headers["content-type"], res.headers["content-type"])
+      end
+    end)
+
     it("give a result's headers no way to crash the host", function()
       local e = core.engine()
       local res = assert(result_of(e, { url = link }))

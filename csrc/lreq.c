@@ -45,6 +45,17 @@ static long timeout_ms(lua_State *L, int t, long absent, long none, const char *
     return ms;
 }
 
+/* A string option, pushed (dcs_field_string): libcurl takes C strings, so
+ * one with a NUL inside, which libcurl would cut short there, raises. */
+static const char *config_string(lua_State *L, int t, const char *name, const char *who)
+{
+    size_t len;
+    const char *s = dcs_field_string(L, t, name, &len, who);
+    if (s != NULL && strlen(s) != len)
+        luaL_error(L, "%s: '%s' must not contain a NUL byte", who, name);
+    return s;
+}
+
 /* { timeout = s|false, connect_timeout = s, insecure =, ca_file =, proxy =,
  *   no_proxy =, user_agent =, max_body = bytes (0 = no limit) } */
 void dcs_lreq_config(lua_State *L, int t, dcs_http_config *cfg, const char *who)
@@ -53,10 +64,10 @@ void dcs_lreq_config(lua_State *L, int t, dcs_http_config *cfg, const char *who)
     double max_body;
 
     memset(cfg, 0, sizeof *cfg);
-    cfg->ca_file = dcs_field_string(L, t, "ca_file", NULL, who);
-    cfg->proxy = dcs_field_string(L, t, "proxy", NULL, who);
-    cfg->no_proxy = dcs_field_string(L, t, "no_proxy", NULL, who);
-    cfg->user_agent = dcs_field_string(L, t, "user_agent", NULL, who);
+    cfg->ca_file = config_string(L, t, "ca_file", who);
+    cfg->proxy = config_string(L, t, "proxy", who);
+    cfg->no_proxy = config_string(L, t, "no_proxy", who);
+    cfg->user_agent = config_string(L, t, "user_agent", who);
     cfg->timeout_ms = timeout_ms(L, t, 120000, 0, who);
     cfg->connect_timeout_ms = seconds_field_ms(L, t, "connect_timeout", 60, who);
     max_body = dcs_field_number(L, t, "max_body", 64.0 * 1024 * 1024, 0, max_size, who);

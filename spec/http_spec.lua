@@ -364,6 +364,18 @@ describe("core.http request", function()
       assert.has_error(function() t:request {} end)
     end)
 
+    it("refuse network options with a NUL byte, which libcurl would cut short", function()
+      local e = core.engine()
+      for _, name in ipairs { "ca_file", "proxy", "no_proxy", "user_agent" } do
+        local opts = { [name] = "x\0y" }
+        assert.error_matches(function() core.http(opts) end, "'" .. name .. "' must not contain a NUL byte")
+        assert.error_matches(function() e:start({ url = "http://127.0.0.1:1/" }, opts) end,
+          "'" .. name .. "' must not contain a NUL byte")
+      end
+      assert.are.equal(0, e:running())
+      e:close()
+    end)
+
     it("range-check every number before using it", function()
       for _, bad in ipairs { 0 / 0, math.huge, -math.huge, 1e300, 2 ^ 63, 0, 0.0005, -1 } do
         for _, name in ipairs { "timeout", "stall_timeout", "min_speed" } do

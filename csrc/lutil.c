@@ -94,12 +94,18 @@ static int hash_stream(FILE *fp, unsigned char md[32])
 /* sha256_file(path) -> hex | nil, message; constant memory. */
 static int l_sha256_file(lua_State *L)
 {
-    const char *path = luaL_checkstring(L, 1);
+    size_t len;
+    const char *path = luaL_checklstring(L, 1, &len);
     unsigned char md[32];
     char out[65];
     FILE *fp;
     int ok;
 
+    if (strlen(path) != len) {          /* fopen would open the name before the NUL */
+        lua_pushnil(L);
+        lua_pushliteral(L, "invalid file name: it contains a NUL byte");
+        return 2;
+    }
     fp = fopen(path, "rb");
     if (fp == NULL) {
         lua_pushnil(L);

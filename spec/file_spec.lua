@@ -452,6 +452,16 @@ describe("core.read_file", function()
     assert.are.equal("invalid", code)
   end)
 
+  it("and sha256_file refuse a name with a NUL byte, which would name another file", function()
+    local f = assert(core.open_file(dir .. "/named", "new"))
+    assert(f:write("abc"))
+    f:close()
+    assert.are.equal(core.sha256_hex("abc"), core.sha256_file(dir .. "/named"))
+    local hex, why = core.sha256_file(dir .. "/named\0.part")
+    assert.is_nil(hex)
+    assert.matches("NUL byte", why)
+  end)
+
   it("raises on a bad limit", function()
     for _, bad in ipairs { -1, 0 / 0, math.huge, 2 ^ 60 } do
       assert.has_error(function() core.read_file(dir .. "/x", bad) end)

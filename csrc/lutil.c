@@ -2,6 +2,7 @@
  * monotonic clock, streaming SHA-256 of a file, isatty.  (Under OpenResty
  * the Lua layer uses ngx.sleep and ngx.now instead of the first two.) */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -124,9 +125,11 @@ static int l_sha256_file(lua_State *L)
     return 1;
 }
 
+/* isatty(fd): false for a number no descriptor has (not cast to another). */
 static int l_isatty(lua_State *L)
 {
-    lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
+    lua_Integer fd = luaL_checkinteger(L, 1);
+    lua_pushboolean(L, fd >= 0 && fd <= INT_MAX && isatty((int)fd));
     return 1;
 }
 

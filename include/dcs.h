@@ -74,7 +74,9 @@ extern "C" {
  *
  * Returns 0 (LUA_OK) with the stack as it was, or a Lua status (LUA_ERRRUN:
  * no package library, or the Lua running is not the one this build is for;
- * LUA_ERRMEM: out of memory) with an error message pushed on the stack. */
+ * LUA_ERRMEM: out of memory) with an error message pushed on the stack;
+ * except when the stack itself cannot grow by two slots (lua_checkstack):
+ * then LUA_ERRMEM with nothing pushed, since nothing can be. */
 int dcs_preload(lua_State *L);
 
 #ifdef __cplusplus

@@ -80,3 +80,18 @@ describe("dcs-logs on a terminal", function()
     assert.are.equal("", shown)
   end)
 end)
+
+describe("core.isatty on a terminal", function()
+  local sub = require "support.subprocess"
+
+  it("says false for a number no descriptor has, not what a cut to int would name", function()
+    local code = 'local core = require "dcs.core" io.write(tostring(core.isatty(2)), " ", '
+      .. 'tostring(core.isatty(2^32 + 2)), " ", tostring(core.isatty(-1)))'
+    local inner = ("LUA_PATH=%s LUA_CPATH=%s %s -e %s"):format(sub.quote(sub.LUA_PATH), sub.quote(sub.LUA_CPATH),
+      sub.LUA, sub.quote(code))
+    local p = io.popen("env -u LD_PRELOAD script -qec " .. sub.quote(inner) .. " /dev/null")
+    local shown = p:read("*a")
+    p:close()
+    assert.are.equal("true false false", shown)
+  end)
+end)

@@ -124,6 +124,19 @@ describe("dcs-logs", function()
       assert.matches("^dcs%-logs: created directory new/dir\n$", err)
     end)
 
+    -- README: `download` checks that it can write there before asking
+    -- anything of the service (here: before the link request)
+    it("refuses a directory it cannot write to before asking for the link", function()
+      for _, case in ipairs { { "/sys", "%." }, { dir, "/sys", "-o", "/sys" }, { dir, "/sys", "-o", "/sys/" },
+        { dir, "/sys", "-o", "/sys/redis.log" } } do
+        local status, out, err = cli.run(case[1], env(), "download", E.INSTANCE, E.LOG_ID, unpack(case, 3))
+        assert.are.equal(1, status, err)
+        assert.are.equal("", out)
+        assert.matches("^dcs%-logs: cannot write in " .. case[2] .. ": [^\n]+\n$", err)
+      end
+      assert.are.same({}, emu:requests())
+    end)
+
     it("says nothing but the results with --quiet", function()
       local status, out, err = run("-q", "download", E.INSTANCE, E.LOG_ID, "-o", "quiet/")
       assert.are.equal(0, status, err)

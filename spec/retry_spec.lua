@@ -105,6 +105,26 @@ describe("retries", function()
     assert.are.equal(1, err.attempts)
   end)
 
+  -- README, Retries: Retry-After is waited exactly on any answer that is
+  -- retried (a 503's too), and one longer than cap ends the retries
+  it("waits exactly the Retry-After of a 503, and gives up on one longer than cap", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1,
+      action = json_fault(503, "APIGW.0613", "busy", { ["Retry-After"] = "2" }) }
+    local c = client { retries = { max = 3, base = 0.01, cap = 5 } }
+    local waits = {}
+    c.sleep = function(seconds) waits[#waits + 1] = seconds end
+    assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+    assert.are.same({ 2 }, waits)
+    emu:fault { match = { path_contains = "/links" }, times = -1,
+      action = json_fault(503, "APIGW.0613", "busy", { ["Retry-After"] = "30" }) }
+    local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    c:close()
+    assert.are.equal(503, err.status)
+    assert.are.equal(30, err.retry_after)
+    assert.are.equal(1, err.attempts)
+    assert.are.same({ 2 }, waits)
+  end)
+
   it("never pauses the client longer than cap, however far ahead Retry-After says", function()
     for _, value in ipairs { "999999999", "Fri, 31 Dec 9999 23:59:59 GMT" } do
       emu:fault { match = { path_contains = "/links" }, times = 1,

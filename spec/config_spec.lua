@@ -21,6 +21,11 @@ describe("regions", function()
     assert.is_false(ok)
     assert.matches("unknown DCS region 'mars%-north%-1'; known regions: af%-south%-1, cn%-north%-2, "
       .. ".*my%-kualalumpur%-1", err)
+    -- README: not with an endpoint given, where the region only names the IAM project
+    local c = dcs.client { ak = "a", sk = "b", region = "mars-north-1", endpoint = "http://127.0.0.1:9" }
+    assert.are.same({ "http://127.0.0.1:9" }, c.endpoints)
+    assert.are.equal("https://iam.mars-north-1.myhuaweicloud.com", c.iam_endpoint)
+    c:close()
   end)
 
   it("takes HUAWEICLOUD_SDK_REGION_DCS_<REGION> endpoints from the environment, even for other regions", function()

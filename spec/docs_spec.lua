@@ -107,6 +107,27 @@ describe("README's hostile suite counts", function()
   end)
 end)
 
+-- Every option dcs.client takes has a row in the README's "Client options"
+-- table, and every name there is an option.
+describe("README's client options table", function()
+  it("lists every option dcs.client takes, and no other", function()
+    local f = assert(io.open("README.md"))
+    local readme = f:read("*a")
+    f:close()
+    local section = assert(readme:match("\n### Client options\n(.-)\n### "))
+    local listed = {}
+    for cell in section:gmatch("\n| ([^|]+) |") do
+      for name in cell:gmatch("`([%w_]+)`") do listed[name] = true end
+    end
+    for name in pairs(require("dcs.config").OPTIONS) do
+      assert.truthy(listed[name], "README's Client options lacks " .. name)
+    end
+    for name in pairs(listed) do
+      assert.truthy(require("dcs.config").OPTIONS[name], "README lists " .. name .. ", not an option")
+    end
+  end)
+end)
+
 -- The README's C host (Embedding in a C host), linked with the README's own
 -- link line against libdcs.a for the ABI running the specs, run with no
 -- Lua file of lua-dcs on disk (LUA_PATH points nowhere).

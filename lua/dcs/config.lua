@@ -20,6 +20,7 @@ local OPTIONS = {
   on_request = "function", on_response = "function", transport = "string|function",
   rate_limit = "number",
 }
+M.OPTIONS = OPTIONS      -- each has a row in the README's "Client options" (spec/docs_spec.lua)
 
 -- Options that end up in headers, URLs or file names: no control bytes.
 local TEXT = { "ak", "sk", "project", "region", "security_token", "user_agent", "proxy", "no_proxy",

@@ -128,6 +128,24 @@ describe("README's client options table", function()
   end)
 end)
 
+-- Every kind of error the Lua layer makes is in the README's Errors table.
+describe("README's error kinds", function()
+  it("name every kind the code gives an error object", function()
+    local f = assert(io.open("README.md"))
+    local row = assert(f:read("*a"):match("\n| `kind` | ([^\n]+)"))
+    f:close()
+    local p = assert(io.popen("cat lua/dcs/*.lua lua/dcs/transport/*.lua"))
+    local source = p:read("*a")
+    p:close()
+    local kinds = 0
+    for kind in source:gmatch('kind = "([%w_]+)"') do
+      kinds = kinds + 1
+      assert.truthy(row:find('`"' .. kind .. '"`', 1, true), "README's Errors table lacks kind " .. kind)
+    end
+    assert.is_true(kinds >= 12)
+  end)
+end)
+
 -- The README's C host (Embedding in a C host), linked with the README's own
 -- link line against libdcs.a for the ABI running the specs, run with no
 -- Lua file of lua-dcs on disk (LUA_PATH points nowhere).

@@ -238,6 +238,39 @@ describe("run-log workflow", function()
       os.execute("rm -rf " .. dir)
     end)
 
+    it("gives every request its request_timeout: the listings, the collection and the links", function()
+      local dir = tmpdir()
+      local c = emu:client { retries = false }
+      emu:fault { match = { method = "POST", path_contains = "/redislog" }, times = 1, action = { delay = 1.5 } }
+      local t0 = core.monotime()
+      local written, err = c:fetch_run_logs(E.INSTANCE, { days = 3, dest = dir, poll_interval = 0.1,
+        request_timeout = 0.3 })
+      assert.is_nil(written)
+      assert.are.equal("timeout", err.kind)
+      assert.are.equal("collect_redislog", err.operation)
+      assert.is_true(core.monotime() - t0 < 1.2)
+      -- the emulator carries the collection out after its delay: let it, then start afresh
+      core.sleep(math.max(0, t0 + 2 - core.monotime()))
+      emu:reset()
+      emu:fault { match = { path_contains = "/links" }, times = -1, action = { delay = 1.5 } }
+      t0 = core.monotime()
+      local failed
+      written, failed = c:fetch_run_logs(E.INSTANCE, { days = 3, dest = dir, poll_interval = 0.1,
+        request_timeout = 0.3 })
+      assert.is_table(written, tostring(failed))
+      assert.are.same({}, written)
+      assert.are.equal(3, #failed)
+      for _, f in ipairs(failed) do
+        assert.are.equal("timeout", f.error.kind)
+        assert.are.equal("create_redislog_download_link", f.error.operation)
+      end
+      assert.is_true(core.monotime() - t0 < 1.5)
+      core.sleep(math.max(0, t0 + 2 - core.monotime()))     -- the emulator's delayed answers, out of the way
+      emu:reset()
+      c:close()
+      os.execute("rm -rf " .. dir)
+    end)
+
     it("fails as a whole when the collection is refused", function()
       local written, err = client:fetch_run_logs(E.MS_INSTANCE, { dest = "." })
       assert.is_nil(written)

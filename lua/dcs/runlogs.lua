@@ -206,7 +206,7 @@ local function fetch_one(self, instance_id, job, o)
     return nil, errors.new { kind = "timeout", operation = "fetch_run_logs", message =
       ("log file %s still '%s' after %gs"):format(name, names.printable(f.status), o.timeout) }
   end
-  local link, err = self:create_redislog_download_link(instance_id, f.id)
+  local link, err = self:create_redislog_download_link(instance_id, f.id, { timeout = o.request_timeout })
   if not link then return nil, err end
   local path = o.dest .. "/" .. name
   -- the path too: two files a server gave one name land under different ones
@@ -225,7 +225,7 @@ end
 ---@field timeout? number seconds to wait for the collection (default 300)
 ---@field poll_interval? number seconds between listings (default 3)
 ---@field concurrency? integer downloads at once, 1 to 64 (default 4)
----@field request_timeout? number seconds for each request
+---@field request_timeout? number seconds for each API request (listings, collection, links; not the downloads)
 ---@field progress? fun(file: dcs.LogFile, done: integer, total: integer?, path: string): boolean? false cancels
 
 --- A file fetch_run_logs saved.
@@ -262,7 +262,8 @@ function Client:fetch_run_logs(instance_id, opts)
   known, err = known_ids(self, instance_id, o)
   if not known then return nil, err end
   local ok
-  ok, err = self:collect_redislog(instance_id, { query_time = o.days, replication_id = o.replication_id })
+  ok, err = self:collect_redislog(instance_id, { query_time = o.days, replication_id = o.replication_id,
+    timeout = o.request_timeout })
   if not ok then return nil, err end
   local fresh
   fresh, err = wait_for_new(self, instance_id, o, known)

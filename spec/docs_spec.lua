@@ -146,6 +146,21 @@ describe("README's error kinds", function()
   end)
 end)
 
+-- The README's size of the Lua layer (Architecture) is within 5 % of
+-- what lua/dcs holds.
+describe("README's size of the Lua layer", function()
+  it("is the line count of lua/dcs, give or take 5 %", function()
+    local f = assert(io.open("README.md"))
+    local figure = assert(f:read("*a"):gsub("%s+", " "):match("The Lua layer is about ([%d,]+) lines"))
+    f:close()
+    local p = assert(io.popen("cat lua/dcs/*.lua lua/dcs/transport/*.lua | wc -l"))
+    local lines = tonumber(p:read("*a"):match("%d+"))
+    p:close()
+    local said = tonumber((figure:gsub(",", "")))
+    assert.is_true(math.abs(said - lines) <= lines / 20, ("README says %s lines, lua/dcs has %d"):format(figure, lines))
+  end)
+end)
+
 -- The README's C host (Embedding in a C host), linked with the README's own
 -- link line against libdcs.a for the ABI running the specs, run with no
 -- Lua file of lua-dcs on disk (LUA_PATH points nowhere).

@@ -24,7 +24,7 @@
 #   make bench-embed the example host's tick overruns against the emulator (bench/embed.lua)
 
 # LUA picks the Lua ABI: lua5.4 (default), lua5.3, or luajit (5.1 ABI, for
-# OpenResty/nginx).  One source; every API difference is in csrc/compat.h.
+# OpenResty/nginx).  One source; the API differences are in csrc/compat.h.
 LUA        ?= lua5.4
 ifeq ($(LUA),luajit)
 LUA_INCDIR ?= /usr/include/luajit-2.1

@@ -161,6 +161,23 @@ describe("README's size of the Lua layer", function()
   end)
 end)
 
+-- The README's bounds of a server-given file name (Security) are dcs.names's.
+describe("README's safe file names", function()
+  it("have the length and extension bounds dcs.names applies", function()
+    local names = require "dcs.names"
+    local f = assert(io.open("README.md"))
+    local flat = f:read("*a"):gsub("%s+", " ")
+    f:close()
+    local phrase = ("at most %d bytes (a longer one is cut, keeping an extension of up to %d bytes)")
+      :format(names.MAX_NAME, names.MAX_EXT)
+    assert.truthy(flat:find(phrase, 1, true), "README.md lacks: " .. phrase)
+    local long = names.from_server(("a"):rep(300) .. ".log")
+    assert.are.equal(names.MAX_NAME, #long)
+    assert.matches("%.log$", long)
+    assert.are.equal(names.MAX_NAME, #names.from_server(("a"):rep(300) .. "." .. ("b"):rep(names.MAX_EXT + 1)))
+  end)
+end)
+
 -- The README's C host (Embedding in a C host), linked with the README's own
 -- link line against libdcs.a for the ABI running the specs, run with no
 -- Lua file of lua-dcs on disk (LUA_PATH points nowhere).

@@ -166,7 +166,7 @@ end
 -- directory" count: a directory that cannot be read may still be written.
 local function not_a_directory(dest)
   local _, why, code = core.read_file(dest .. "/.", 0)      -- a directory is "not a regular file"
-  if code == "not_found" or code == "enotdir" then return why:match(": ([^:]*)$") end
+  if code == "not_found" or code == "enotdir" then return why:match(": ([^:]*)$") or why end
 end
 
 -- The ids of the files listed now (only the ids are kept).

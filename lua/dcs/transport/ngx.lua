@@ -100,8 +100,8 @@ local function exchange(io, req, target, authority, max_body)
     if headers == "bad_response" or headers == "line too long" then
       return nil, failure("network", "bad_response", "malformed response head")
     end
-    local f = io_failure(headers, "recv")
-    return nil, f, f.kind == "network" and not version
+    local f, started = io_failure(headers, "recv"), version     -- on a failure: whether some had come
+    return nil, f, f.kind == "network" and not started
   end
   local res = { status = status, headers = headers }
   local bad = wire.framing_failure(res)

@@ -218,6 +218,23 @@ describe("project id lookup", function()
     assert.are.equal(2, count(emu:requests(), "/v3/projects"))
   end)
 
+  it("shares a lookup that outlasts a waiter's patience: one waiter takes over, the rest join it", function()
+    emu:admin("POST", "/_emulator/projects", { id = E.PROJECT, name = "xx-slow-1" })
+    -- the first lookup waits out a 503's Retry-After, longer than the
+    -- client's timeout, the waiters' patience
+    emu:fault { match = { path_prefix = "/v3/projects" }, times = 1, action = { respond = { status = 503,
+      headers = { ["Retry-After"] = "1" }, body = "busy" } } }
+    local c = dcs.client { ak = E.AK, sk = E.SK, region = "xx-slow-1", endpoint = emu.url, iam_endpoint = emu.url,
+                           timeout = 0.4 }
+    local results, failed = dcs.gather(E.link_jobs(20), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 20 })
+    c:close()
+    assert.are.equal(0, failed, results[1].err and tostring(results[1].err))
+    local n = count(emu:requests(), "/v3/projects")
+    assert.is_true(n <= 3, n .. " IAM lookups for one fan-out")
+  end)
+
   it("fails clearly when no project or several have that name", function()
     local c = client("xx-none-1")
     local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)

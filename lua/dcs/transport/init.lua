@@ -110,19 +110,22 @@ local function pack(...) return { n = select("#", ...), ... } end
 --- credentials refresh, a project lookup asked by every task of a
 --- fan-out at once): the first caller runs it; the others, when they can
 --- wait without blocking it, get its results instead of sending the same
---- requests again.  slot is a table the callers share.  A waiter runs fn
---- itself when the run is abandoned (its task cancelled, fn raised) or
---- after max_wait seconds (a light thread killed in nginx).
+--- requests again.  slot is a table the callers share.  When the run is
+--- abandoned (its task cancelled, fn raised) or outlasts max_wait seconds
+--- (a light thread killed in nginx), one waiter runs fn again and the
+--- others wait for that run: not every waiter at once.
 ---@param slot table
 ---@param max_wait number seconds
 ---@param fn function
 ---@return any ... what fn returned
 function M.shared(slot, max_wait, fn)
   local f = slot.flight
-  if f and f.owner ~= coroutine.running() and can_wait() then
+  while f and f.owner ~= coroutine.running() and can_wait() do
     local deadline = M.monotime() + max_wait
     while not f.done and slot.flight == f and M.monotime() < deadline do M.sleep(0.01) end
     if f.done then return unpack(f.results, 1, f.results.n) end
+    if slot.flight == f then break end      -- outlasted max_wait: this caller runs fn
+    f = slot.flight                         -- another waiter took over, or none yet
   end
   f = { owner = coroutine.running() }
   slot.flight = f

@@ -100,6 +100,28 @@ describe("tasks and dcs.gather", function()
     assert.are.same({ api = 1, aborted = 5 }, kinds)
   end)
 
+  it("stops a fan-out run by an item of a stopped one too: its calls send nothing", function()
+    emu:fault { match = { path_contains = "stop-401" }, times = 1, action = { respond = { status = 401,
+      json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+    local stopped = false
+    local results = dcs.gather({ "stop", "nested" }, function(item)
+      if item == "stop" then
+        local _, err = client:create_redislog_download_link(E.INSTANCE, "stop-401")
+        stopped = true
+        return nil, err
+      end
+      -- an item started before the stop runs a fan-out of its own after it
+      while not stopped do require("dcs.tasks").sleep(0.01) end
+      local inner = dcs.gather(E.link_jobs(3), link_of, { concurrency = 1 })
+      return inner
+    end, { concurrency = 2 })
+    assert.are.equal(401, results[1].err.status)
+    for _, r in ipairs(results[2].value) do
+      assert.are.equal("aborted", r.err and r.err.kind)
+    end
+    assert.are.equal(1, #emu:requests())
+  end)
+
   it("is not stopped by a 401 from a download link's server, which signs nothing with the AK", function()
     local link = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
     emu:fault { match = { path_contains = "/_obs/" }, times = 1, action = { respond = { status = 401,

@@ -66,17 +66,21 @@ local running = setmetatable({}, { __mode = "k" })
 --- Why the fan-out that runs the calling code was stopped, or nil: the
 --- pipeline asks before each request it sends, so that the items already
 --- started (asleep in a back-off, a 429's pause or a rate_limit slot) send
---- nothing more after the stop either.
+--- nothing more after the stop either.  A fan-out run by an item of
+--- another (fetch_run_logs in a dcs.gather) is stopped with it.
 ---@return string? why
 function M.stopped()
   local co = coroutine.running()
   local run = co and running[co]
+  while run and not run.stopped do run = run.parent end
   return run and run.stopped
 end
 
 -- The shared state of one fan-out and the worker every task/thread runs.
 local function new_run(items, fn, opts)
   local run = { items = items, results = {}, next = 1, done = 0, failed = 0, total = #items }
+  local caller = coroutine.running()
+  run.parent = caller and running[caller]     -- the fan-out whose item runs this one
   local stop = opts.stop == nil and M.stop_on_401 or opts.stop or function() return nil end
   local function record(i, result)
     run.results[i] = result

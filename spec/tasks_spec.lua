@@ -580,6 +580,27 @@ describe("the host loop", function()
     assert.has_error(function() a:result() end)           -- b's failure, re-raised by its wait
   end)
 
+  it("lets a task wait for one whose wait ended with a cancel: no cycle through the cancelled task", function()
+    local loop = dcs.loop()
+    local go = false
+    local a, s
+    local b = loop:spawn(function()
+      while not go do coroutine.yield() end          -- ready again at every step
+      return s:wait()
+    end)
+    a = loop:spawn(function() return b:wait() end)
+    s = loop:spawn(function()
+      local _, err = a:wait()
+      return err.kind
+    end)
+    loop:step(0, 1)            -- a waits for b, s for a
+    go = true
+    a:cancel()                 -- s is woken, and runs after b: b waits for s, which waits for nothing now
+    loop:run()
+    assert.are.equal("cancelled", s:result())
+    assert.are.equal("cancelled", b:result())
+  end)
+
   it("keeps a step within its budget: tasks left over run first at the next step, in order", function()
     local loop = dcs.loop()
     local ran = {}

@@ -422,6 +422,7 @@ function Task:cancel()
   end
   self.state = "cancelled"
   self.co = nil
+  self.joining = nil          -- it waits for nothing now: no false cycle in a later wait (waits_for)
   loop.live = loop.live - 1
   local cleanups = self.cleanups or {}
   self.cleanups = nil

@@ -177,6 +177,27 @@ describe("tasks and dcs.gather", function()
     assert.are.same({}, early)
   end)
 
+  it("keeps the rate_limit slots that come after a 429's pause: only those inside it move back", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 429,
+      headers = { ["Retry-After"] = "1" }, json = { error_code = "APIGW.0308", error_msg = "throttled" } } } }
+    local sent, throttled_at = {}, nil
+    -- slots every 0.25 s up to 1.75 s: the pause holds the first three behind the first
+    local c = emu:client { rate_limit = 4, retries = { max = 2, base = 0.01, cap = 3 },
+      on_request = function() sent[#sent + 1] = core.monotime() end,
+      on_response = function(i) if i.status == 429 then throttled_at = core.monotime() end end }
+    local results, failed = dcs.gather(E.link_jobs(8), function(job)
+      return c:create_redislog_download_link(job.instance, job.log)
+    end, { concurrency = 8 })
+    c:close()
+    assert.are.equal(0, failed, tostring(results[1].err))
+    local after_pause = {}
+    for _, t in ipairs(sent) do
+      if t >= throttled_at + 0.95 and t < throttled_at + 1.9 then after_pause[#after_pause + 1] = t end
+    end
+    -- the slots at 1.25, 1.5 and 1.75 s are used, not left idle behind new ones
+    assert.is_true(#after_pause >= 2, #after_pause .. " requests sent in the second after the pause")
+  end)
+
   it("holds a rate limit shared by every task of the client", function()
     local c = emu:client { rate_limit = 20, retries = false }
     local t0 = core.monotime()

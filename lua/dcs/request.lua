@@ -423,8 +423,9 @@ local function throttle(self)
     if self.closed then return end
   end
   -- a 429 that came while this task slept (for its slot, or for a shorter
-  -- pause) holds it too
-  if self.paused_until ~= paused then return throttle(self) end
+  -- pause) holds it too, with a new slot after it; not when that pause
+  -- ended before this slot came: the slot stands (else it would go idle)
+  if self.paused_until ~= paused and self.paused_until > self.monotime() then return throttle(self) end
 end
 
 -- A 429 with Retry-After pauses the whole client, not only this call (for

@@ -270,6 +270,26 @@ describe("tasks and dcs.gather", function()
     assert.are.equal(3, #emu:requests())
   end)
 
+  it("ends a fetch_run_logs asleep between its listings with kind 'closed' on close", function()
+    emu:config { collect_delay = 30 }                 -- the new file stays 'creating': it polls
+    local dir = files.tmpdir()
+    local c = emu:client { retries = false }
+    local loop = dcs.loop()
+    local fetch = loop:spawn(c.fetch_run_logs, c, E.INSTANCE, { dest = dir, poll_interval = 10, timeout = 60 })
+    local t0 = core.monotime()
+    while core.monotime() - t0 < 1 do loop:step(0.05) end
+    assert.is_false(fetch:done())
+    c:close()
+    t0 = core.monotime()
+    while core.monotime() - t0 < 3 and not fetch:done() do loop:step(0.05) end
+    local done = fetch:done()
+    fetch:cancel()
+    files.remove_tree(dir)
+    assert.is_true(done, "fetch_run_logs still asleep 3 s after its client closed")
+    local _, err = fetch:result()
+    assert.are.equal("closed", err.kind)
+  end)
+
   it("cancels a task in flight", function()
     emu:config { latency = 1 }
     local loop = dcs.loop()

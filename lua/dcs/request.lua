@@ -88,6 +88,7 @@ local function wait(self, seconds)
   self.sleep(seconds)
   if task then asleep[task] = nil end
 end
+M.wait = wait                     -- fetch_run_logs sleeps between its listings in it too
 
 local function check_query_value(name, spec, v)
   local _, why

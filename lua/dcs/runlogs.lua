@@ -9,6 +9,7 @@ local errors = require "dcs.errors"
 local download = require "dcs.download"
 local gather = require "dcs.gather"
 local names = require "dcs.names"
+local request = require "dcs.request"
 local validate = require "dcs.validate"
 
 local M = {}
@@ -195,7 +196,8 @@ local function wait_for_new(self, instance_id, o, known)
       end
     end
     if (#fresh >= expected and ready == #fresh) or self.monotime() >= deadline then return fresh end
-    self.sleep(math.min(o.interval, math.max(0, deadline - self.monotime())))
+    -- the client's wait: closing the client ends this sleep at once
+    request.wait(self, math.min(o.interval, math.max(0, deadline - self.monotime())))
   end
 end
 

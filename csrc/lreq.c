@@ -466,10 +466,23 @@ static int header_name_ok(const char *s, size_t n)
     return n > 0;
 }
 
+/* Whether a value is only blanks (libcurl's: SP, HTAB, VT, FF), or empty.
+ * libcurl leaves a line "Name:" followed by blanks only out of the
+ * request, so such a header (which the signer signs, trimmed, as empty)
+ * goes as "Name;" instead of not at all. */
+static int blank_value(const char *s, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\v' && s[i] != '\f')
+            return 0;
+    return 1;
+}
+
 /* Checks the pair at stack slots k (name) and k + 1 (value; a number
  * becomes its string there); returns the length of its line: "Name: value"
- * or, for an empty value, "Name;" (libcurl's way to send a header with no
- * value). */
+ * or, for an empty or blank value, "Name;" (libcurl's way to send a header
+ * with no value). */
 static size_t check_pair(lua_State *L, int k, const char *who)
 {
     size_t nl, vl;
@@ -484,7 +497,7 @@ static size_t check_pair(lua_State *L, int k, const char *who)
         luaL_error(L, "%s: header name '%s' is not an HTTP token", who, name);
     if (strlen(value) != vl || strpbrk(value, "\r\n") != NULL)
         luaL_error(L, "%s: header '%s' has a CR, LF or NUL in its value", who, name);
-    return vl == 0 ? nl + 1 : nl + 2 + vl;
+    return blank_value(value, vl) ? nl + 1 : nl + 2 + vl;
 }
 
 /* Writes the line of the (checked) pair at slots k, k + 1 at out,
@@ -495,7 +508,7 @@ static size_t write_line(lua_State *L, int k, char *out)
     const char *name = lua_tolstring(L, k, &nl), *value = lua_tolstring(L, k + 1, &vl);
 
     memcpy(out, name, nl);
-    if (vl == 0) {
+    if (blank_value(value, vl)) {
         out[nl] = ';';
         out[nl + 1] = '\0';
         return nl + 2;

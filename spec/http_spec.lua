@@ -269,6 +269,19 @@ describe("core.http request", function()
       assert.are.equal("a, b", res.headers["x-rep"])
     end)
 
+    -- libcurl leaves "Name:" and blanks out of the request; the signer
+    -- signs such a header (trimmed) as empty, so it must go, as empty.
+    it("sends a header whose value is empty or only blanks, as empty", function()
+      local t = core.http()
+      assert(t:request { url = emu.url .. "/blank", headers = { ["X-Empty"] = "", ["X-Blank"] = "  \t ",
+        ["X-Kept"] = " v " } })
+      t:close()
+      local h = emu:last_request().headers
+      assert.are.equal("", h["X-Empty"])
+      assert.are.equal("", h["X-Blank"])
+      assert.are.equal("v", h["X-Kept"]:match("^%s*(.-)%s*$"))
+    end)
+
     it("fails a malformed header block with reason bad_response", function()
       local t = core.http()
       for _, block in ipairs {

@@ -19,7 +19,7 @@
 #   make embed      build/<LUA>/libdcs.a, libdcs.so and dcs.pc: the C core and the
 #                   whole Lua layer in one library for C hosts (include/dcs.h)
 #   make embed-host build/<LUA>/embed/game-host: examples/embed/, a 60 Hz game loop
-#   make embed-tests build/<LUA>/embed/threads and lifetime (spec/embed/); EMBED=tsan
+#   make embed-tests build/<LUA>/embed/threads, lifetime and preload (spec/embed/); EMBED=tsan
 #                   builds libdcs and the programs with ThreadSanitizer, in build/<LUA>-tsan
 #   make bench-embed the example host's tick overruns against the emulator (bench/embed.lua)
 
@@ -149,7 +149,7 @@ uninstall:
 # object whose other symbols are made local).  The host links libcurl,
 # libmbedcrypto, pthreads and its own Lua.  EMBED=tsan builds the same
 # with clang -fsanitize=thread under build/<LUA>-tsan (tools/check).
-#   make embed-tests  build/<LUA>/embed/threads and lifetime (spec/embed/,
+#   make embed-tests  build/<LUA>/embed/threads, lifetime and preload (spec/embed/,
 #                     run by spec/embed_spec.lua)
 EMBED      ?=
 EMBED_DIR  := $(BUILD)$(if $(EMBED),-$(EMBED))
@@ -172,7 +172,7 @@ EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $$($(EMBED_PC) --cflags dcs) -
 
 embed: $(EMBED_LIB) $(EMBED_DIR)/libdcs.so $(EMBED_DIR)/dcs.pc
 embed-host: $(EMBED_DIR)/embed/game-host
-embed-tests: $(EMBED_DIR)/embed/threads $(EMBED_DIR)/embed/lifetime
+embed-tests: $(EMBED_DIR)/embed/threads $(EMBED_DIR)/embed/lifetime $(EMBED_DIR)/embed/preload
 
 $(EMBED_DIR)/gen/dcs_lua.c: tools/embed-lua $(EMBED_LUA)
 	@mkdir -p $(dir $@)

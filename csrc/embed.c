@@ -23,7 +23,31 @@ static int load_module(lua_State *L)
     return 1;
 }
 
-/* Under a protected call: the preload table of package, filled. */
+#define NOT_OPEN "dcs_preload: the package library is not open (luaL_openlibs first)"
+
+/* Pushes the table require's preload searcher reads.  In Lua 5.3 and
+ * 5.4, the registry's LUA_PRELOAD_TABLE, whatever package.preload holds
+ * now (it is only that table's first value); in LuaJIT, package.preload,
+ * read at each require. */
+static void push_preload(lua_State *L)
+{
+#ifdef LUA_PRELOAD_TABLE
+    lua_getfield(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    if (!lua_istable(L, -1))
+        luaL_error(L, NOT_OPEN);
+#else
+    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
+    if (lua_istable(L, -1))
+        lua_getfield(L, -1, "package");
+    if (!lua_istable(L, -1))
+        luaL_error(L, NOT_OPEN);
+    lua_getfield(L, -1, "preload");
+    if (!lua_istable(L, -1))
+        luaL_error(L, "dcs_preload: package.preload is not a table");
+#endif
+}
+
+/* Under a protected call: the preload table, filled. */
 static int preload_all(lua_State *L)
 {
     const dcs_embedded_module *m;
@@ -31,14 +55,7 @@ static int preload_all(lua_State *L)
 #if LUA_VERSION_NUM >= 502
     luaL_checkversion(L);
 #endif
-    lua_getfield(L, LUA_REGISTRYINDEX, "_LOADED");
-    if (lua_istable(L, -1))
-        lua_getfield(L, -1, "package");
-    if (!lua_istable(L, -1))
-        return luaL_error(L, "dcs_preload: the package library is not open (luaL_openlibs first)");
-    lua_getfield(L, -1, "preload");
-    if (!lua_istable(L, -1))
-        return luaL_error(L, "dcs_preload: package.preload is not a table");
+    push_preload(L);
     lua_pushcfunction(L, luaopen_dcs_core);
     lua_setfield(L, -2, "dcs.core");
     for (m = dcs_embedded_modules; m->name != NULL; m++) {

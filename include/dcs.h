@@ -68,7 +68,10 @@ extern "C" {
 /* Makes `require "dcs"` work in L: sets package.preload["dcs"],
  * ["dcs.core"] and one entry for every other dcs.* module (replacing any
  * entry of the same name), so that require finds them before any file on
- * package.path or package.cpath.  Nothing is loaded and nothing runs until
+ * package.path or package.cpath.  The table is the one require reads: on
+ * 5.3 and 5.4, the registry's LUA_PRELOAD_TABLE (package.preload's first
+ * value, still used by require if package.preload was since replaced);
+ * on LuaJIT, package.preload as it is now.  Nothing is loaded and nothing runs until
  * the first require.  Call it after the package library is open
  * (luaL_openlibs or luaopen_package); calling it again is harmless.
  *

@@ -133,6 +133,14 @@ describe("lua-dcs embedded in a C host (" .. embed.ABI .. ")", function()
     host()          -- its tick figures are make bench-embed's (bench/embed.lua): no timing asserted here
   end)
 
+  -- spec/embed/preload.c: package.preload replaced (by a table, a number),
+  -- package.loaded.package replaced, before luaL_openlibs, twice
+  it("dcs_preload makes require find lua-dcs, or fails with a message, whatever the host did to package", function()
+    local status, out = embed.run(emu, ROOT, { embed.dir() .. "/embed/preload" })
+    assert.are.equal(0, status, out)
+    assert.not_matches("not ok", out)
+  end)
+
   it("8 threads, a Lua state each, make 1000 calls each at once", function()
     threads(nil, 8, 1000)
   end)

@@ -55,7 +55,14 @@
  * threads joined) and frees everything the library allocated for L.
  * libcurl's global state stays until the process ends: the library never
  * calls curl_global_cleanup (another state may still be using libcurl); a
- * host may call it after its last lua_close. */
+ * host may call it after its last lua_close.
+ *
+ * fork.  A state belongs to the process that made it: its hashing threads,
+ * locks and connections are not the child's.  A child of fork must not
+ * use a state it inherited, nor lua_close it (with a download in flight,
+ * lua_close waits in the child for threads that are not there: forever);
+ * it leaves them alone and ends with _exit or exec.  The parent's states
+ * go on as before. */
 #ifndef DCS_H
 #define DCS_H
 

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -565,6 +566,22 @@ int dcs_file_truncate(dcs_file *f, long long size)
     return 0;
 }
 
+/* Only a lock someone else holds refuses the file: where the file system
+ * has no locks (ENOLCK, EOPNOTSUPP) the writer goes on unlocked, as it did
+ * before it asked. */
+int dcs_file_lock(dcs_file *f)
+{
+    if (f->fd < 0)
+        return EBADF;
+    while (flock(f->fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            return DCS_FILE_EINUSE;
+        if (errno != EINTR)
+            return 0;
+    }
+    return 0;
+}
+
 int dcs_file_sync(dcs_file *f)
 {
     if (f->fd < 0)
@@ -650,6 +667,7 @@ const char *dcs_file_strerror(int code)
     case DCS_FILE_ELINKS: return "it has more than one hard link";
     case DCS_FILE_ESYMLINK: return "it is a symbolic link";
     case DCS_FILE_ETOOLARGE: return "it is larger than the limit";
+    case DCS_FILE_EINUSE: return "another download is writing it";
     case EBADF: return "the file is closed";
     default: return code > 0 ? strerror(code) : "unknown error";
     }
@@ -661,8 +679,8 @@ static const struct {
 } code_names[] = {
     {DCS_FILE_ENOTREG, "not_regular"}, {DCS_FILE_ENOTOWNER, "not_owner"},
     {DCS_FILE_ELINKS, "links"}, {DCS_FILE_ESYMLINK, "symlink"},
-    {DCS_FILE_ETOOLARGE, "too_large"}, {ENOENT, "not_found"}, {EEXIST, "exists"},
-    {ELOOP, "symlink"}, {EACCES, "eacces"}, {EPERM, "eperm"}, {EISDIR, "eisdir"},
+    {DCS_FILE_ETOOLARGE, "too_large"}, {DCS_FILE_EINUSE, "in_use"}, {ENOENT, "not_found"},
+    {EEXIST, "exists"}, {ELOOP, "symlink"}, {EACCES, "eacces"}, {EPERM, "eperm"}, {EISDIR, "eisdir"},
     {ENOTDIR, "enotdir"}, {ENOSPC, "enospc"}, {EDQUOT, "edquot"}, {EROFS, "erofs"},
     {ENAMETOOLONG, "enametoolong"}, {EMFILE, "emfile"}, {ENFILE, "enfile"},
     {ENOMEM, "enomem"}, {EIO, "eio"}, {EBADF, "ebadf"}, {EINVAL, "einval"},

@@ -7,6 +7,10 @@
  *  - DCS_FILE_EXISTING reopens a file this process made earlier (a partial
  *    download to resume) with O_NOFOLLOW, and keeps it only when it is a
  *    regular file, owned by the effective user, with one link.
+ *  - dcs_file_lock then takes an exclusive flock on the file, held until
+ *    it is closed: a second writer that asks for it too (another download
+ *    to the same path, in this process or another) is refused with
+ *    DCS_FILE_EINUSE before it truncates or writes the first one's file.
  *
  * With hashing on, the SHA-256 and/or the MD5 of the whole content are kept
  * as bytes are written (an existing file's bytes are read once when it is
@@ -53,7 +57,8 @@ enum {
     DCS_FILE_ENOTOWNER = -2,    /* owned by another user */
     DCS_FILE_ELINKS = -3,       /* more than one hard link */
     DCS_FILE_ESYMLINK = -4,     /* the name is a symbolic link */
-    DCS_FILE_ETOOLARGE = -5     /* dcs_file_read_small: over the limit */
+    DCS_FILE_ETOOLARGE = -5,    /* dcs_file_read_small: over the limit */
+    DCS_FILE_EINUSE = -6        /* another writer holds the file's lock */
 };
 
 /* One digest the writer keeps: SHA-256 on the CPU's SHA extensions when
@@ -83,6 +88,9 @@ DCS_INTERNAL int  dcs_file_write(dcs_file *f, const void *data, size_t n);
 /* Drops every byte from `size` on (0 <= size <= f->size, else EINVAL); the
  * hash is started over from the bytes kept and a sticky error is cleared. */
 DCS_INTERNAL int  dcs_file_truncate(dcs_file *f, long long size);
+/* An exclusive, non-blocking flock on the file until it is closed: 0, or
+ * DCS_FILE_EINUSE when another open of it holds one. */
+DCS_INTERNAL int  dcs_file_lock(dcs_file *f);
 DCS_INTERNAL int  dcs_file_sync(dcs_file *f);
 /* Hex SHA-256 of the content so far; the file stays open for more.  EINVAL
  * when the file was opened without DCS_FILE_SHA256. */
@@ -106,8 +114,8 @@ DCS_INTERNAL int  dcs_file_close(dcs_file *f);  /* idempotent; ends async hashin
 /* A sentence ("No space left on device", "it is a symbolic link"). */
 DCS_INTERNAL const char *dcs_file_strerror(int code);
 /* A short stable name for programs: "exists", "symlink", "not_regular",
- * "not_owner", "links", "not_found", "too_large", else the lower-case errno
- * name ("eacces", "enospc", ...). */
+ * "not_owner", "links", "not_found", "too_large", "in_use", else the
+ * lower-case errno name ("eacces", "enospc", ...). */
 DCS_INTERNAL const char *dcs_file_code_name(int code);
 
 /* Reads a whole regular file of at most max bytes into *out (malloc'd,

@@ -1,7 +1,7 @@
 /* Lua binding of the download file writer (dcs_file.c):
  *   core.open_file(path, "new" | "existing"[, { sha256 = bool, md5 = bool }])
  *     -> dcs.core.file | nil, message, code
- *   file:write(s), :size(), :truncate(n), :sync(), :sha256() (hex),
+ *   file:write(s), :size(), :truncate(n), :lock(), :sync(), :sha256() (hex),
  *   :content_md5() (base64, as in a Content-MD5 header), :close()
  *   core.read_file(path, max_bytes) -> string | nil, message, code
  *
@@ -168,6 +168,17 @@ static int f_truncate(lua_State *L)
     return 1;
 }
 
+/* f:lock(): true, or nil, message, "in_use" when another writer has it. */
+static int f_lock(lua_State *L)
+{
+    lfile *u = check_file(L);
+    int rc = dcs_file_lock(&u->f);
+    if (rc != 0)
+        return push_error(L, "lock", u->path, rc);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int f_sync(lua_State *L)
 {
     lfile *u = check_file(L);
@@ -290,6 +301,7 @@ static const luaL_Reg file_methods[] = {
     {"write", f_write},
     {"size", f_size},
     {"truncate", f_truncate},
+    {"lock", f_lock},
     {"sync", f_sync},
     {"sha256", f_sha256},
     {"content_md5", f_content_md5},

@@ -122,6 +122,45 @@ describe("a download's files", function()
       assert.are.same({ "r.log.part", "r.log.part.meta" }, entries(dir))
     end)
 
+    it("are never taken over by a second download to the same path", function()
+      -- the first download: 300000 bytes (past the 256 KiB write buffer, so
+      -- on disk), a pause, the rest; the second, to the same path, would
+      -- truncate or replace that partial file before the first renames it
+      local big = bytes_of(3, 600000)
+      local loop = require("dcs.tasks").loop()
+      local function partial_size()
+        local f = io.open(dir .. "/s.log.part", "rb")
+        local n = f and f:seek("end") or 0
+        if f then f:close() end
+        return n
+      end
+      for _, case in ipairs { { etag = true }, { etag = true, resume = false }, { etag = false } } do
+        local etag = case.etag and 'ETag: "s"\r\n' or ""
+        hs:script { match = { path_prefix = "/obs/first" }, times = 1, steps = {
+          { send = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n"):format(#big, etag) .. big:sub(1, 300000) },
+          { sleep = 1 }, { send = big:sub(300001) } } }
+        hs:script { match = { path_prefix = "/obs/second" }, times = -1, steps = {
+          { send = ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n"):format(#big, etag) .. big:sub(1, 1000) },
+          { hang = true } } }
+        local first = loop:spawn(client.download, client, hs.url .. "/obs/first", dir .. "/s.log")
+        local t0 = core.monotime()
+        while partial_size() < 262144 and core.monotime() - t0 < 10 do loop:step(0.05) end
+        local second = loop:spawn(client.download, client, hs.url .. "/obs/second", dir .. "/s.log",
+          { resume = case.resume })
+        while not first:done() and core.monotime() - t0 < 20 do loop:step(0.05) end
+        local res, err = first:result()
+        assert(res, tostring(err))
+        assert.is_true(read(dir .. "/s.log") == big, "the first download renamed a file it did not write")
+        assert.are.equal(core.sha256_file(dir .. "/s.log"), res.sha256)
+        assert.is_true(second:done())
+        local _, err2 = second:result()
+        assert.are.equal("in_use", err2.reason)
+        assert.are.same({ "s.log" }, entries(dir))
+        empty(dir)
+        hs:reset { close_connections = true }
+      end
+    end)
+
     local JSON = { { "Content-Type", "application/json" } }
 
     -- An API whose listing offers files named file_names, file i's link at paths[i].

@@ -1,7 +1,8 @@
 --- client:download: a pre-signed link to a file, in one place.
 --
 -- The body streams into PATH.part, a file created with O_EXCL|O_NOFOLLOW
--- (dcs.core.open_file: no symlink or other user's file is ever written),
+-- (dcs.core.open_file: no symlink or other user's file is ever written)
+-- and locked while the download runs (a second download to PATH fails),
 -- with its SHA-256 computed as it arrives.  PATH.part.meta (the sidecar)
 -- holds the server's validator (ETag or Last-Modified) and the size, so a
 -- download cut short, in this call or in an earlier run, resumes with
@@ -103,25 +104,45 @@ local function write_sidecar(path, validator, total)
   f:close()
 end
 
+-- core.open_file, and the file's lock: a second download to the same path
+-- is refused (in_use) before it truncates or writes the first one's file.
+local function open_locked(path, mode, hashes)
+  local f, why, code = core.open_file(path, mode, hashes)
+  if f then
+    local locked
+    locked, why, code = f:lock()
+    if not locked then
+      f:close()
+      return nil, why, code
+    end
+  end
+  return f, why, code
+end
+
 -- The partial file to write into, and what the sidecar says of it, or nil, err.
+-- An existing partial file is opened, which takes its lock, before
+-- anything is truncated or removed: one that another download is writing
+-- (in_use) is left alone, even with resume = false.  With resume = false
+-- it is opened without digests (they would read it all) and held locked
+-- until a new one has its name.
 local function open_partial(path, o)
   local part, meta_path = path .. ".part", path .. ".part.meta"
-  if o.resume then
-    local f, why, code = core.open_file(part, "existing", { sha256 = o.checksum, md5 = o.checksum })
-    if f then
-      local meta = read_sidecar(meta_path)
-      if meta and f:size() > 0 and f:size() < meta.total then return f, meta end
-      f:truncate(0)
-      os.remove(meta_path)
-      return f, {}
-    elseif code ~= "not_found" then
-      return nil, io_error(why .. " (remove it to download again)", code)
-    end
-  else
-    os.remove(part)
+  local hashes = { sha256 = o.checksum, md5 = o.checksum }
+  local f, why, code = open_locked(part, "existing", o.resume and hashes or {})
+  if f and o.resume then
+    local meta = read_sidecar(meta_path)
+    if meta and f:size() > 0 and f:size() < meta.total then return f, meta end
+    f:truncate(0)
+    os.remove(meta_path)
+    return f, {}
+  elseif code == "in_use" or (o.resume and code ~= "not_found") then
+    return nil, io_error(why .. (code == "in_use" and "" or " (remove it to download again)"), code)
   end
+  local old = f
+  if code ~= "not_found" then os.remove(part) end    -- resume = false: whatever holds the name goes
   os.remove(meta_path)
-  local f, why, code = core.open_file(part, "new", { sha256 = o.checksum, md5 = o.checksum })
+  f, why, code = open_locked(part, "new", hashes)
+  if old then old:close() end
   if not f then return nil, io_error(why, code) end
   return f, {}
 end
@@ -285,14 +306,15 @@ local function transfer(self, transport, link, state)
   end
 end
 
--- Keeps a partial file the next call can resume; removes any other.
+-- Keeps a partial file the next call can resume; removes any other, before
+-- the close lets go of its lock (after it, the name may be another's).
 local function abandon(state)
-  state.file:close()
   local size = state.file:size()
   if not (state.options.resume and state.validator and state.total and size > 0 and size < state.total) then
     os.remove(state.part_path)
     os.remove(state.meta_path)
   end
+  state.file:close()
 end
 
 --- The options of client:download.
@@ -350,20 +372,26 @@ function M.download(self, link, path, opts)
         :format(size, state.total) }
   end
   if o.checksum and state.content_md5 and not state.md5_dropped and file:content_md5() ~= state.content_md5 then
-    file:close()
     os.remove(state.part_path)
     os.remove(state.meta_path)
+    file:close()
     return nil, errors.new { kind = "network", reason = "checksum", operation = "download",
       message = "Content-MD5 does not match: the file is corrupt" }
   end
   local sha256 = o.checksum and file:sha256() or nil
-  local closed, cerr = file:close()
-  if closed then closed, cerr = os.rename(state.part_path, path) end
-  if not closed then
-    abandon(state)
-    return nil, io_error(tostring(cerr), "rename")
-  end
+  -- renamed while this file still holds the lock: a download that opened
+  -- the partial name since then waits on the lock, never truncates it
   os.remove(state.meta_path)
+  local renamed, rerr = os.rename(state.part_path, path)
+  if not renamed then
+    abandon(state)
+    return nil, io_error(tostring(rerr), "rename")
+  end
+  local closed, cerr = file:close()
+  if not closed then
+    os.remove(path)
+    return nil, io_error(tostring(cerr), "close")
+  end
   return { path = path, bytes = size, sha256 = sha256, resumes = resumes }
 end
 

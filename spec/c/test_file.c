@@ -210,6 +210,25 @@ static void test_existing(void)
     ok(strcmp(dcs_file_code_name(DCS_FILE_ENOTOWNER), "not_owner") == 0, "named \"not_owner\"");
 }
 
+/* Two writers of one file: the second open's lock is refused until the
+ * first closes. */
+static void test_lock(void)
+{
+    dcs_file a, b;
+
+    dcs_file_init(&a);
+    dcs_file_init(&b);
+    check_rc("lock: the first writer", dcs_file_open(&a, at("locked"), DCS_FILE_NEW, 0), 0);
+    check_rc("lock: taken", dcs_file_lock(&a), 0);
+    check_rc("lock: a second open", dcs_file_open(&b, at("locked"), DCS_FILE_EXISTING, 0), 0);
+    check_rc("lock: refused to the second", dcs_file_lock(&b), DCS_FILE_EINUSE);
+    ok(strcmp(dcs_file_code_name(DCS_FILE_EINUSE), "in_use") == 0, "named \"in_use\"");
+    dcs_file_close(&a);
+    check_rc("lock: free once the first closes", dcs_file_lock(&b), 0);
+    dcs_file_close(&b);
+    check_rc("lock: a closed file is EBADF", dcs_file_lock(&b), EBADF);
+}
+
 static void test_truncate(void)
 {
     dcs_file f;
@@ -464,6 +483,7 @@ int main(void)
     test_new();
     test_symlinks();
     test_existing();
+    test_lock();
     test_truncate();
     test_md5();
     test_async();

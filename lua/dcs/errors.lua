@@ -101,10 +101,13 @@ function M.closed(operation)
 end
 
 --- A server's answer that is not what the API defines.  reason: "json",
--- "shape", "paging", "limit", ...
-function M.decode(operation, res, reason, message)
+-- "shape", "paging", "limit", ...  The request id is the server's text:
+-- redacted with `secrets` (it may echo the token) and cut.
+function M.decode(operation, res, reason, message, secrets)
+  local request_id = res and res.headers and res.headers["x-request-id"]
   return M.new { kind = "decode", operation = operation, reason = reason, message = message,
-    status = res and res.status, request_id = res and res.headers and res.headers["x-request-id"],
+    status = res and res.status,
+    request_id = type(request_id) == "string" and M.quote(request_id, secrets, 128) or nil,
     retryable = false }
 end
 

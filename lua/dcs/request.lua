@@ -249,20 +249,26 @@ local function decode(name, op, res, client, creds, auth)
   end
   if not op.success[res.status] then
     if res.status >= 200 and res.status < 300 then
-      return nil, errors.decode(name, res, "status", ("unexpected HTTP %d to %s"):format(res.status, name))
+      return nil, errors.decode(name, res, "status", ("unexpected HTTP %d to %s"):format(res.status, name),
+        M.secret_values(client, creds, auth))
     end
     return nil, errors.from_response(name, res, decoded, M.secret_values(client, creds, auth))
   end
   if res.body ~= "" and not object then
+    local secrets = M.secret_values(client, creds, auth)
     return nil, errors.decode(name, res, "json",
-      "response body is not a JSON object: " .. errors.quote(res.body, M.secret_values(client, creds, auth), 200))
+      "response body is not a JSON object: " .. errors.quote(res.body, secrets, 200), secrets)
   end
   if op.result then
     local value, why = op.result(res.status, decoded)
-    if value == nil then return nil, errors.decode(name, res, "shape", why) end
+    if value == nil then
+      return nil, errors.decode(name, res, "shape", why, M.secret_values(client, creds, auth))
+    end
     return value
   end
-  if decoded == nil then return nil, errors.decode(name, res, "json", "empty response body") end
+  if decoded == nil then
+    return nil, errors.decode(name, res, "json", "empty response body", M.secret_values(client, creds, auth))
+  end
   return decoded
 end
 

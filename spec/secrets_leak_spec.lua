@@ -38,4 +38,18 @@ describe("secrets a hostile server echoes", function()
       assert.is_nil(text_of(err):find(TOKEN, 1, true), text_of(err))
     end
   end)
+
+  it("redacts an X-Request-Id echoing the token in the on_response hook's info", function()
+    local seen = {}
+    local client = emu:client { security_token = TOKEN, retries = false,
+      on_response = function(info) seen[#seen + 1] = info end }
+    emu:fault { match = { path_contains = "/links" }, times = 1,
+      action = { respond = { status = 500, body = "x", headers = { ["X-Request-Id"] = TOKEN } } } }
+    local _, err = client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+    client:close()
+    assert.are.equal("api", err.kind)
+    assert.are.equal(1, #seen)
+    assert.is_string(seen[1].request_id)
+    assert.is_nil(seen[1].request_id:find(TOKEN, 1, true))
+  end)
 end)

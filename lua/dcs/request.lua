@@ -400,9 +400,10 @@ local function exchange(self, name, op, req, number, transport, url, headers, cr
   -- what to redact, when something may quote the transport
   local secret_values = (self.on_response or not res) and M.secret_values(self, creds, headers.Authorization)
   if self.on_response then
+    local request_id = res and res.headers["x-request-id"]      -- the server's text: may echo the token
     run_hook(self.on_response, { operation = name, method = req.method, url = url, attempt = number,
       status = res and res.status, duration = self.monotime() - started,
-      request_id = res and res.headers["x-request-id"],
+      request_id = type(request_id) == "string" and errors.quote(request_id, secret_values, 128) or nil,
       error = failure and errors.quote(tostring(failure.message), secret_values) })
   end
   if res then

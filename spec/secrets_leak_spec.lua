@@ -52,4 +52,20 @@ describe("secrets a hostile server echoes", function()
     assert.is_string(seen[1].request_id)
     assert.is_nil(seen[1].request_id:find(TOKEN, 1, true))
   end)
+
+  it("redacts the token and the SK from the XML error of a download link", function()
+    local client = emu:client { security_token = TOKEN, retries = false }
+    local link = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+    emu:fault { match = { path_contains = "/_obs/" }, times = 1, action = { respond = { status = 403,
+      headers = { ["X-Request-Id"] = TOKEN },
+      body = "<Error><Code>AccessDenied</Code><Message>token " .. TOKEN .. " sk " .. E.SK
+        .. "</Message><RequestId>" .. TOKEN .. "</RequestId></Error>" } } }
+    local _, err = client:download(link, dir .. "/x.log")
+    client:close()
+    assert.are.equal("api", err.kind)
+    assert.are.equal("AccessDenied", err.code)
+    local text = text_of(err)
+    assert.is_nil(text:find(TOKEN, 1, true), text)
+    assert.is_nil(text:find(E.SK, 1, true), text)
+  end)
 end)

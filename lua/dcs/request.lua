@@ -63,10 +63,12 @@ end
 --- the security token, proxy credentials, and more given by the caller
 --- (client:secret_values).
 ---@param client dcs.Client
----@param creds? table the credentials in use: { sk =, security_token = }
+---@param creds? table the credentials in use: { sk =, security_token = };
+--- default the last the client signed with (a download signs nothing)
 ---@param ... string more values to redact
 ---@return string[]
 function M.secret_values(client, creds, ...)
+  creds = creds or private[client].creds
   local list = { creds and creds.sk, creds and creds.security_token }
   for _, v in ipairs(private[client].redact) do list[#list + 1] = v end
   for i = 1, select("#", ...) do list[#list + 1] = select(i, ...) end
@@ -465,6 +467,7 @@ local function attempt(self, name, op, req, number)
   if not creds then
     return nil, errors.new { kind = "credentials", operation = name, message = why, retryable = false }
   end
+  private[self].creds = creds             -- for secret_values without credentials (downloads)
   local project
   if op.project ~= false then
     local err

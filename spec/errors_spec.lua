@@ -74,6 +74,13 @@ describe("error objects", function()
     end)
   end
 
+  it("hides a secret that holds another whole, and reads a list of secrets with holes", function()
+    local errors = require "dcs.errors"
+    assert.are.equal("t=*** and ***", errors.redact("t=XXXXabcd1234YYYY and abcd1234",
+      { "abcd1234", "XXXXabcd1234YYYY" }))
+    assert.are.equal("a *** b", errors.redact("a abcd1234 b", { nil, "abcd1234" }))
+  end)
+
   it("gives an empty error body a readable message", function()
     local err = fail_with { status = 503, body = "" }
     assert.are.equal("503", err.code)

@@ -75,17 +75,27 @@ function M.is(value)
 end
 
 --- Replace every occurrence of each secret in s with "***".
+-- The secrets worth hiding (strings of 4 bytes or more; a list may have
+-- holes), longest first: one inside another (a password within the
+-- token) must not leave the rest of the outer one showing.
+local function longest_first(secrets)
+  local list = {}
+  for _, secret in pairs(secrets or {}) do
+    if type(secret) == "string" and #secret >= 4 then list[#list + 1] = secret end
+  end
+  table.sort(list, function(a, b) return #a > #b end)
+  return list
+end
+
 function M.redact(s, secrets)
   if type(s) ~= "string" then return s end
-  for _, secret in ipairs(secrets or {}) do
-    if type(secret) == "string" and #secret >= 4 then
-      local i = 1
-      while true do
-        local a, b = s:find(secret, i, true)
-        if not a then break end
-        s = s:sub(1, a - 1) .. "***" .. s:sub(b + 1)
-        i = a + 3
-      end
+  for _, secret in ipairs(longest_first(secrets)) do
+    local i = 1
+    while true do
+      local a, b = s:find(secret, i, true)
+      if not a then break end
+      s = s:sub(1, a - 1) .. "***" .. s:sub(b + 1)
+      i = a + 3
     end
   end
   return s

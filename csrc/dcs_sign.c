@@ -5,7 +5,7 @@
  *  - canonical query: pairs sorted by raw key then raw value, both encoded
  *    with the same set;
  *  - every header is signed except names containing '_'; names lower-cased,
- *    values trimmed, sorted by name;
+ *    values trimmed (space, tab, VT, FF), sorted by name;
  *  - payload hash: X-Sdk-Content-Sha256 if given, else sha256(body). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,13 +75,20 @@ static int bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : (alen > blen ? 1 : 0);
 }
 
+/* What the official cores strip (Python's strip, Go's TrimSpace) that a
+ * header value may hold: CR and LF are refused before. */
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+
 static dcs_str trim(dcs_str s)
 {
-    while (s.len > 0 && (*s.ptr == ' ' || *s.ptr == '\t')) {
+    while (s.len > 0 && is_blank(*s.ptr)) {
         s.ptr++;
         s.len--;
     }
-    while (s.len > 0 && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+    while (s.len > 0 && is_blank(s.ptr[s.len - 1]))
         s.len--;
     return s;
 }

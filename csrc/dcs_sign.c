@@ -196,6 +196,10 @@ int dcs_url_split(dcs_str url, dcs_str *scheme, dcs_str *authority, dcs_str *pat
         auth_end++;
     if (auth_end == sep + 3)
         return 0;
+    /* user information (user:password@) would be signed, and returned,
+     * as the Host header */
+    if (memchr(url.ptr + sep + 3, '@', auth_end - (sep + 3)) != NULL)
+        return 0;
     scheme->ptr = url.ptr;
     scheme->len = sep;
     authority->ptr = url.ptr + sep + 3;

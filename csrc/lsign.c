@@ -119,8 +119,8 @@ static void read_arguments(lua_State *L, dcs_sign_request *req, dcs_str *authori
     req->sk = required_field(L, "sk");
     req->body.ptr = dcs_field_string(L, 1, "body", &req->body.len, WHO);
     if (!dcs_url_split(url, &scheme, authority, &req->path))
-        luaL_error(L, WHO ": url must be scheme://authority/path, without query or fragment "
-                      "(pass the query as a table)");
+        luaL_error(L, WHO ": url must be scheme://authority/path, without query, fragment or user "
+                      "information (pass the query as a table)");
 }
 
 /* ---- what one Lua state keeps from call to call ---- */

@@ -93,6 +93,14 @@ describe("dcs.sign's per-state memo", function()
     return got
   end
 
+  it("refuses a URL with user information, which would be signed and returned as Host", function()
+    local ok, why = pcall(dcs.sign, { method = "GET", url = "https://ops:s3cr3t@dcs.example.com/v2",
+      ak = "AK", sk = "SK" })
+    assert.is_false(ok)
+    assert.matches("or user information", why)
+    assert.is_nil(why:find("s3cr3t", 1, true))
+  end)
+
   it("gives every vector its signature, in any order and with other SKs between", function()
     local order = {}
     for i = #vectors.vectors, 1, -1 do order[#order + 1] = i; order[#order + 1] = 1 end

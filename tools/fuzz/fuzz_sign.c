@@ -137,12 +137,18 @@ static int lex_cmp(const char *a, size_t an, const char *b, size_t bn)
     return an < bn ? -1 : an > bn ? 1 : 0;
 }
 
+/* What the official cores strip around a value: space, tab, VT, FF. */
+static int ref_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\v' || c == '\f';
+}
+
 static dcs_str ows_trim(dcs_str s)
 {
     size_t b = 0, e = s.len;
-    while (b < e && (s.ptr[b] == ' ' || s.ptr[b] == '\t'))
+    while (b < e && ref_blank(s.ptr[b]))
         b++;
-    while (e > b && (s.ptr[e - 1] == ' ' || s.ptr[e - 1] == '\t'))
+    while (e > b && ref_blank(s.ptr[e - 1]))
         e--;
     s.ptr += b;
     s.len = e - b;
@@ -829,7 +835,7 @@ static void fuzz_url_split(const char *s, size_t n)
 
     /* Reference: no '?', '#', controls, space or DEL anywhere; the first
      * '/' must be the start of "://" after a non-empty scheme; the
-     * authority up to the next '/' must not be empty. */
+     * authority up to the next '/' must not be empty, nor hold an '@'. */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '?' || c == '#' || c <= 0x20 || c == 0x7f)
@@ -845,7 +851,7 @@ static void fuzz_url_split(const char *s, size_t n)
         size_t a0 = slash + 2, a1 = a0;
         while (a1 < n && s[a1] != '/')
             a1++;
-        if (a1 > a0) {
+        if (a1 > a0 && memchr(s + a0, '@', a1 - a0) == NULL) {
             want = 1;
             CHECK(rc == 1);
             CHECK(sc.ptr == s && sc.len == slash - 1);

@@ -42,7 +42,7 @@ VERSION    := $(shell sed -n 's/^return "\([^"]*\)".*/\1/p' lua/dcs/version.lua)
 DEFS       := -DDCS_VERSION=$(VERSION)
 BUILD      := build/$(LUA)
 SO         := $(BUILD)/dcs/core.so
-SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lengine.c csrc/lreq.c csrc/lutil.c \
+SRC        := csrc/core.c csrc/lsign.c csrc/lhttp.c csrc/lengine.c csrc/lreq.c csrc/lresult.c csrc/lutil.c \
               csrc/lfile.c csrc/dcs_sign.c csrc/dcs_sign_key.c csrc/dcs_sha256.c csrc/dcs_http.c csrc/dcs_engine.c \
               csrc/dcs_transfer.c csrc/dcs_buf.c \
               csrc/dcs_file.c csrc/dcs_headers.c

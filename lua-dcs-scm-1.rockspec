@@ -31,7 +31,7 @@ build = {
   modules = {
     ["dcs.core"] = {
       sources = {
-        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lengine.c", "csrc/lreq.c",
+        "csrc/core.c", "csrc/lsign.c", "csrc/lhttp.c", "csrc/lengine.c", "csrc/lreq.c", "csrc/lresult.c",
         "csrc/lutil.c", "csrc/lfile.c", "csrc/dcs_sign.c", "csrc/dcs_sign_key.c", "csrc/dcs_sha256.c",
         "csrc/dcs_http.c",
         "csrc/dcs_engine.c", "csrc/dcs_transfer.c",

@@ -36,6 +36,11 @@ enum {
 
 typedef struct dcs_lreq dcs_lreq;
 
+#define DCS_LREQ_MAX_HEADERS 1000   /* in a request, and lines a response's table is made for */
+
+/* Why the transfer stopped on our side (the C layer only sees "aborted"). */
+enum { STOP_NONE, STOP_REFUSED, STOP_HEAD_ERROR, STOP_CANCELLED, STOP_PROGRESS_ERROR };
+
 /* How a running request's callbacks reach Lua: the thread running the C
  * function that drives the transfer (handle:request, engine:step), set
  * only while it runs, and an index in that function's frame from which
@@ -72,6 +77,9 @@ DCS_INTERNAL void dcs_lreq_read(lua_State *L, int req, int anchor, dcs_lreq *c, 
 DCS_INTERNAL int dcs_lreq_result(lua_State *L, const dcs_lreq *c, const dcs_http_response *res,
                                  int anchor);
 /* Pushes nil, { kind, reason, message }. */
+/* Pushes the headers table of a response head's block (lresult.c). */
+DCS_INTERNAL void dcs_lreq_push_headers(lua_State *L, const char *block, size_t len);
+
 DCS_INTERNAL int dcs_lreq_failure(lua_State *L, const char *kind, const char *reason,
                                   const char *message);
 

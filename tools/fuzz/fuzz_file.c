@@ -40,14 +40,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "fuzz_file: invariant failed at line %d: %s\n", __LINE__, \
-                    #cond);                                                            \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
+#define FUZZ_NAME "fuzz_file"
+#include "fuzz.h"
 
 #define MODEL_MAX (1 << 20)
 

@@ -28,14 +28,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                       \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            fprintf(stderr, "fuzz_headers: invariant failed at line %d: %s\n", __LINE__, \
-                    #cond);                                                               \
-            abort();                                                                      \
-        }                                                                                 \
-    } while (0)
+#define FUZZ_NAME "fuzz_headers"
+#include "fuzz.h"
 
 #define MAX_REF_FIELDS (DCS_HEADERS_MAX_FIELDS + 1)
 

@@ -54,14 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The most headers any driver passes: fuzz_many_headers goes past the limit. */
 #define REF_MAX_HEADERS (DCS_SIGN_MAX_HEADERS + 4)
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "fuzz_sign: invariant failed at line %d: %s\n", __LINE__, \
-                    #cond);                                                            \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
+#define FUZZ_NAME "fuzz_sign"
+#define FUZZ_FIELDS
+#include "fuzz.h"
 
 static const char UNRESERVED[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~";
@@ -533,22 +528,6 @@ static void check_ok_result(const dcs_sign_request *req, const dcs_sign_result *
 }
 
 /* ---- dcs_sign driver ---- */
-
-typedef struct fields {
-    const char *p;
-    size_t n;
-} fields;
-
-static dcs_str next_field(fields *f)
-{
-    dcs_str s;
-    const char *sep = f->n ? memchr(f->p, SEP, f->n) : NULL;
-    s.ptr = f->p;
-    s.len = sep ? (size_t)(sep - f->p) : f->n;
-    f->p += s.len + (sep != NULL);
-    f->n -= s.len + (sep != NULL);
-    return s;
-}
 
 static int same_result(const dcs_sign_result *a, const dcs_sign_result *b)
 {

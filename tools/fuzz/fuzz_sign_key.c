@@ -31,32 +31,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)                                                                        \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
-            fprintf(stderr, "fuzz_sign_key: invariant failed at line %d: %s\n", __LINE__, \
-                    #cond);                                                                \
-            abort();                                                                       \
-        }                                                                                  \
-    } while (0)
-
-#define SEP '\xff'
-
-typedef struct fields {
-    const char *p;
-    size_t n;
-} fields;
-
-static dcs_str next_field(fields *f)
-{
-    dcs_str s;
-    const char *sep = f->n ? memchr(f->p, SEP, f->n) : NULL;
-    s.ptr = f->p;
-    s.len = sep ? (size_t)(sep - f->p) : f->n;
-    f->p += s.len + (sep != NULL);
-    f->n -= s.len + (sep != NULL);
-    return s;
-}
+#define SEP 0xFF
+#define FUZZ_NAME "fuzz_sign_key"
+#define FUZZ_FIELDS
+#include "fuzz.h"
 
 static int str_is(dcs_str s, const dcs_buf *b)
 {

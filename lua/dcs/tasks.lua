@@ -227,6 +227,7 @@ function Loop:stepping() return self.depth > 0 end
 local function may_yield()
   return not M.loop():stepping() and M.current() ~= nil
 end
+M.may_yield = may_yield           -- transports.shared: may a waiter wait without blocking
 
 -- Steps engine, counting the steps under way (see Loop:engine).
 local function step_engine(loop, engine, wait, budget)

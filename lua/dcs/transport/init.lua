@@ -99,7 +99,7 @@ end
 -- without blocking it: inside nginx with cosockets, or in a task of the
 -- loop while no step is under way.
 local function can_wait()
-  return M.cosockets() or (tasks.current() ~= nil and not tasks.loop():stepping())
+  return M.cosockets() or tasks.may_yield()
 end
 
 local unpack = table.unpack or unpack

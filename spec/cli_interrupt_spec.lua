@@ -35,15 +35,18 @@ describe("dcs-logs interrupted", function()
 
   -- The served file path (/big.log), whose first request gets its first
   -- SLOW_PART bytes at about 640 KiB/s and then nothing: a slow, big download.
-  local function slow_big_file(path)
+  -- Without validators (no_validator), what it sends cannot be resumed.
+  local function slow_big_file(path, no_validator)
     path = path or "/big.log"
     local served = s.hs:file { path = path, size = SIZE }
     local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. path,
       headers = { Range = ("bytes=0-%d"):format(SLOW_PART - 1) } })
     assert.are.equal(206, res.status)
-    local steps = { { respond = { status = 200, content_length = SIZE, body = "",
-      headers = { ETag = res.headers.etag, ["Last-Modified"] = res.headers["last-modified"],
-        ["Content-Type"] = "application/octet-stream" } } } }
+    local headers = { ["Content-Type"] = "application/octet-stream" }
+    if not no_validator then
+      headers.ETag, headers["Last-Modified"] = res.headers.etag, res.headers["last-modified"]
+    end
+    local steps = { { respond = { status = 200, content_length = SIZE, body = "", headers = headers } } }
     for at = 1, SLOW_PART, CHUNK do
       steps[#steps + 1] = { send = res.body:sub(at, at + CHUNK - 1) }
       steps[#steps + 1] = { sleep = 0.1 }
@@ -79,6 +82,20 @@ describe("dcs-logs interrupted", function()
     assert.are.equal(served.sha256, core.sha256_file(s.dir .. "/big.log"))
     assert.matches('"sha256":"' .. core.sha256_file(s.dir .. "/big.log") .. '"', again)
     assert.matches("resuming big%.log from", err)
+    assert.is_nil(file_size(s.dir .. "/big.log.part"))
+    assert.is_nil(file_size(s.dir .. "/big.log.part.meta"))
+  end)
+
+  it("Ctrl-C during a download it could not resume leaves nothing behind, and says so", function()
+    slow_big_file(nil, true)
+    local link, env = s.hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
+    local h = cli.start(s.dir, env, "download", link, "--output", "big.log")
+    assert.is_true(wait_for_size(s.dir .. "/big.log.part", 512 * 1024), "the download did not start")
+    h:signal("INT")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    assert.are.equal("", out)
+    assert.are.equal("dcs-logs: interrupted\n", err)
     assert.is_nil(file_size(s.dir .. "/big.log.part"))
     assert.is_nil(file_size(s.dir .. "/big.log.part.meta"))
   end)

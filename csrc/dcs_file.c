@@ -698,6 +698,17 @@ const char *dcs_file_code_name(int code)
     return "error";
 }
 
+int dcs_file_type(const char *path, const char **type)
+{
+    struct stat st;
+
+    *type = NULL;
+    if (stat(path, &st) != 0)
+        return errno;
+    *type = S_ISDIR(st.st_mode) ? "directory" : S_ISREG(st.st_mode) ? "file" : "other";
+    return 0;
+}
+
 int dcs_file_read_small(const char *path, size_t max, char **out, size_t *len)
 {
     struct stat st;

@@ -122,4 +122,9 @@ DCS_INTERNAL const char *dcs_file_code_name(int code);
  * NUL-terminated) without blocking on a FIFO or reading a device. */
 DCS_INTERNAL int dcs_file_read_small(const char *path, size_t max, char **out, size_t *len);
 
+/* What path is, following symbolic links (stat): "directory", "file" (a
+ * regular one) or "other" in *type; 0, or an errno.  Needs no permission
+ * on path itself, so a directory that cannot be read is still one. */
+DCS_INTERNAL int dcs_file_type(const char *path, const char **type);
+
 #endif

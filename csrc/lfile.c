@@ -4,6 +4,7 @@
  *   file:write(s), :size(), :truncate(n), :lock(), :sync(), :sha256() (hex),
  *   :content_md5() (base64, as in a Content-MD5 header), :close()
  *   core.read_file(path, max_bytes) -> string | nil, message, code
+ *   core.file_type(path) -> "directory" | "file" | "other" | nil, message, code
  *
  * Lifetime: the userdata holds a closed dcs_file before the open runs, and
  * close, __gc and __close share one idempotent destroy.  lhttp.c writes into
@@ -297,6 +298,20 @@ static int l_read_file(lua_State *L)
     return 1;
 }
 
+static int l_file_type(lua_State *L)
+{
+    const char *path = check_path(L, 1), *type;
+    int rc;
+
+    if (path == NULL)
+        return 3;
+    rc = dcs_file_type(path, &type);
+    if (rc != 0)
+        return push_error(L, "find", path, rc);
+    lua_pushstring(L, type);
+    return 1;
+}
+
 static const luaL_Reg file_methods[] = {
     {"write", f_write},
     {"size", f_size},
@@ -337,4 +352,6 @@ void dcs_open_file(lua_State *L)
     lua_setfield(L, -2, "open_file");
     lua_pushcfunction(L, l_read_file);
     lua_setfield(L, -2, "read_file");
+    lua_pushcfunction(L, l_file_type);
+    lua_setfield(L, -2, "file_type");
 }

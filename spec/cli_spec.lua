@@ -173,6 +173,17 @@ describe("dcs-logs", function()
       assert.are.same({}, emu:requests())
     end)
 
+    it("says a destination that is a file or a device is not a directory, before collecting", function()
+      assert(io.open(dir .. "/a-file", "w")):close()
+      for _, dest in ipairs { "a-file", "/dev/null" } do
+        local status, out, err = run("fetch", E.INSTANCE, "--dest", dest)
+        assert.are.equal(1, status)
+        assert.are.equal("", out)
+        assert.are.equal("dcs-logs: " .. dest .. " exists and is not a directory\n", err)
+      end
+      assert.are.same({}, emu:requests())
+    end)
+
     it("exits 3 and reports the whole error of the file that failed", function()
       emu:fault { match = { path_contains = "/links" }, times = 1,
         action = { respond = { status = 500,

@@ -479,3 +479,32 @@ describe("core.read_file", function()
     f:close()
   end)
 end)
+
+describe("core.file_type", function()
+  local dir
+  before_each(function() dir = files.tmpdir() end)
+  after_each(function() files.remove_tree(dir) end)
+
+  it("says what a path is, following symbolic links", function()
+    write_plain(dir .. "/f", "x")
+    assert(sh("mkfifo " .. dir .. "/fifo && ln -s f " .. dir .. "/link && ln -s . " .. dir .. "/here"))
+    assert.are.equal("directory", core.file_type(dir))
+    assert.are.equal("directory", core.file_type(dir .. "/here"))
+    assert.are.equal("file", core.file_type(dir .. "/f"))
+    assert.are.equal("file", core.file_type(dir .. "/link"))
+    assert.are.equal("other", core.file_type(dir .. "/fifo"))
+    assert.are.equal("other", core.file_type("/dev/null"))
+  end)
+
+  it("gives nil, a message naming the path and a code when there is nothing to say", function()
+    for path, code in pairs { [dir .. "/absent"] = "not_found", [dir .. "/f/x"] = "enotdir",
+                              [""] = "invalid", ["a\0b"] = "invalid" } do
+      write_plain(dir .. "/f", "x")
+      local kind, msg, got = core.file_type(path)
+      assert.is_nil(kind)
+      assert.are.equal(code, got, path)
+      if code ~= "invalid" then assert.truthy(msg:find(path, 1, true), msg) end
+    end
+    assert.has_error(function() core.file_type() end)
+  end)
+end)

@@ -304,11 +304,11 @@ describe("run-log workflow", function()
       local dir = tmpdir()
       local file = dir .. "/a-file"
       assert(io.open(file, "w")):close()
-      for _, dest in ipairs { dir .. "/missing", file, dir .. "/missing/deeper" } do
+      for _, dest in ipairs { dir .. "/missing", file, dir .. "/missing/deeper", "/dev/null", file .. "/x" } do
         local written, err = client:fetch_run_logs(E.INSTANCE, { dest = dest, timeout = 1, poll_interval = 0.1 })
         assert.is_nil(written)
         assert.are.equal("invalid_argument", err.kind, tostring(err))
-        assert.matches("dest", err.message)
+        assert.matches("^dest must be a directory %(" .. dest:gsub("%p", "%%%0") .. ": [^)]+%)$", err.message)
       end
       assert.are.equal(0, #emu:requests())     -- no collection, which replaces the day's older log
       os.execute("rm -rf " .. dir)

@@ -163,11 +163,12 @@ local function fetch_options(op, opts)
   return o
 end
 
--- Why dest is not a directory, or nil.  Only "no such file" and "not a
--- directory" count: a directory that cannot be read may still be written.
+-- Why dest is not a directory, or nil.  What it is (stat) counts, not
+-- whether it can be read: a directory that cannot be read may be written.
 local function not_a_directory(dest)
-  local _, why, code = core.read_file(dest .. "/.", 0)      -- a directory is "not a regular file"
-  if code == "not_found" or code == "enotdir" then return why:match(": ([^:]*)$") or why end
+  local kind, why = core.file_type(dest)
+  if kind == "directory" then return nil end
+  return kind and "it is not a directory" or why:match(": ([^:]*)$") or why
 end
 
 -- The ids of the files listed now (only the ids are kept).

@@ -32,7 +32,38 @@ describe("dcs.gather inside nginx", function()
           ngx.say(cjson.encode { results = out, failed = failed })
         }
       }
-    ]]):format(E.AK, E.SK, E.PROJECT) }
+      location = /close {
+        content_by_lua_block {
+          local cjson = require "cjson"
+          local dcs = require "dcs"
+          local endpoint = os.getenv("DCS_ENDPOINT")
+          local function client(opts)
+            opts.ak, opts.sk, opts.project, opts.endpoint = %q, %q, %q, endpoint
+            return dcs.client(opts)
+          end
+          local retries = { max = 2, base = 0.01, cap = 10 }
+          local paced = client { rate_limit = 0.1, retries = false }   -- a slot every 10 s
+          local paused, backing_off = client { retries = retries }, client { retries = retries }
+          local log = %q
+          local calls = { { paced, log }, { paced, log }, { paused, "throttled-1" },
+                          { backing_off, "busy-1" } }
+          local threads = {}
+          for i, c in ipairs(calls) do
+            threads[i] = ngx.thread.spawn(function()
+              local _, err = c[1]:create_redislog_download_link(%q, c[2])
+              return err and err.kind or "ok"
+            end)
+          end
+          ngx.sleep(1)
+          local t0 = ngx.now()
+          for _, c in ipairs { paced, paused, backing_off } do c:close() end
+          local out = {}
+          for i, t in ipairs(threads) do out[i] = select(2, ngx.thread.wait(t)) end
+          ngx.update_time()
+          ngx.say(cjson.encode { kinds = out, waited = ngx.now() - t0 })
+        }
+      }
+    ]]):format(E.AK, E.SK, E.PROJECT, E.AK, E.SK, E.PROJECT, E.LOG_ID, E.INSTANCE) }
   end)
   lazy_teardown(function()
     if nginx then nginx:stop() end
@@ -57,6 +88,21 @@ describe("dcs.gather inside nginx", function()
     end
     local stats = emu:admin("GET", "/_emulator/stats")
     assert.are.equal(5, stats.peak_in_flight)      -- concurrent, and never over the cap
+  end)
+
+  it("ends light threads asleep in a 429's pause, a rate_limit slot or a back-off on close", function()
+    local function answer(log, status)
+      emu:fault { match = { path_contains = log }, times = 1, action = { respond = { status = status,
+        headers = { ["Retry-After"] = "5" }, json = { error_code = "APIGW.0308", error_msg = "later" } } } }
+    end
+    answer("throttled-1", 429)
+    answer("busy-1", 503)                 -- retried after exactly its Retry-After: a 5 s back-off
+    local res = assert(nginx:get("/close", 30))
+    assert.are.equal(200, res.status, nginx:error_log():sub(-2000))
+    local out = cjson.decode(res.body)
+    assert.are.same({ "ok", "closed", "closed", "closed" }, out.kinds)
+    assert.is_true(out.waited < 1, "the light threads slept on for " .. out.waited .. " s after close")
+    assert.are.equal(3, #emu:requests())
   end)
 
   it("stops the items already started too once a gateway 401 stops the fan-out", function()

@@ -41,6 +41,7 @@ local project_cache = {}
 --- Gives a client its private parts: { provider, selector, redact }.
 function M.attach(client, parts)
   parts.asleep = setmetatable({}, { __mode = "k" })       -- the tasks in a wait (see wait)
+  parts.alarms = setmetatable({}, { __mode = "k" })       -- the light threads in one
   private[client] = parts
 end
 
@@ -77,18 +78,30 @@ end
 
 function M.close(client)
   private[client].selector.close()
-  -- the tasks asleep in one of the client's waits: their calls end now
+  -- the tasks and light threads asleep in one of the client's waits:
+  -- their calls end now
   for task in pairs(private[client].asleep) do task.loop:wake(task) end
+  for alarm in pairs(private[client].alarms) do alarm:post(1) end
 end
 
--- Sleeps through the client's sleep; a task asleep here is woken when the
--- client closes (M.close), so that a call waiting out a pause, a rate_limit
--- slot or a back-off ends at once (kind "closed") instead of sleeping on.
+-- Sleeps through the client's sleep; a task (or, inside nginx, a light
+-- thread) asleep here is woken when the client closes (M.close), so that a
+-- call waiting out a pause, a rate_limit slot or a back-off ends at once
+-- (kind "closed") instead of sleeping on.  A sleep a host set on the
+-- client is its own: it cannot be woken.
 local function wait(self, seconds)
-  local task, asleep = tasks.current(), private[self].asleep
-  if task then asleep[task] = true end
+  local task, parts = tasks.current(), private[self]
+  local alarm = not task and self.sleep == transports.sleep and transports.alarm()
+  if alarm then
+    parts.alarms[alarm] = true
+    -- a phase that has cosockets but no semaphores sleeps as before
+    local waited = pcall(alarm.wait, alarm, seconds)
+    parts.alarms[alarm] = nil
+    if waited then return end
+  end
+  if task then parts.asleep[task] = true end
   self.sleep(seconds)
-  if task then asleep[task] = nil end
+  if task then parts.asleep[task] = nil end
 end
 M.wait = wait                     -- fetch_run_logs sleeps between its listings in it too
 

@@ -85,6 +85,15 @@ function M.sleep(seconds)
   end
 end
 
+--- Inside nginx with cosockets, an ngx.semaphore to sleep on (its wait
+--- ends early when posted, which ngx.sleep cannot); nil elsewhere, where
+--- a task's sleep is ended through its loop (dcs.tasks).
+---@return table? semaphore
+function M.alarm()
+  if M.cosockets() then return require("ngx.semaphore").new() end
+  return nil
+end
+
 --- Seconds on a monotonic clock (ngx.now() inside nginx).
 ---@return number
 function M.monotime()

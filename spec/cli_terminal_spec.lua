@@ -40,6 +40,21 @@ describe("dcs-logs on a terminal", function()
     assert.are.equal(("saved slow.log (1.0 MiB, sha256 %s)\n"):format(served.sha256), out)
   end)
 
+  it("shows a speed under 1 KiB/s, a fraction of a byte included, as whole bytes", function()
+    -- 256 KiB (one progress report), then 1000 bytes 1.5 s later: the
+    -- last report's speed is about 666.7 B/s
+    local size = 256 * 1024 + 1000
+    local served = s.hs:file { path = "/crawl.log", size = size }
+    local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. "/crawl.log" })
+    s.hs:script { match = { path_prefix = "/crawl.log" }, times = 1, steps = {
+      { respond = { status = 200, content_length = size, body = "", headers = { ETag = res.headers.etag } } },
+      { send = res.body:sub(1, 256 * 1024) }, { sleep = 1.5 }, { send = res.body:sub(256 * 1024 + 1) } } }
+    local shown = cli.tty(s.dir, "", { "download", s.hs.url .. "/crawl.log" }, "> out.txt", 100)
+    assert.matches("\rcrawl%.log 100%% %[#+%] 257%.0 KiB / 257%.0 KiB  %d+ B/s  in [%d.]+s", shown)
+    assert.are.equal(("saved crawl.log (257.0 KiB, sha256 %s)\n"):format(served.sha256),
+      cli.read_all(s.dir .. "/out.txt"))
+  end)
+
   it("draws nothing with --no-progress or --quiet, nor when stderr is not a terminal", function()
     for _, flag in ipairs { "--no-progress", "--quiet" } do
       local shown = cli.tty(s.dir, cli.env_for(s.emu, E), { "download", E.INSTANCE, E.LOG_ID, flag, "-o", "x.log" })

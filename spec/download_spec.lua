@@ -188,6 +188,18 @@ describe("client:download", function()
     assert.are.equal(0, #emu:requests())
   end)
 
+  it("says what is wrong with a number option, timeout included", function()
+    for k, v in pairs { timeout = 0 / 0, stall_timeout = 0, min_speed = 1.5, max_bytes = -1, max_resumes = 101 } do
+      local res, err = client:download(link_for(), dir .. "/x", { [k] = v })
+      assert.is_nil(res)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.matches("^" .. k .. " must be a.* from .* to .* %(got .*%)$", err.message)
+    end
+    local _, err = client:download(link_for(), dir .. "/x", { timeout = 1e300 })
+    assert.are.equal("timeout must be a number of seconds from 0.001 to 1e+06 (got 1e+300)", err.message)
+    assert.are.same({}, entries(dir))
+  end)
+
   it("reports a directory that does not exist as an i/o error", function()
     local _, err = client:download(link_for(), dir .. "/missing/sub/x.log")
     assert.are.equal("io", err.kind)

@@ -65,7 +65,8 @@ function M.options(link, path, opts)
   for k, v in pairs(M.DEFAULTS) do if o[k] == nil then o[k] = v end end
   local checks = {
     max_resumes = function(v) return validate.integer(v, 0, 100) end,
-    timeout = function(v) return v == false or validate.seconds(v) end,
+    -- not `v == false or validate.seconds(v)`: `or` would keep one value, and lose why
+    timeout = function(v) if v == false then return true end return validate.seconds(v) end,
     stall_timeout = function(v) return validate.seconds(v, 1) end,
     min_speed = function(v) return validate.integer(v, 1, 1e9) end,
     max_bytes = function(v) return validate.integer(v, 0, validate.MAX_INTEGER) end,

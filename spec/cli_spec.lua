@@ -467,6 +467,10 @@ describe("dcs-logs", function()
         { env(), { "list", E.INSTANCE, "--limit", "5000" }, "%-%-limit must be an integer from 1 to 1000" },
         { env(), { "list", "../x" }, "INSTANCE is not a plausible id" },
         { env(), { "fetch", E.INSTANCE, "--timeout", "-1" }, "%-%-timeout must be" },
+        -- a single fetch too checks its numbers before it makes --dest
+        { env(), { "fetch", E.INSTANCE, "--timeout", "-1", "--dest", "none" }, "%-%-timeout must be" },
+        { env(), { "fetch", E.INSTANCE, "--poll-interval", "0", "--dest", "none" }, "%-%-poll%-interval must be" },
+        { env(), { "fetch", E.INSTANCE, "--days", "2", "--dest", "none" }, "%-%-days must be one of" },
         { env(), { "list", E.INSTANCE, "--retries", "11" }, "%-%-retries must be a whole number from 0 to 10" },
         { env(), { "download", "ftp://x/y" }, "unsupported link scheme 'ftp': a link is http:// or https://" },
         { env(), { "download", E.INSTANCE }, "missing LOG %(or give a link%)" },

@@ -472,6 +472,8 @@ describe("dcs-logs", function()
         { env(), { "fetch", E.INSTANCE, "--poll-interval", "0", "--dest", "none" }, "%-%-poll%-interval must be" },
         { env(), { "fetch", E.INSTANCE, "--days", "2", "--dest", "none" }, "%-%-days must be one of" },
         { env(), { "list", E.INSTANCE, "--retries", "11" }, "%-%-retries must be a whole number from 0 to 10" },
+        { env(), { "list", E.INSTANCE, "--request-timeout", "0" },
+          "%-%-request%-timeout must be a number of seconds from 0%.001 to 1e%+06 %(got 0%)" },
         { env(), { "download", "ftp://x/y" }, "unsupported link scheme 'ftp': a link is http:// or https://" },
         { env(), { "download", E.INSTANCE }, "missing LOG %(or give a link%)" },
         { env(), { "list", E.INSTANCE, "extra" }, "too many arguments" },

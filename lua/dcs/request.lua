@@ -105,7 +105,15 @@ local function wait(self, seconds)
 end
 M.wait = wait                     -- fetch_run_logs sleeps between its listings in it too
 
+-- An enum's values are of its type: one of them is all a value needs to be
+-- (the type's own message would give a range most of which is refused).
 local function check_query_value(name, spec, v)
+  if spec.enum then
+    for _, e in ipairs(spec.enum) do if e == v then return nil end end
+    local list = {}
+    for i, e in ipairs(spec.enum) do list[i] = tostring(e) end
+    return ("%s must be one of %s (got %s)"):format(name, table.concat(list, ", "), tostring(v))
+  end
   local _, why
   if spec.type == "integer" then
     _, why = validate.integer(v, spec.min, spec.max)
@@ -113,12 +121,6 @@ local function check_query_value(name, spec, v)
     _, why = validate.id(v)
   end
   if why then return name .. " " .. why end
-  if spec.enum then
-    for _, e in ipairs(spec.enum) do if e == v then return nil end end
-    local list = {}
-    for i, e in ipairs(spec.enum) do list[i] = tostring(e) end
-    return ("%s must be one of %s (got %s)"):format(name, table.concat(list, ", "), tostring(v))
-  end
   return nil
 end
 

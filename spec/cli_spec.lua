@@ -462,6 +462,12 @@ describe("dcs-logs", function()
         { env(), { "list", E.INSTANCE, "-x" }, "unknown option %-x" },
         { env(), { "collect", E.INSTANCE, "--days" }, "%-%-days needs a value" },
         { env(), { "collect", E.INSTANCE, "--days", "two" }, "%-%-days needs a number %(got 'two'%)" },
+        -- decimal only, the same on every interpreter: Lua's tonumber would take
+        -- hex and blanks everywhere, and "inf" on LuaJIT alone
+        { env(), { "list", E.INSTANCE, "--limit", "0x10" }, "%-%-limit needs a number %(got '0x10'%)" },
+        { env(), { "list", E.INSTANCE, "--limit", "inf" }, "%-%-limit needs a number %(got 'inf'%)" },
+        { env(), { "collect", E.INSTANCE, "--days", " 1 " }, "%-%-days needs a number %(got ' 1 '%)" },
+        { env(), { "fetch", E.INSTANCE, "--timeout", "1e3" }, "%-%-timeout needs a number %(got '1e3'%)" },
         { env(), { "collect", E.INSTANCE, "--days", "2" }, "%-%-days must be one of 0, 1, 3, 7 %(got 2%)" },
         { env(), { "list", E.INSTANCE, "--limit", "-5" }, "%-%-limit must be an integer from 1 to 1000 %(got %-5%)" },
         { env(), { "list", E.INSTANCE, "--limit", "5000" }, "%-%-limit must be an integer from 1 to 1000" },

@@ -69,6 +69,29 @@ describe("a download's files", function()
       assert.are.same({ "x.log" }, entries(dir))
     end)
 
+    it("resume, and are refused over max_bytes at once, with the length given twice", function()
+      -- equal Content-Length fields (or a list of one value) are one length (RFC 9110 8.6)
+      local twice = ("Content-Length: %d\r\nContent-Length: %d\r\n"):format(SIZE, SIZE)
+      hs:script { match = { path_prefix = "/obs/" }, times = 1, steps = {
+        { send = 'HTTP/1.1 200 OK\r\n' .. twice .. 'ETag: "v1"\r\n\r\n' .. A:sub(1, 30000) }, { close = true } } }
+      hs:script { match = { path_prefix = "/obs/" }, times = 1, steps = {
+        { send = ('HTTP/1.1 206 Partial Content\r\nContent-Length: %d\r\nETag: "v1"\r\n'
+          .. "Content-Range: bytes 30000-%d/%d\r\n\r\n"):format(SIZE - 30000, SIZE - 1, SIZE) .. A:sub(30001) } } }
+      local totals = {}
+      local res, err = client:download(hs.url .. "/obs/f.log", dir .. "/t.log", { progress = function(_, total)
+        totals[#totals + 1] = total
+      end })
+      assert(res, tostring(err))
+      assert.are.equal(1, res.resumes)
+      assert.is_true(read(dir .. "/t.log") == A)
+      assert.are.same({ SIZE }, totals)
+      hs:script { match = { path_prefix = "/obs/" }, times = 1, steps = {
+        { send = 'HTTP/1.1 200 OK\r\n' .. twice .. '\r\n' .. A } } }
+      res, err = client:download(hs.url .. "/obs/f.log", dir .. "/u.log", { max_bytes = 1000 })
+      assert.is_nil(res)
+      assert.matches("the file is 100000 bytes, more than max_bytes %(1000%)", err.message)
+    end)
+
     it("are not kept when a 206 sends more than its Content-Range", function()
       cut_v1()
       hs:script { match = { path_prefix = "/obs/" }, times = 1, steps = {

@@ -173,6 +173,12 @@ local function content_range(headers)
   return tonumber(first), tonumber(last), tonumber(total)
 end
 
+-- Content-Length: its first item.  Repeated fields come joined ("N, N"),
+-- and the transports refused any that are not all one number.
+local function content_length(headers)
+  return tonumber((headers["content-length"] or ""):match("^%s*(%d+)"))
+end
+
 -- Without a Content-MD5 to check, the MD5 is not worth its CPU: dropped
 -- for the rest of this download (the SHA-256 stays).
 local function keep_md5_if_checked(state)
@@ -202,7 +208,7 @@ local function head(state, status, headers)
     end
     return keep_md5_if_checked(state)
   elseif status == 200 then
-    local length = tonumber(headers["content-length"])
+    local length = content_length(headers)
     if length and length > o.max_bytes then
       state.too_large = ("the file is %d bytes, more than max_bytes (%d)"):format(length, o.max_bytes)
       return nil, state.too_large

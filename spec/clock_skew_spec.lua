@@ -60,6 +60,13 @@ describe("clock skew", function()
   it("parses HTTP dates", function()
     assert.are.equal(784111777, errors.http_date("Sun, 06 Nov 1994 08:49:37 GMT"))
     assert.is_nil(errors.http_date("Sunday, 06-Nov-94 08:49:37 GMT"))
+    for _, bad in ipairs { "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 32 Nov 1994 08:49:37 GMT",
+      "Sun, 06 Nov 1994 08:60:37 GMT", "Sun, 00 Nov 1994 08:49:37 GMT" } do
+      assert.is_nil(errors.http_date(bad), bad)          -- not carried into the next day or month
+    end
+    -- nor a gateway's signature time of month 13: the skew is not told, not made up
+    assert.is_false(errors.clock_skew({ status = 401, headers = {} },
+      "signature expired, signature time:20261301T000000Z,server time:20261128T000000Z"))
     assert.are.equal("20m 5s", errors.duration(1205))
     assert.are.equal("1h", errors.duration(3600))
     assert.are.equal("1d 1h", errors.duration(90061))

@@ -125,6 +125,27 @@ describe("retries", function()
     assert.are.same({ 2 }, waits)
   end)
 
+  -- README, Errors: a Retry-After that is not a delay nor an HTTP date is
+  -- ignored; day 32 or hour 24 is not a date (counting on from the month
+  -- would make one, weeks ahead, and end the retries as "longer than cap")
+  it("ignores a Retry-After date with a field out of range, and backs off", function()
+    for _, value in ipairs { "Sun, 32 Nov 2026 00:00:00 GMT", "Sun, 01 Nov 2026 24:00:00 GMT",
+      "Sun, 01 Nov 2026 00:60:00 GMT", "Sun, 01 Nov 2026 00:00:61 GMT", "Sun, 00 Nov 2026 00:00:00 GMT" } do
+      emu:reset()
+      emu:fault { match = { path_contains = "/links" }, times = -1,
+        action = json_fault(503, "APIGW.0613", "busy", { ["Retry-After"] = value }) }
+      local c = client { retries = { max = 2, base = 0.01, cap = 5 } }
+      local waits = {}
+      c.sleep = function(seconds) waits[#waits + 1] = seconds end
+      local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)
+      c:close()
+      assert.are.equal(503, err.status, value)
+      assert.is_nil(err.retry_after, value)
+      assert.are.equal(3, err.attempts, value)
+      for _, w in ipairs(waits) do assert.is_true(w <= 0.02, value .. ": waited " .. w) end
+    end
+  end)
+
   it("never pauses the client longer than cap, however far ahead Retry-After says", function()
     for _, value in ipairs { "999999999", "Fri, 31 Dec 9999 23:59:59 GMT" } do
       emu:fault { match = { path_contains = "/links" }, times = 1,

@@ -105,14 +105,12 @@ function M.from_profile(path)
            source = "profile " .. path }
 end
 
--- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC), or nil.  Fields out
--- of range are refused: errors.epoch would carry month 13 into a later year.
+-- "2026-11-27T23:00:00.000000Z" -> epoch seconds (UTC), or nil (fields out
+-- of range too: errors.epoch refuses them).
 local function parse_utc(s)
   local y, mo, d, h, mi, sec = tostring(s):match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[T ](%d%d):(%d%d):(%d%d)")
   if not y then return nil end
-  y, mo, d, h, mi, sec = tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec)
-  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
-  return errors.epoch(y, mo, d, h, mi, sec)
+  return errors.epoch(tonumber(y), tonumber(mo), tonumber(d), tonumber(h), tonumber(mi), tonumber(sec))
 end
 M.parse_utc = parse_utc
 

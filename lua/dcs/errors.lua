@@ -157,8 +157,10 @@ function M.http_date(value)
 end
 
 --- Seconds since 1970 of a UTC calendar time (days from civil, without
--- os.time's local-time interpretation).
+-- os.time's local-time interpretation), or nil when a field is out of
+-- range: the arithmetic would carry day 32 or hour 24 into a later date.
 function M.epoch(y, mo, d, h, mi, sec)
+  if mo < 1 or mo > 12 or d < 1 or d > 31 or h > 23 or mi > 59 or sec > 60 then return nil end
   local floor = math.floor                 -- no // : the same code runs on LuaJIT
   if mo <= 2 then y = y - 1 end
   local era = floor(y / 400)

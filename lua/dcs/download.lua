@@ -91,10 +91,11 @@ local function read_sidecar(path)
   local text = core.read_file(path, 4096)
   local ok, meta = pcall(cjson.decode, text or "")
   if not ok or type(meta) ~= "table" or type(meta.validator) ~= "string" or #meta.validator > MAX_VALIDATOR
-    or not validate.text(meta.validator) or not validate.integer(meta.total, 1, validate.MAX_INTEGER) then
+    or not validate.text(meta.validator) then
     return nil
   end
-  return meta
+  meta.total = validate.integer(meta.total, 1, validate.MAX_INTEGER)    -- an integer, as a fresh length is
+  return meta.total and meta
 end
 
 local function write_sidecar(path, validator, total)

@@ -29,12 +29,16 @@ function M.seconds(v, min, max)
   return v
 end
 
+-- Returns v as an integer on Lua 5.3+ (3.0 becomes 3: lua-cjson decodes
+-- every number as a float), so that it prints and formats as one.
+local tointeger = math.tointeger or function(v) return v end
+
 function M.integer(v, min, max)
   min, max = min or -M.MAX_INTEGER, max or M.MAX_INTEGER
   if not is_number(v) or v ~= math.floor(v) or v < min or v > max then
     return nil, ("must be an integer from %d to %d (got %s)"):format(min, max, tostring(v))
   end
-  return v
+  return tointeger(v)
 end
 
 --- Text that goes into a header or a log line: no CR, LF, NUL or other

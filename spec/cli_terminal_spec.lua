@@ -55,6 +55,18 @@ describe("dcs-logs on a terminal", function()
       cli.read_all(s.dir .. "/out.txt"))
   end)
 
+  it("takes a COLUMNS that is not a whole number of columns for none", function()
+    for _, value in ipairs { "70.5", "nan", "inf", "0x20", "-5", "0" } do
+      os.execute("rm -f " .. s.dir .. "/*")
+      local shown = cli.tty(s.dir, "COLUMNS=" .. value .. " " .. cli.env_for(s.emu, E),
+        { "download", E.INSTANCE, E.LOG_ID, "-o", "x.log" }, nil, 90)
+      assert.truthy(shown:find("\nsaved x%.log"), value .. ": " .. shown)
+      -- the bar as wide as the terminal (stty's 90 columns) allows
+      local bar = shown:match("x%.log 100%% %[(#+)%] 96%.0 KiB / 96%.0 KiB  in [%d.]+s\27%[K")
+      assert.are.equal(30, bar and #bar, value .. ": " .. shown)
+    end
+  end)
+
   it("draws nothing with --no-progress or --quiet, nor when stderr is not a terminal", function()
     for _, flag in ipairs { "--no-progress", "--quiet" } do
       local shown = cli.tty(s.dir, cli.env_for(s.emu, E), { "download", E.INSTANCE, E.LOG_ID, flag, "-o", "x.log" })

@@ -39,16 +39,22 @@ function M.from_link(link, fallback)
 end
 
 --- name, or name with "-2", "-3", ... before its extension when `used`
--- already has it; records the result in `used`.
+-- already has it; records the result in `used`.  used[name] also keeps the
+-- last suffix given for name (true counts as 1), so that a listing of
+-- many files of one name costs time in proportion to it, not its square.
 function M.unique(name, used)
-  local candidate, n = name, 1
+  if not used[name] then
+    used[name] = 1
+    return name
+  end
   local stem, ext = name:match("^(.-)(%.[^.]*)$")
   if not stem or stem == "" then stem, ext = name, "" end
-  while used[candidate] do
+  local n, candidate = used[name] == true and 1 or used[name]
+  repeat
     n = n + 1
     candidate = ("%s-%d%s"):format(stem, n, ext)
-  end
-  used[candidate] = true
+  until not used[candidate]
+  used[name], used[candidate] = n, 1
   return candidate
 end
 

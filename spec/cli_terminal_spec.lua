@@ -62,7 +62,7 @@ describe("dcs-logs on a terminal", function()
         { "download", E.INSTANCE, E.LOG_ID, "-o", "x.log" }, nil, 90)
       assert.truthy(shown:find("\nsaved x%.log"), value .. ": " .. shown)
       -- the bar as wide as the terminal (stty's 90 columns) allows
-      local bar = shown:match("x%.log 100%% %[(#+)%] 96%.0 KiB / 96%.0 KiB  in [%d.]+s\27%[K")
+      local bar = shown:match("x%.log 100%% %[(#+)%] 96%.0 KiB / 96%.0 KiB [^\27]*in [%d.]+s\27%[K")
       assert.are.equal(30, bar and #bar, value .. ": " .. shown)
     end
   end)

@@ -143,6 +143,58 @@ describe("transport option", function()
     assert.matches("crashed", err.message)
   end)
 
+  -- A function that relays the emulator's answer through libcurl, the
+  -- status made what another HTTP library or a JSON bridge may hand over.
+  local function relay(status_of)
+    local http = core.http()
+    return function(req)
+      local res = assert(http:request { method = req.method, url = req.url, headers = req.headers, body = req.body })
+      return status_of(res.status), res.headers, res.body
+    end, http
+  end
+
+  it("takes a function's status 404.0 as 404, and refuses one that is no HTTP status", function()
+    local fn, http = relay(function(status) return status + 0.0 end)
+    local c = emu:client { retries = false, transport = fn }
+    local _, err = c:create_redislog_download_link(E.INSTANCE, "missing")
+    assert.are.equal(404, err.status)
+    assert.are.equal("404", tostring(err.status))              -- an integer, as from libcurl
+    assert.matches("HTTP 404 DCS", tostring(err))
+    c:close()
+    http:close()
+    for _, bad in ipairs { 250.5, 0 / 0, -1, 99, 1000, 1e300, 2 ^ 63 } do
+      fn, http = relay(function() return bad end)
+      c = emu:client { retries = false, transport = fn }
+      for _, call in ipairs { function() return c:create_redislog_download_link(E.INSTANCE, E.LOG_ID) end,
+        function() return c:download(emu.url .. "/x.log", os.tmpname() .. "-x") end } do
+        local ok, res, derr = pcall(call)
+        assert.is_true(ok, tostring(bad) .. ": raised " .. tostring(res))
+        assert.is_nil(res)
+        assert.are.equal("network", derr.kind, tostring(bad))
+        assert.matches("not an HTTP status", derr.message)
+      end
+      c:close()
+      http:close()
+    end
+  end)
+
+  it("refuses a status that is no HTTP status from a streaming function too", function()
+    local c = emu:client { retries = false, transport = function(req)
+      local write, why = req.stream(200.5, { ["Content-Length"] = "2" })
+      if not write then return nil, why end
+      write("ok")
+      return 200
+    end }
+    local path = os.tmpname()
+    os.remove(path)
+    local ok, res, err = pcall(c.download, c, "http://generated.invalid/x.log", path)
+    c:close()
+    assert.is_true(ok, tostring(res))
+    assert.is_nil(res)
+    assert.matches("not an HTTP status", err.message)
+    assert.is_nil(io.open(path))
+  end)
+
   it("refuses the ngx transport outside nginx with a clear error", function()
     local c = emu:client { transport = "ngx" }
     local _, err = c:create_redislog_download_link(E.INSTANCE, E.LOG_ID)

@@ -153,6 +153,15 @@ end
 
 local PROGRESS_EVERY = 256 * 1024
 
+-- A function's status as an integer (404.0 from a JSON bridge is 404), or
+-- nil, failure: the three digits of a status line, as libcurl's are.
+local function http_status(status)
+  local code = validate.integer(status, 100, 999)
+  if code then return code end
+  return nil, failure("network", "transport", ("transport function returned status %s, not an HTTP status "
+    .. "(an integer from 100 to 999)"):format(tostring(status)))
+end
+
 -- The sink's head, under pcall: true (stream), false (buffer) or nil, failure.
 local function ask_head(sink, status, headers)
   local ok, take, why = pcall(sink.head, status, headers)
@@ -205,7 +214,10 @@ function M.from_function(fn)
       user_req.stream = function(status, headers)
         if state.asked then error("req.stream may be called once", 2) end
         state.asked = true
-        local take, f = ask_head(req.sink, status, lower_keys(headers))
+        local code, f = http_status(status)
+        if not code then state.failure = f return nil, f.message end
+        local take
+        take, f = ask_head(req.sink, code, lower_keys(headers))
         if take == nil then state.failure = f return nil, f.message end
         if not take then return nil end
         state.writer = file_writer(req.sink)
@@ -223,6 +235,9 @@ function M.from_function(fn)
       local why = not ok and status or headers
       return nil, failure("network", "transport", "transport function failed: " .. tostring(why or "no status"))
     end
+    local serr
+    status, serr = http_status(status)
+    if not status then return nil, serr end
     if body ~= nil and type(body) ~= "string" then
       return nil, failure("network", "transport", "transport function returned a body that is not a string")
     end

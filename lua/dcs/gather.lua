@@ -118,8 +118,9 @@ end
 local function gather_tasks(run, cap)
   local loop, workers = tasks.loop(), {}
   -- from a sink callback (a step is under way) nothing can yield nor step
-  -- the loop: the items run one at a time, blocking
-  if loop:stepping() then return run.worker() end
+  -- the loop, and in some nginx phases no coroutine can be made: the items
+  -- run one at a time, blocking (or failing with unsupported_phase)
+  if loop:stepping() or not transports.coroutines() then return run.worker() end
   for w = 1, math.min(cap, run.total) do workers[w] = loop:spawn(run.worker) end
   -- a task running the fan-out that is cancelled ends its workers too
   local release = tasks.on_cancel(function()

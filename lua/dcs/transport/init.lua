@@ -72,6 +72,16 @@ function M.cosockets()
   return M.in_nginx() and COSOCKET_PHASES[ngx.get_phase()] == true
 end
 
+local function noop() end
+
+--- Whether coroutines can be made here: nginx turns its coroutine API off
+--- in the phases that cannot yield (set, log, init_worker, ...), where
+--- coroutine.create raises.
+---@return boolean
+function M.coroutines()
+  return not M.in_nginx() or (pcall(coroutine.create, noop))
+end
+
 --- Sleep and clock that block neither nginx nor the other tasks: ngx.sleep
 --- inside nginx, a yield inside a task (dcs.tasks), else the C core's.
 --- A client's `sleep` and `monotime`; a host with its own scheduler may

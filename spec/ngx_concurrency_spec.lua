@@ -1,0 +1,108 @@
+-- Fan-outs inside Debian's nginx (LuaJIT, lua-nginx-module) where light
+-- threads meet nginx's own rules: phases without coroutines, requests
+-- the downstream client aborts, a fan-out whose light threads raise.
+local core = require "dcs.core"
+local E = require "support.emulator"
+local N = require "support.nginx"
+
+-- PROBE(phase[, transport]): one dcs.gather of two link calls, what each
+-- item got (or what raised) kept in a shared dict under "phase transport".
+local HTTP = [[
+  lua_shared_dict probe 1m;
+  lua_check_client_abort on;
+  init_by_lua_block {
+    local dcs = require "dcs"
+    local function client(transport)
+      return dcs.client { ak = %q, sk = %q, project = %q, endpoint = os.getenv("DCS_ENDPOINT"),
+        retries = false, transport = transport }
+    end
+    local function summary(ok, results, failed)
+      if not ok then return "raised: " .. tostring(results) end
+      local parts = {}
+      for i, r in ipairs(results) do parts[i] = r.ok and "ok" or r.err.kind end
+      return table.concat(parts, " ") .. " failed " .. tostring(failed)
+    end
+    function PROBE(phase, transport)
+      local c = client(transport)
+      local out = summary(pcall(dcs.gather, { 1, 2 }, function()
+        return c:create_redislog_download_link(%q, %q)
+      end))
+      c:close()
+      ngx.shared.probe:set(phase .. " " .. (transport or "default"), out)
+    end
+    function PROBE_FETCH(phase, dest)
+      local c = client("curl")
+      local ok, written, failed = pcall(c.fetch_run_logs, c, %q, { days = 1, dest = dest, poll_interval = 0.1,
+        timeout = 10 })
+      c:close()
+      ngx.shared.probe:set(phase .. " fetch", not ok and ("raised: " .. tostring(written))
+        or written and (#written .. " written, " .. #failed .. " failed") or ("error " .. tostring(failed)))
+    end
+  }
+  init_worker_by_lua_block { PROBE("init_worker") PROBE("init_worker", "curl") }
+]]
+
+local SERVER = [[
+    location = /phases {
+      set_by_lua_block $probed { PROBE("set") PROBE("set", "curl") return "1" }
+      header_filter_by_lua_block { PROBE("header_filter") PROBE("header_filter", "curl") }
+      log_by_lua_block {
+        PROBE("log") PROBE("log", "curl")
+        if ngx.var.arg_dest then PROBE_FETCH("log", ngx.var.arg_dest) end
+      }
+      content_by_lua_block { ngx.say("probed") }
+    }
+    location = /probe {
+      content_by_lua_block { ngx.say(ngx.shared.probe:get(ngx.unescape_uri(ngx.var.arg_key)) or "none") }
+    }
+]]
+
+describe("fan-outs inside nginx", function()
+  if not N.available() then
+    it("needs nginx-light and libnginx-mod-http-lua", function() pending("nginx is not installed") end)
+    return
+  end
+
+  local emu, nginx
+  lazy_setup(function()
+    assert(os.execute("make -s LUA=luajit >/dev/null"))
+    emu = E.start("--collect-delay 0.1")
+    nginx = N.start {
+      env = { DCS_ENDPOINT = emu.url },
+      http = HTTP:format(E.AK, E.SK, E.PROJECT, E.INSTANCE, E.LOG_ID, E.INSTANCE),
+      server = SERVER,
+    }
+  end)
+  lazy_teardown(function()
+    if nginx then nginx:stop() end
+    emu:stop()
+  end)
+  before_each(function() emu:reset() end)
+
+  -- What a phase's probe kept, once it ran (log_by_lua runs after the answer).
+  local function probe(key)
+    local body
+    for _ = 1, 100 do
+      body = assert(nginx:get("/probe?key=" .. key:gsub(" ", "%%20"))).body
+      if body ~= "none\n" then return body end
+      core.sleep(0.05)
+    end
+    return body
+  end
+
+  it("runs dcs.gather in the phases without coroutines, one item at a time, never raising", function()
+    assert.are.equal("probed\n", assert(nginx:get("/phases")).body)
+    for _, phase in ipairs { "init_worker", "set", "header_filter", "log" } do
+      -- cosockets: each item says so; the blocking transport, chosen on purpose, works
+      assert.are.equal("unsupported_phase unsupported_phase failed 2\n", probe(phase .. " default"), phase)
+      assert.are.equal("ok ok failed 0\n", probe(phase .. " curl"), phase)
+    end
+  end)
+
+  it("runs fetch_run_logs with the blocking transport in log_by_lua", function()
+    local dest = nginx.dir .. "/fetched"
+    os.execute("mkdir -p " .. dest)
+    assert.are.equal("probed\n", assert(nginx:get("/phases?dest=" .. dest)).body)
+    assert.are.equal("1 written, 0 failed\n", probe("log fetch"))
+  end)
+end)

@@ -52,6 +52,30 @@ local SERVER = [[
       }
       content_by_lua_block { ngx.say("probed") }
     }
+    location = /slow {
+      content_by_lua_block {
+        ngx.header["Content-Length"] = 100000
+        ngx.header["ETag"] = '"v1"'
+        for _ = 1, 10 do
+          ngx.print(string.rep("x", 10000))
+          ngx.flush(true)
+          ngx.sleep(tonumber(ngx.var.arg_pause))
+        end
+      }
+    }
+    location = /download {
+      content_by_lua_block {
+        local dcs = require "dcs"
+        local client = dcs.client { ak = "EXAMPLEAK0000000000A", sk = "s", project = "p1",
+          endpoint = "http://127.0.0.1:9" }
+        local link = "http://127.0.0.1:" .. ngx.var.server_port .. "/slow?pause=" .. ngx.var.arg_pause
+        local results = dcs.gather({ 1, 2 }, function(i)
+          return client:download(link, ngx.var.arg_path .. "-" .. i)
+        end)
+        client:close()
+        for i, r in ipairs(results) do ngx.say(i, " ", r.ok and r.value.bytes or tostring(r.err)) end
+      }
+    }
     location = /probe {
       content_by_lua_block { ngx.say(ngx.shared.probe:get(ngx.unescape_uri(ngx.var.arg_key)) or "none") }
     }
@@ -104,5 +128,15 @@ describe("fan-outs inside nginx", function()
     os.execute("mkdir -p " .. dest)
     assert.are.equal("probed\n", assert(nginx:get("/phases?dest=" .. dest)).body)
     assert.are.equal("1 written, 0 failed\n", probe("log fetch"))
+  end)
+
+  it("lets a later download have a partial file whose request the downstream client aborted", function()
+    -- the aborted request's light threads are killed in the middle of
+    -- their downloads: nothing of theirs runs again to close the files
+    local path = nginx.dir .. "/aborted"
+    assert.is_nil(nginx:get("/download?pause=0.2&path=" .. path, 0.5))
+    core.sleep(0.3)
+    local res = assert(nginx:get("/download?pause=0&path=" .. path, 10))
+    assert.are.equal("1 100000\n2 100000\n", res.body)
   end)
 end)

@@ -106,6 +106,20 @@ local function write_sidecar(path, validator, total)
   f:close()
 end
 
+-- The partial files this Lua state holds locked, by path (weak values).
+-- A download whose code can never run again (its light thread killed by
+-- nginx when the request was aborted, a coroutine dropped mid-download)
+-- holds its lock until the collector closes its file: a download that
+-- finds the lock taken within this state collects first, then asks again.
+local holders = setmetatable({}, { __mode = "v" })
+
+-- A full collection, after dropping LuaJIT's compiled traces: a trace
+-- recorded in a killed light thread can hold its objects (its file).
+local function collect_dead_holders()
+  if jit then jit.flush() end
+  collectgarbage()
+end
+
 -- core.open_file, and the file's lock: a second download to the same path
 -- is refused (in_use) before it truncates or writes the first one's file.
 local function open_locked(path, mode, hashes)
@@ -113,10 +127,15 @@ local function open_locked(path, mode, hashes)
   if f then
     local locked
     locked, why, code = f:lock()
+    if not locked and code == "in_use" and holders[path] then
+      collect_dead_holders()
+      locked, why, code = f:lock()
+    end
     if not locked then
       f:close()
       return nil, why, code
     end
+    holders[path] = f
   end
   return f, why, code
 end

@@ -76,6 +76,14 @@ local SERVER = [[
         for i, r in ipairs(results) do ngx.say(i, " ", r.ok and r.value.bytes or tostring(r.err)) end
       }
     }
+    location = /stop-raises {
+      content_by_lua_block {
+        local dcs = require "dcs"
+        local ok, results = pcall(dcs.gather, { 1, 2, 3 }, function() return nil, { kind = "api" } end,
+          { concurrency = 2, stop = function() error("the stop rule raised") end })
+        ngx.say(tostring(ok), " ", ok and #results or tostring(results))
+      }
+    }
     location = /probe {
       content_by_lua_block { ngx.say(ngx.shared.probe:get(ngx.unescape_uri(ngx.var.arg_key)) or "none") }
     }
@@ -138,5 +146,10 @@ describe("fan-outs inside nginx", function()
     core.sleep(0.3)
     local res = assert(nginx:get("/download?pause=0&path=" .. path, 10))
     assert.are.equal("1 100000\n2 100000\n", res.body)
+  end)
+
+  it("raises what a fan-out's light thread raised, as outside nginx, instead of results with holes", function()
+    local res = assert(nginx:get("/stop-raises"))
+    assert.matches("^false .*the stop rule raised\n$", res.body)
   end)
 end)

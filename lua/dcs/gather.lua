@@ -109,10 +109,17 @@ local function new_run(items, fn, opts)
   return run
 end
 
+-- A worker that raised (a `stop` function did) raises here once every
+-- worker ended, as task:wait() re-raises outside nginx: never results
+-- with holes.
 local function gather_ngx(run, cap)
-  local threads = {}
+  local threads, failed, failure = {}, false, nil
   for w = 1, math.min(cap, run.total) do threads[w] = ngx.thread.spawn(run.worker) end
-  for _, th in ipairs(threads) do ngx.thread.wait(th) end
+  for _, th in ipairs(threads) do
+    local ok, err = ngx.thread.wait(th)
+    if not ok and not failed then failed, failure = true, err end
+  end
+  if failed then error(failure, 0) end
 end
 
 local function gather_tasks(run, cap)

@@ -58,10 +58,27 @@ local function new_loop()
 end
 
 local default
+local of_request = setmetatable({}, { __mode = "k" })     -- nginx: loop by ngx.ctx
 
---- The loop of this Lua state (made on first use): dcs.loop().
+-- Inside nginx, the request's (or timer's) ngx.ctx; nil elsewhere, and in
+-- nginx's init phase, which has no request.
+local function request_ctx()
+  if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
+  local ok, ctx = pcall(function() return ngx.ctx end)
+  return ok and type(ctx) == "table" and ctx or nil
+end
+
+--- The loop of this Lua state (made on first use): dcs.loop().  Inside
+--- nginx, the loop of the request (or timer) running: nginx ties every
+--- coroutine to the request that made it, so a task one request left
+--- behind can be resumed by no other, nor hold up its loop:run().
 ---@return dcs.Loop
 function M.loop()
+  local ctx = request_ctx()
+  if ctx then
+    of_request[ctx] = of_request[ctx] or new_loop()
+    return of_request[ctx]
+  end
   default = default or new_loop()
   return default
 end
@@ -72,18 +89,23 @@ local function open_engine(e)
   return core.engine { max_connections = M.MAX_CONNECTIONS }
 end
 
---- The engine for a call made now: the loop's own (dcs.core.engine), made
---- on first use and again once closed.  While one of the loop's engines
---- steps (a call from a sink callback of one of its transfers), an engine
---- of that depth's own: an engine cannot step inside its own step.
+local state_engine          -- the loops' engine: one per Lua state
+
+--- The engine for a call made now: the loops' own (dcs.core.engine), one
+--- per Lua state (the loops of nginx's requests share it, and its
+--- connections), made on first use and again once closed.  While one of
+--- the loop's engines steps (a call from a sink callback of one of its
+--- transfers), an engine of that depth's own: an engine cannot step
+--- inside its own step.
 ---@return userdata
 function Loop:engine()
   if self.depth > 0 then
     self.nested[self.depth] = open_engine(self.nested[self.depth])
     return self.nested[self.depth]
   end
-  self.multi = open_engine(self.multi)
-  return self.multi
+  state_engine = open_engine(state_engine)
+  self.multi = state_engine
+  return state_engine
 end
 
 --- Starts fn(...) as a task; it runs at the loop's next step.
@@ -265,6 +287,16 @@ local function resume_ready(loop, deadline)
   end
 end
 
+-- Inside nginx, the live tasks a step finds neither ready nor asleep wait
+-- on a cosocket inside a resume that another light thread made: only
+-- nginx's event loop moves them on, so the step waits in ngx.sleep
+-- instead of returning at once to a caller that would spin (loop:run(),
+-- task:wait()) and hang the worker.  Where nginx has no ngx.sleep, no
+-- task can wait on a cosocket either.
+local function yield_to_nginx(seconds)
+  if type(ngx) == "table" and type(ngx.sleep) == "function" then pcall(ngx.sleep, seconds) end
+end
+
 --- Does whatever is ready, waiting at most `timeout` seconds (0: never
 --- blocks) and working at most about `budget` seconds (the wait aside).
 ---@param timeout? number seconds (default 0)
@@ -284,6 +316,8 @@ function Loop:step(timeout, budget)
     step_engine(self, self.multi, wait, math.min(1e6, math.max(0, deadline - core.monotime())))
   elseif wait > 0 and #self.sleeping > 0 then
     core.sleep(wait)
+  elseif wait > 0 and self.live > 0 then
+    yield_to_nginx(wait)
   end
   if interrupted() then cancel_all(self) end
   collect(self)

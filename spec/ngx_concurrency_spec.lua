@@ -43,6 +43,7 @@ local HTTP = [[
 ]]
 
 local SERVER = [[
+    server_rewrite_by_lua_block { if ngx.var.uri == "/phases" then PROBE("server_rewrite") end }
     location = /phases {
       set_by_lua_block $probed { PROBE("set") PROBE("set", "curl") return "1" }
       header_filter_by_lua_block { PROBE("header_filter") PROBE("header_filter", "curl") }
@@ -144,6 +145,11 @@ describe("fan-outs inside nginx", function()
       assert.are.equal("unsupported_phase unsupported_phase failed 2\n", probe(phase .. " default"), phase)
       assert.are.equal("ok ok failed 0\n", probe(phase .. " curl"), phase)
     end
+  end)
+
+  it("calls through cosockets in server_rewrite_by_lua, as in rewrite_by_lua", function()
+    assert.are.equal("probed\n", assert(nginx:get("/phases")).body)
+    assert.are.equal("ok ok failed 0\n", probe("server_rewrite default"))
   end)
 
   it("runs fetch_run_logs with the blocking transport in log_by_lua", function()

@@ -56,7 +56,7 @@ local M = {}
 M.MAX_BODY = 2 * 1024 * 1024
 
 local COSOCKET_PHASES = {
-  rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
+  rewrite = true, server_rewrite = true, access = true, content = true, timer = true, ssl_cert = true,
   ssl_session_fetch = true, ssl_client_hello = true, preread = true,
 }
 

@@ -58,13 +58,15 @@ local function new_loop()
 end
 
 local default
-local of_request = setmetatable({}, { __mode = "k" })     -- nginx: loop by ngx.ctx
+local LOOP = {}             -- the key of a request's loop in its ngx.ctx: dies with it
+
+local function get_ctx() return ngx.ctx end
 
 -- Inside nginx, the request's (or timer's) ngx.ctx; nil elsewhere, and in
 -- nginx's init phase, which has no request.
 local function request_ctx()
   if type(ngx) ~= "table" or type(ngx.get_phase) ~= "function" then return nil end
-  local ok, ctx = pcall(function() return ngx.ctx end)
+  local ok, ctx = pcall(get_ctx)
   return ok and type(ctx) == "table" and ctx or nil
 end
 
@@ -76,8 +78,8 @@ end
 function M.loop()
   local ctx = request_ctx()
   if ctx then
-    of_request[ctx] = of_request[ctx] or new_loop()
-    return of_request[ctx]
+    ctx[LOOP] = ctx[LOOP] or new_loop()
+    return ctx[LOOP]
   end
   default = default or new_loop()
   return default

@@ -97,6 +97,19 @@ local SERVER = [[
         ngx.say(list and list.total_num or tostring(err))
       }
     }
+    location = /fetch {
+      content_by_lua_block {
+        local dcs = require "dcs"
+        local client = dcs.client { ak = %q, sk = %q, project = %q, endpoint = os.getenv("DCS_ENDPOINT") }
+        local written, failed = client:fetch_run_logs(%q, { days = 3, dest = ngx.var.arg_dest,
+          poll_interval = 0.1, concurrency = 1 })
+        client:close()
+        if not written then return ngx.say("error ", tostring(failed)) end
+        local kinds = {}
+        for i, f in ipairs(failed) do kinds[i] = f.error.kind end
+        ngx.say(#written, " written, failed: ", table.concat(kinds, " "))
+      }
+    }
     location = /probe {
       content_by_lua_block { ngx.say(ngx.shared.probe:get(ngx.unescape_uri(ngx.var.arg_key)) or "none") }
     }
@@ -115,7 +128,7 @@ describe("fan-outs inside nginx", function()
     nginx = N.start {
       env = { DCS_ENDPOINT = emu.url },
       http = HTTP:format(E.AK, E.SK, E.PROJECT, E.INSTANCE, E.LOG_ID, E.INSTANCE),
-      server = SERVER:format(E.AK, E.SK, E.PROJECT, E.INSTANCE),
+      server = SERVER:format(E.AK, E.SK, E.PROJECT, E.INSTANCE, E.AK, E.SK, E.PROJECT, E.INSTANCE),
     }
   end)
   local hung = false
@@ -196,5 +209,19 @@ describe("fan-outs inside nginx", function()
     end
     assert.truthy(f, "the first request did not answer")
     f:close()
+  end)
+
+  it("stops fetch_run_logs' downloads at a gateway 401 to a link request", function()
+    local dest = nginx.dir .. "/fetch-401"
+    os.execute("mkdir -p " .. dest)
+    emu:fault { match = { path_contains = "/links" }, times = 3, action = { respond = { status = 401,
+      json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+    local res = assert(nginx:get("/fetch?dest=" .. dest, 30))
+    assert.are.equal("0 written, failed: api aborted aborted\n", res.body)
+    local links = 0
+    for _, r in ipairs(emu:requests()) do
+      if r.path:find("/links", 1, true) then links = links + 1 end
+    end
+    assert.are.equal(1, links)            -- one failed signature, not one per file
   end)
 end)

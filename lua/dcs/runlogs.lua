@@ -276,13 +276,14 @@ function Client:fetch_run_logs(instance_id, opts)
       ("no new log file appeared within %gs after collecting (Redis may have logged nothing)"):format(o.timeout) }
   end
   -- names first (in listing order, so they do not depend on timing), then
-  -- the downloads, concurrently
+  -- the downloads, concurrently; a gateway 401 to a link request stops the
+  -- rest (not a download's 401: gather.stop_on_401)
   local used, jobs = {}, {}
   for i, f in ipairs(fresh) do
     jobs[i] = { file = f, name = names.unique(names.from_server(f.file_name, "redis-" .. f.id .. ".log"), used) }
   end
   local results = gather.gather(jobs, function(job) return fetch_one(self, instance_id, job, o) end,
-    { concurrency = o.concurrency, stop = false })
+    { concurrency = o.concurrency })
   local written, failed = {}, {}
   for i, r in ipairs(results) do
     if r.ok then

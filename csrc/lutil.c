@@ -1,8 +1,10 @@
 /* Small OS helpers the Lua layer needs and plain Lua lacks: a sleep, a
- * monotonic clock, streaming SHA-256 of a file, isatty.  (Under OpenResty
+ * monotonic clock, random numbers from the system, streaming SHA-256 of a
+ * file, isatty.  (Under OpenResty
  * the Lua layer uses ngx.sleep and ngx.now instead of the first two.) */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +63,26 @@ static int l_monotime(lua_State *L)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.random() -> a number in [0, 1) from the system's entropy, for the
+ * retries' jitter.  math.random starts from one fixed seed in LuaJIT and
+ * Lua 5.3, and nginx forks its workers from one Lua state: every process,
+ * every worker, would draw the same waits and retry in step.  Without
+ * getentropy, the clock and the pid, mixed (splitmix64's finaliser). */
+static int l_random(lua_State *L)
+{
+    uint64_t x = 0;
+    if (getentropy(&x, sizeof x) != 0) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+        x ^= x >> 31;
+    }
+    lua_pushnumber(L, (lua_Number)(x >> 11) / 9007199254740992.0);      /* 53 bits / 2^53 */
     return 1;
 }
 
@@ -277,6 +299,7 @@ int dcs_push_entries(lua_State *L, int t, int max, const char *who, const char *
 static const luaL_Reg util_functions[] = {
     {"sleep", l_sleep},
     {"monotime", l_monotime},
+    {"random", l_random},
     {"sha256_file", l_sha256_file},
     {"isatty", l_isatty},
     {"bytes_are", l_bytes_are},

@@ -110,6 +110,12 @@ local SERVER = [[
         ngx.say(#written, " written, failed: ", table.concat(kinds, " "))
       }
     }
+    location = /jitter {
+      content_by_lua_block {
+        local retry = require "dcs.retry"
+        ngx.say(retry.delay({ max = 5, base = 1, cap = 20 }, 3, { retryable = true }))
+      }
+    }
     location = /probe {
       content_by_lua_block { ngx.say(ngx.shared.probe:get(ngx.unescape_uri(ngx.var.arg_key)) or "none") }
     }
@@ -223,5 +229,16 @@ describe("fan-outs inside nginx", function()
       if r.path:find("/links", 1, true) then links = links + 1 end
     end
     assert.are.equal(1, links)            -- one failed signature, not one per file
+  end)
+
+  it("draws back-off waits that differ from one nginx to another", function()
+    -- nginx forks its workers from one Lua state, and LuaJIT's math.random
+    -- starts from one fixed seed: each worker (each nginx) would wait the
+    -- same times after the same failures, retrying in step
+    local other = N.start { server = "location = /jitter { content_by_lua_block { "
+      .. "ngx.say(require('dcs.retry').delay({ max = 5, base = 1, cap = 20 }, 3, { retryable = true })) } }" }
+    local theirs = assert(other:get("/jitter")).body
+    other:stop()
+    assert.are_not.equal(theirs, assert(nginx:get("/jitter")).body)
   end)
 end)

@@ -288,3 +288,22 @@ describe("hooks", function()
     c:close()
   end)
 end)
+
+describe("back-off jitter", function()
+  it("comes from the system, so that two processes do not retry in step", function()
+    -- math.random's seed is fixed in LuaJIT and Lua 5.3: every process
+    -- would draw the same waits
+    local code = [[
+      local retry = require "dcs.retry"
+      local waits = {}
+      for i = 1, 4 do waits[i] = retry.delay({ max = 5, base = 1, cap = 20 }, i, { retryable = true }) end
+      print(table.concat(waits, " "))
+    ]]
+    local sub = require "support.subprocess"
+    local s1, first = sub.run(code)
+    local s2, second = sub.run(code)
+    assert.are.equal(0, s1, first)
+    assert.are.equal(0, s2, second)
+    assert.are_not.equal(first, second)
+  end)
+end)

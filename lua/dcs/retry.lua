@@ -2,6 +2,7 @@
 -- errors, timeouts, 429 (waiting Retry-After when the server says), 502,
 -- 503 and 504 (errors.lua marks them retryable); never another 4xx, and
 -- never 401: the gateway locks an AK after five failed signatures.
+local core = require "dcs.core"
 local validate = require "dcs.validate"
 
 local M = {}
@@ -48,7 +49,9 @@ function M.delay(policy, attempt, err, random)
     return err.retry_after
   end
   local ceiling = math.min(policy.cap, policy.base * 2 ^ (attempt - 1))
-  return (random or math.random)() * ceiling
+  -- the system's randomness, not math.random's: its seed is fixed in LuaJIT
+  -- and Lua 5.3, so processes (nginx's workers) would retry in step
+  return (random or core.random)() * ceiling
 end
 
 --- Seconds a 429's Retry-After pauses every task of the client, or nil:

@@ -116,6 +116,18 @@ local SERVER = [[
         ngx.say(retry.delay({ max = 5, base = 1, cap = 20 }, 3, { retryable = true }))
       }
     }
+    location = /paced {
+      content_by_lua_block {
+        local dcs = require "dcs"
+        local client = dcs.client { ak = %q, sk = %q, project = %q, endpoint = os.getenv("DCS_ENDPOINT"),
+          rate_limit = 5000 }
+        local _, failed = dcs.gather({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 }, function()
+          return client:create_redislog_download_link(%q, %q)
+        end, { concurrency = 16 })
+        client:close()
+        ngx.say("failed ", failed)
+      }
+    }
     location = /probe {
       content_by_lua_block { ngx.say(ngx.shared.probe:get(ngx.unescape_uri(ngx.var.arg_key)) or "none") }
     }
@@ -134,7 +146,8 @@ describe("fan-outs inside nginx", function()
     nginx = N.start {
       env = { DCS_ENDPOINT = emu.url },
       http = HTTP:format(E.AK, E.SK, E.PROJECT, E.INSTANCE, E.LOG_ID, E.INSTANCE),
-      server = SERVER:format(E.AK, E.SK, E.PROJECT, E.INSTANCE, E.AK, E.SK, E.PROJECT, E.INSTANCE),
+      server = SERVER:format(E.AK, E.SK, E.PROJECT, E.INSTANCE, E.AK, E.SK, E.PROJECT, E.INSTANCE,
+        E.AK, E.SK, E.PROJECT, E.INSTANCE, E.LOG_ID),
     }
   end)
   local hung = false
@@ -184,7 +197,7 @@ describe("fan-outs inside nginx", function()
     local path = nginx.dir .. "/aborted"
     assert.is_nil(nginx:get("/download?pause=0.2&path=" .. path, 0.5))
     core.sleep(0.3)
-    local res = assert(nginx:get("/download?pause=0&path=" .. path, 10))
+    local res = assert(nginx:get("/download?pause=0.001&path=" .. path, 10))
     assert.are.equal("1 100000\n2 100000\n", res.body)
   end)
 
@@ -240,5 +253,11 @@ describe("fan-outs inside nginx", function()
     local theirs = assert(other:get("/jitter")).body
     other:stop()
     assert.are_not.equal(theirs, assert(nginx:get("/jitter")).body)
+  end)
+
+  it("paces a fast rate_limit without sleeps under nginx's millisecond, which it warns about", function()
+    assert.are.equal("failed 0\n", assert(nginx:get("/paced", 10)).body)
+    local _, warnings = nginx:error_log():gsub("ngx%.sleep%(0%) called", "")
+    assert.are.equal(0, warnings)
   end)
 end)

@@ -89,7 +89,10 @@ end
 ---@param seconds number
 function M.sleep(seconds)
   if M.cosockets() then
-    ngx.sleep(seconds)
+    -- ngx.sleep counts whole milliseconds: under one it sleeps none, and
+    -- nginx (without OpenResty's delayed-events patch) warns in its error
+    -- log at every such call, each paced call of a fast rate_limit
+    ngx.sleep(math.max(seconds, 0.001))
   else
     tasks.sleep(seconds)
   end

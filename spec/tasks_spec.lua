@@ -642,6 +642,32 @@ describe("the host loop", function()
     assert.are.equal("cancelled", b:result())
   end)
 
+  it("lets go of a waiter cancelled while the task it waits for runs on", function()
+    local tasks = require "dcs.tasks"
+    local loop = dcs.loop()
+    local stop = false
+    local long = loop:spawn(function()
+      while not stop do tasks.sleep(0.001) end
+      return "done"
+    end)
+    local function give_up_waits(n)
+      for _ = 1, n do
+        local waiter = loop:spawn(function() return long:wait() end)
+        loop:step(0)
+        assert.is_true(waiter:cancel())
+      end
+      collectgarbage()
+      collectgarbage()
+      return collectgarbage("count")
+    end
+    local before = give_up_waits(100)
+    local grown = give_up_waits(2000) - before          -- each held waiter is about 150 bytes
+    stop = true
+    loop:run()
+    assert.are.equal("done", long:result())
+    assert.is_true(grown < 64, ("2000 waits given up kept %.0f KiB"):format(grown))
+  end)
+
   it("keeps a step within its budget: tasks left over run first at the next step, in order", function()
     local loop = dcs.loop()
     local ran = {}

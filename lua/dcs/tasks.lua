@@ -446,6 +446,16 @@ function Task:wait()
   return self:result()
 end
 
+-- Takes a cancelled waiter off the list of the task it waited for: that
+-- task may run for weeks, and a waiter cancelled (a wait given up on a
+-- timeout) would stay on its list, held, until it ends.
+local function leave(task, waiter)
+  local list = task.joiners or {}
+  for i = #list, 1, -1 do
+    if list[i] == waiter then table.remove(list, i) return end
+  end
+end
+
 --- Ends the task now; its transfer in flight ends with kind "closed", and
 --- what it registered with on_cancel is released.
 ---@return boolean cancelled false when it had already finished, or is the
@@ -459,6 +469,7 @@ function Task:cancel()
   end
   self.state = "cancelled"
   self.co = nil
+  if self.joining then leave(self.joining, self) end
   self.joining = nil          -- it waits for nothing now: no false cycle in a later wait (waits_for)
   loop.live = loop.live - 1
   local cleanups = self.cleanups or {}

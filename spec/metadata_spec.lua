@@ -144,6 +144,27 @@ describe("ECS metadata credentials", function()
       .. "Please configure Cloud Service Agency first", err.message)
   end)
 
+  it("keeps the process's project cache bounded though every client gets a new temporary AK", function()
+    if not clean_env then return pending("HUAWEICLOUD_SDK_AK/SK are set in this environment") end
+    -- a client a call, as a host might make one a job: each gets a new
+    -- temporary AK (the emulator's securitykey), so a project lookup too
+    local function calls(n)
+      for _ = 1, n do
+        local c = dcs.client { endpoint = emu.url, region = "cn-north-4", iam_endpoint = emu.url,
+          metadata_endpoint = emu.url, credentials_file = "/nonexistent/credentials", retries = false }
+        assert(c:create_redislog_download_link(E.INSTANCE, E.LOG_ID))
+        c:close()
+      end
+      collectgarbage()
+      collectgarbage()
+      return collectgarbage("count")
+    end
+    local before = calls(300)
+    local grown = calls(2000) - before                  -- an AK's entry is about 110 bytes
+    assert.are.equal(2300, count(emu:requests(), "/v3/projects"))
+    assert.is_true(grown < 64, ("2000 temporary AKs kept %.0f KiB"):format(grown))
+  end)
+
   it("is never probed unless the chain reaches it", function()
     local c = dcs.client { ak = E.AK, sk = E.SK, project = E.PROJECT, endpoint = emu.url,
       metadata_endpoint = emu.url }

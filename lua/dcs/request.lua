@@ -35,8 +35,12 @@ end or function(_, t) return t end
 
 local private = setmetatable({}, { __mode = "k" })
 
--- Project ids found through IAM, per AK and region, for the whole process.
-local project_cache = {}
+-- Project ids found through IAM, per AK and region, for the whole process;
+-- at most PROJECT_CACHE_MAX, emptied when full: temporary credentials
+-- bring a new AK at every refresh, and a host running for weeks (or
+-- serving many accounts) would otherwise keep one entry per AK for ever.
+local project_cache, project_count = {}, 0
+M.PROJECT_CACHE_MAX = 256
 
 --- Gives a client its private parts: { provider, selector, redact }.
 function M.attach(client, parts)
@@ -342,7 +346,10 @@ local function lookup_project(self, creds, key)
   local res, err = call(self, "iam_list_projects", operations.iam_list_projects, { name = self.region })
   local id
   if res then id, err = project_from_iam(self, creds, res) end
-  if id then project_cache[key] = id end
+  if id then
+    if project_count >= M.PROJECT_CACHE_MAX then project_cache, project_count = {}, 0 end
+    project_cache[key], project_count = id, project_count + 1
+  end
   return id, err
 end
 

@@ -384,6 +384,28 @@ describe("tasks and dcs.gather", function()
       assert.are.equal(0, dcs.loop().live)
     end)
 
+    it("closes the engines of a progress function's calls once the loop's engine is idle", function()
+      local link = slow("/obs/n", 3, 270000, 0.01)
+      local engines = {}
+      assert(client:download(link, dir .. "/n.log", { progress = function()
+        engines[#engines + 1] = dcs.loop():engine()
+        assert(client:list_redislogs(E.INSTANCE))
+      end }))
+      assert.is_true(#engines >= 3)
+      for i = 2, #engines do assert.are.equal(engines[1], engines[i]) end   -- kept while it ran
+      -- a host that made such a call once holds neither it nor its sockets
+      assert.is_true(engines[1]:closed())
+      assert.are_not.equal(engines[1], dcs.loop():engine())
+      link = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
+      local again
+      assert(client:download(link, dir .. "/a.log", { progress = function()
+        again = again or dcs.loop():engine()
+        assert(client:list_redislogs(E.INSTANCE))
+      end }))
+      assert.are_not.equal(engines[1], again)
+      assert.is_true(again:closed())
+    end)
+
     it("sleeps without yielding in a callback that a task's own loop:step runs", function()
       local limited = emu:client { retries = false, rate_limit = 5 }
       local link = slow("/obs/i", 5, 270000, 0.1)

@@ -98,7 +98,8 @@ local state_engine          -- the loops' engine: one per Lua state
 --- connections), made on first use and again once closed.  While one of
 --- the loop's engines steps (a call from a sink callback of one of its
 --- transfers), an engine of that depth's own: an engine cannot step
---- inside its own step.
+--- inside its own step.  Those are closed once the loop's own has nothing
+--- running (step_engine).
 ---@return userdata
 function Loop:engine()
   if self.depth > 0 then
@@ -253,11 +254,25 @@ local function may_yield()
 end
 M.may_yield = may_yield           -- transports.shared: may a waiter wait without blocking
 
+-- Closes the engines of nested calls (Loop:engine): made for calls from
+-- the sink callbacks of a transfer, they are worth keeping (and their
+-- connections) while transfers run, but a long-running host that once
+-- made such a call would otherwise hold their sockets for ever.  No step
+-- is under way, and a nested call blocks until its transfer ends: they
+-- have nothing in flight.
+local function close_nested(loop)
+  for depth, engine in pairs(loop.nested) do
+    engine:close()
+    loop.nested[depth] = nil
+  end
+end
+
 -- Steps engine, counting the steps under way (see Loop:engine).
 local function step_engine(loop, engine, wait, budget)
   loop.depth = loop.depth + 1
   local ok, err = pcall(engine.step, engine, wait, budget)
   loop.depth = loop.depth - 1
+  if loop.depth == 0 and next(loop.nested) and engine:running() == 0 then close_nested(loop) end
   if not ok then error(err, 0) end
 end
 

@@ -81,6 +81,20 @@ describe("error objects", function()
     assert.are.equal("a *** b", errors.redact("a abcd1234 b", { nil, "abcd1234" }))
   end)
 
+  it("redacts a secret echoed all over a body in work proportional to the body", function()
+    local errors = require "dcs.errors"
+    local secret = "tok-0123456789ab"
+    local body = (secret .. " "):rep(2048)                 -- 34 KiB
+    collectgarbage()
+    collectgarbage("stop")
+    local before = collectgarbage("count")
+    local redacted = errors.redact(body, { secret })
+    local allocated = collectgarbage("count") - before    -- a copy of the rest per echo: 34 MiB
+    collectgarbage("restart")
+    assert.are.equal(("*** "):rep(2048), redacted)
+    assert.is_true(allocated < 1024, ("redacting allocated %.0f KiB"):format(allocated))
+  end)
+
   it("gives an empty error body a readable message", function()
     local err = fail_with { status = 503, body = "" }
     assert.are.equal("503", err.code)

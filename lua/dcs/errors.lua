@@ -87,17 +87,26 @@ local function longest_first(secrets)
   return list
 end
 
+-- s with every occurrence of secret replaced, built from its pieces: a
+-- new string per occurrence would copy the rest of s each time, and a
+-- server echoing a secret all over a 2 MiB body would cost gigabytes.
+local function replace_all(s, secret)
+  local out, i = {}, 1
+  while true do
+    local a, b = s:find(secret, i, true)
+    if not a then break end
+    out[#out + 1] = s:sub(i, a - 1)
+    out[#out + 1] = "***"
+    i = b + 1
+  end
+  if i == 1 then return s end
+  out[#out + 1] = s:sub(i)
+  return table.concat(out)
+end
+
 function M.redact(s, secrets)
   if type(s) ~= "string" then return s end
-  for _, secret in ipairs(longest_first(secrets)) do
-    local i = 1
-    while true do
-      local a, b = s:find(secret, i, true)
-      if not a then break end
-      s = s:sub(1, a - 1) .. "***" .. s:sub(b + 1)
-      i = a + 3
-    end
-  end
+  for _, secret in ipairs(longest_first(secrets)) do s = replace_all(s, secret) end
   return s
 end
 

@@ -122,6 +122,27 @@ describe("tasks and dcs.gather", function()
     assert.are.equal(1, #emu:requests())
   end)
 
+  it("stops the fan-out an item runs in when a fan-out of that item is stopped by a 401", function()
+    emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 401,
+      json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+    -- what dcs-logs fetch does for several instances: a fetch_run_logs (its
+    -- downloads a fan-out) per instance, in a fan-out; the first one's
+    -- first link request gets the 401
+    local dir = files.tmpdir()
+    local results = dcs.gather({ E.INSTANCE, E.INSTANCE }, function(instance)
+      return client:fetch_run_logs(instance, { days = 3, dest = dir, poll_interval = 0.05, concurrency = 1 })
+    end, { concurrency = 1 })
+    files.remove_tree(dir)
+    assert.are.equal("aborted", results[2].err and results[2].err.kind)
+    assert.matches("HTTP 401 APIGW%.0301", results[2].err.message)
+    local after, seen = 0, false
+    for _, r in ipairs(emu:requests()) do
+      if seen then after = after + 1 end
+      seen = seen or r.path:find("/links", 1, true) ~= nil
+    end
+    assert.are.equal(0, after, "requests sent after the 401")
+  end)
+
   it("is not stopped by a 401 from a download link's server, which signs nothing with the AK", function()
     local link = assert(client:create_redislog_download_link(E.INSTANCE, E.LOG_ID)).link
     emu:fault { match = { path_contains = "/_obs/" }, times = 1, action = { respond = { status = 401,

@@ -81,13 +81,19 @@ local function new_run(items, fn, opts)
   local run = { items = items, results = {}, next = 1, done = 0, failed = 0, total = #items }
   local caller = coroutine.running()
   run.parent = caller and running[caller]     -- the fan-out whose item runs this one
-  local stop = opts.stop == nil and M.stop_on_401 or opts.stop or function() return nil end
+  run.stop = opts.stop == nil and M.stop_on_401 or opts.stop or function() return nil end
   local function record(i, result)
     run.results[i] = result
     run.done = run.done + 1
     if not result.ok then
       run.failed = run.failed + 1
-      run.stopped = run.stopped or stop(result.err)
+      -- the fan-outs this one runs in are asked too: an item's own result
+      -- (fetch_run_logs' files written and failed) may not show the error
+      local r = run
+      while r do
+        r.stopped = r.stopped or r.stop(result.err)
+        r = r.parent
+      end
     end
     if opts.progress then pcall(opts.progress, run.done, run.total, i, result) end
   end

@@ -509,6 +509,23 @@ describe("dcs-logs", function()
       assert.is_nil(io.open(dir .. "/none"))              -- nor made a directory
     end)
 
+    it("check the ids and options of one target before making its directory", function()
+      for _, args in ipairs {
+        { "fetch", E.INSTANCE, "--days", "2", "--dest", "none" },
+        { "fetch", E.INSTANCE, "--poll-interval", "0", "--dest", "none" },
+        { "fetch", "../x", "--dest", "none" },
+        { "download", "../x", E.LOG_ID, "-o", "none/" },
+        { "download", E.INSTANCE, "-o", "none/" },
+      } do
+        local status, out, err = run(unpack(args))
+        assert.are.equal(2, status, err)
+        assert.are.equal("", out)
+        assert.is_nil(err:find("created directory", 1, true), err)
+        assert.is_nil(io.open(dir .. "/none"), table.concat(args, " "))
+      end
+      assert.are.same({}, emu:requests())
+    end)
+
     it("put a usage error of --json in JSON too", function()
       local status, out = run("collect", E.INSTANCE, "--days", "2", "--json")
       assert.are.equal(2, status)

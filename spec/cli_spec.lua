@@ -526,6 +526,19 @@ describe("dcs-logs", function()
       assert.are.same({}, emu:requests())
     end)
 
+    it("refuse an empty value: --output \"\" would be the root directory", function()
+      for _, c in ipairs { { "output", "download", E.INSTANCE, E.LOG_ID, "--output", "" },
+        { "output", "download", E.INSTANCE, E.LOG_ID, "-o", "" }, { "dest", "fetch", E.INSTANCE, "--dest=" },
+        { "endpoint", "list", E.INSTANCE, "--endpoint=" } } do
+        local status, out, err = run(unpack(c, 2))
+        assert.are.equal(2, status, err)
+        assert.are.equal("", out)
+        assert.matches("^dcs%-logs: %-%-" .. c[1] .. " needs a value %(got an empty one%)\n", err)
+      end
+      assert.are.same({}, emu:requests())
+      assert.are.equal(0, (run("list", E.INSTANCE, "--proxy", "")))     -- "" is no proxy
+    end)
+
     it("put a usage error of --json in JSON too", function()
       local status, out = run("collect", E.INSTANCE, "--days", "2", "--json")
       assert.are.equal(2, status)

@@ -539,6 +539,24 @@ describe("dcs-logs", function()
       assert.are.equal(0, (run("list", E.INSTANCE, "--proxy", "")))     -- "" is no proxy
     end)
 
+    it("name in a client's error the variable its value came from, or the option", function()
+      local cases = {
+        { "DCS_ENDPOINT=ftp://x", { "list", E.INSTANCE }, "DCS_ENDPOINT must be an http:// or https:// URL" },
+        { "HUAWEICLOUD_SDK_REGION=mars-1", { "list", E.INSTANCE }, "HUAWEICLOUD_SDK_REGION: unknown DCS region" },
+        { "HUAWEICLOUD_SDK_REGION=mars-1", { "list", E.INSTANCE, "--region", "venus-2" },
+          "--region: unknown DCS region 'venus-2'" },
+        { "HUAWEICLOUD_SDK_PROJECT_ID=bad!", { "list", E.INSTANCE, "--ak", E.AK, "--sk", E.SK },
+          "HUAWEICLOUD_SDK_PROJECT_ID is not a plausible id" },
+        { env(), { "fetch", E.INSTANCE, "--request-timeout", "0" }, "--request-timeout must be a number" },
+      }
+      for _, c in ipairs(cases) do
+        local status, out, err = run_with(c[1], unpack(c[2]))
+        assert.are.equal(2, status, err)
+        assert.are.equal("", out)
+        assert.are.equal("dcs-logs: " .. c[3], err:sub(1, #c[3] + 10))
+      end
+    end)
+
     it("put a usage error of --json in JSON too", function()
       local status, out = run("collect", E.INSTANCE, "--days", "2", "--json")
       assert.are.equal(2, status)

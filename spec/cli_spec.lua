@@ -3,6 +3,7 @@ local cjson = require "cjson"
 local core = require "dcs.core"
 local E = require "support.emulator"
 local cli = require "support.cli"
+local sub = require "support.subprocess"
 
 local unpack = table.unpack or unpack
 
@@ -358,6 +359,22 @@ describe("dcs-logs", function()
       assert.are.equal(1, status)
       assert.matches('^{"error":{"kind":"api","operation":"collect_redislog","status":400,"code":"DCS.4800",'
         .. '"message":"[^"]+","request_id":"%x+","retryable":false,"attempts":1}}\n$', out)
+    end)
+
+    it("exit 1 when the results cannot be written: a full disk, a pipe closed with SIGPIPE ignored", function()
+      for _, args in ipairs { { "list", E.INSTANCE }, { "list", E.INSTANCE, "--json" },
+        { "link", E.INSTANCE, E.LOG_ID }, { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, E.LOG_ID }, { "--version" },
+        { "help", "list" } } do
+        local status, out = sub.shell(("cd %s && %s 2>&1 >/dev/full"):format(sub.quote(dir),
+          cli.command_line(env(), args)))
+        assert.are.equal(1, status, table.concat(args, " ") .. ": " .. out)
+        assert.are.equal("dcs-logs: cannot write the results: No space left on device\n", out)
+      end
+      -- the reader is gone before the first write; stderr and the status come on fd 3
+      local status, out = sub.shell(("cd %s && ( trap '' PIPE; { sleep 0.3; %s 2>&3; echo \"exit $?\" >&3; } | true )"
+        .. " 3>&1"):format(sub.quote(dir), cli.command_line(env(), { "list", E.INSTANCE })))
+      assert.are.equal(0, status)
+      assert.are.equal("dcs-logs: cannot write the results: Broken pipe\nexit 1\n", out)
     end)
 
     it("say when to try again after a 429", function()

@@ -118,6 +118,52 @@ describe("dcs-logs", function()
       end
     end)
 
+    -- python3 reads what the command printed: strict UTF-8, then JSON or
+    -- a check for C0 and C1 controls (U+009B is CSI to xterm) -> "ok" or why
+    local function python_says(check, text)
+      local path = os.tmpname()
+      local f = assert(io.open(path, "wb"))
+      f:write(text)
+      f:close()
+      local _, said = sub.shell(("python3 -c %s < %s 2>&1"):format(sub.quote("import json, re, sys\n"
+        .. "try:\n  t = sys.stdin.buffer.read().decode('utf-8')\n  " .. check .. "\n  print('ok')\n"
+        .. "except Exception as e:\n  print(repr(e))"), path))
+      os.remove(path)
+      return said
+    end
+    local NO_CONTROLS = "assert not re.search('[\\x00-\\x09\\x0b-\\x1f\\x7f-\\x9f]', t), repr(t)"
+
+    it("shows a server's C1 controls and bytes outside UTF-8 escaped, and puts them in JSON as valid UTF-8", function()
+      -- the answer as bytes: the emulator sends the code points of "raw" as latin-1
+      local function latin1(bytes)
+        return (bytes:gsub("[\128-\255]", function(c)
+          return string.char(0xC0 + math.floor(c:byte() / 64), 0x80 + c:byte() % 64)
+        end))
+      end
+      local body = ('{"total_num":1,"file_list":[{"id":"%s","file_name":"a\255b\194\15531mRED\192\175.log",'
+        .. '"status":"succeed","time":"2026-11-28","group_name":"g\194\133","replication_ip":"1.2.3.4",'
+        .. '"backup_id":"x","\254":"key"}]}'):format(E.LOG_ID)
+      emu:fault { match = { path_contains = "/redislog" }, times = 2, action = { raw = latin1(
+        ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s")
+        :format(#body, body)) } }
+      local status, out, err = run("list", E.INSTANCE)
+      assert.are.equal(0, status, err)
+      assert.are.equal("ok\n", python_says(NO_CONTROLS, out))
+      assert.matches("a\\255b\\194\\15531mRED\\192\\175%.log\n$", out)
+      status, out, err = run("list", E.INSTANCE, "--json")
+      assert.are.equal(0, status, err)
+      assert.are.equal("ok\n", python_says("json.loads(t)", out))
+      assert.are.equal("a\239\191\189b\194\15531mRED\239\191\189\239\191\189.log",
+        cjson.decode(out).file_list[1].file_name)
+      -- an error message the same way
+      emu:fault { match = { path_contains = "/redislog" }, times = 1, action = { respond = { status = 400,
+        json = { error_code = "DCS.4800", error_msg = "bad \194\15531m\194\144 request" } } } }
+      local failed, _, said = run("collect", E.INSTANCE)
+      assert.are.equal(1, failed)
+      assert.are.equal("ok\n", python_says(NO_CONTROLS, said))
+      assert.matches("bad \\194\\15531m\\194\\144 request", said)
+    end)
+
     it("downloads into a directory given as --output, creating it", function()
       local status, out, err = run("download", E.INSTANCE, E.LOG_ID, "-o", "new/dir/")
       assert.are.equal(0, status, err)

@@ -58,10 +58,50 @@ function M.unique(name, used)
   return candidate
 end
 
+-- The well-formed UTF-8 characters of two to four bytes (RFC 3629: no
+-- overlong forms, no surrogates, nothing past U+10FFFF).
+local UTF8 = { "^[\194-\223][\128-\191]", "^\224[\160-\191][\128-\191]",
+  "^[\225-\236\238\239][\128-\191][\128-\191]", "^\237[\128-\159][\128-\191]",
+  "^\240[\144-\191][\128-\191][\128-\191]", "^[\241-\243][\128-\191][\128-\191][\128-\191]",
+  "^\244[\128-\143][\128-\191][\128-\191]" }
+
+-- The UTF-8 character at i of s, or nil.
+local function utf8_at(s, i)
+  for _, pattern in ipairs(UTF8) do
+    local c = s:match(pattern, i)
+    if c then return c end
+  end
+end
+
+--- s with each byte that is not part of a well-formed UTF-8 character
+--- replaced by replace(byte) (a one-byte string); ASCII is kept as is.
+---@param s string
+---@param replace fun(byte: string): string
+---@return string
+function M.utf8_clean(s, replace)
+  if not s:find("[\128-\255]") then return s end
+  local out, i = {}, 1
+  while i <= #s do
+    local j = s:find("[\128-\255]", i) or #s + 1
+    out[#out + 1] = s:sub(i, j - 1)
+    if j > #s then break end
+    local c = utf8_at(s, j)
+    out[#out + 1] = c or replace(s:sub(j, j))
+    i = j + (c and #c or 1)
+  end
+  return table.concat(out)
+end
+
+local function escaped(c) return ("\\%03d"):format(c:byte()) end
+
 --- Text safe to print on a terminal: control bytes (escape sequences, bells,
--- carriage returns) shown as \ddd instead of acting on the terminal.
+-- carriage returns) shown as \ddd instead of acting on the terminal; so
+-- are the C1 controls (U+0080 to U+009F: U+009B is CSI to xterm) and bytes
+-- outside well-formed UTF-8 (0x9B alone is CSI to a terminal that is not
+-- UTF-8).
 function M.printable(s)
-  return (tostring(s):gsub("[%z\1-\31\127]", function(c) return ("\\%03d"):format(c:byte()) end))
+  s = tostring(s):gsub("[%z\1-\31\127]", escaped)
+  return (M.utf8_clean(s, escaped):gsub("\194[\128-\159]", function(c) return c:gsub(".", escaped) end))
 end
 
 return M

@@ -3,7 +3,8 @@
  *   SIGN_MAX_HEADERS, SIGN_MAX_QUERY, SIGN_MAX_AK, SHA256         (lsign.c)
  *   http, curl_version                                            (lhttp.c)
  *   engine                                                        (lengine.c)
- *   sleep, monotime, random, sha256_file, isatty, bytes_are, bad_header   (lutil.c)
+ *   sleep, monotime, random, sha256_file, isatty, bytes_are,
+ *   bad_header, hold_standard_fds (for the command only)           (lutil.c)
  *   open_file, read_file                                          (lfile.c)
  *   catch_interrupt, interrupted (for the command only)           (lsignal.c)
  * Everything here is static or hidden except luaopen_dcs_core, which

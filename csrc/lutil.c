@@ -1,8 +1,10 @@
 /* Small OS helpers the Lua layer needs and plain Lua lacks: a sleep, a
  * monotonic clock, random numbers from the system, streaming SHA-256 of a
- * file, isatty.  (Under OpenResty
+ * file, isatty, and (for the command only) standard descriptors that are
+ * never closed.  (Under OpenResty
  * the Lua layer uses ngx.sleep and ngx.now instead of the first two.) */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -155,6 +157,46 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* Opens /dev/null on fd: 0 write-only, 1 and 2 read-only, so that reads
+ * of stdin and writes of stdout and stderr fail (EBADF), as glibc does for
+ * setuid programs.  0, or errno. */
+static int hold_fd(int fd)
+{
+    int got = open("/dev/null", (fd == 0 ? O_WRONLY : O_RDONLY) | O_NOCTTY);
+    if (got == -1)
+        return errno;
+    if (got != fd) {
+        int err = dup2(got, fd) == -1 ? errno : 0;
+        close(got);
+        return err;
+    }
+    return 0;
+}
+
+/* hold_standard_fds() -> true | nil, message.  Descriptors 0, 1 and 2 that
+ * are closed (a command run with >&- or 2>&-) get /dev/null (hold_fd):
+ * otherwise the next file or socket opened takes the number, and the
+ * command's results and messages go into it (libcurl's socketpair, a
+ * download's partial file).  For the command: a library leaves a host's
+ * descriptors alone. */
+static int l_hold_standard_fds(lua_State *L)
+{
+    int fd;
+
+    for (fd = 0; fd <= 2; fd++) {
+        int err = 0;
+        if (fcntl(fd, F_GETFD) == -1 && errno == EBADF)
+            err = hold_fd(fd);
+        if (err != 0) {
+            lua_pushnil(L);
+            lua_pushfstring(L, "descriptor %d: %s", fd, strerror(err));
+            return 2;
+        }
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 /* ---- byte classes, for lua/dcs/validate.lua (Lua patterns cost about
  * 20 ns a byte; these run over every header of every request) ---- */
 
@@ -302,6 +344,7 @@ static const luaL_Reg util_functions[] = {
     {"random", l_random},
     {"sha256_file", l_sha256_file},
     {"isatty", l_isatty},
+    {"hold_standard_fds", l_hold_standard_fds},
     {"bytes_are", l_bytes_are},
     {"bad_header", l_bad_header},
     {NULL, NULL}

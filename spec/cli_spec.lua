@@ -423,6 +423,18 @@ describe("dcs-logs", function()
       assert.are.equal("dcs-logs: cannot write the results: Broken pipe\nexit 1\n", out)
     end)
 
+    it("exit 1 when stdout is closed, instead of writing the results into the next descriptor opened", function()
+      -- libcurl's socketpair, or a download's partial file, would take descriptor 1
+      for _, args in ipairs { { "list", E.INSTANCE }, { "download", E.INSTANCE, E.LOG_ID, "-o", "closed.log" } } do
+        local status, out = sub.shell(("cd %s && %s 2>&1 >&-"):format(sub.quote(dir), cli.command_line(env(), args)))
+        assert.are.equal(1, status, out)
+        assert.are.equal("dcs-logs: cannot write the results: Bad file descriptor\n", out)
+      end
+      local f = assert(io.open(dir .. "/closed.log", "rb"))              -- the file itself is whole
+      assert.are.equal(98304, #f:read("*a"))
+      f:close()
+    end)
+
     it("say when to try again after a 429", function()
       emu:fault { match = { path_contains = "/redislog" }, times = 1,
         action = { respond = { status = 429, headers = { ["Retry-After"] = "120" },

@@ -591,11 +591,14 @@ describe("dcs-logs", function()
         { "fetch", "../x", "--dest", "none" },
         { "download", "../x", E.LOG_ID, "-o", "none/" },
         { "download", E.INSTANCE, "-o", "none/" },
+        { "download", "http://bob:pa55word@127.0.0.1:9/x.log", "-o", "none/", "-v" },
+        { "download", "http://127.0.0.1:9/a b.log", "-o", "none/" },
       } do
         local status, out, err = run(unpack(args))
         assert.are.equal(2, status, err)
         assert.are.equal("", out)
         assert.is_nil(err:find("created directory", 1, true), err)
+        assert.is_nil(err:find("pa55word", 1, true), err)
         assert.is_nil(io.open(dir .. "/none"), table.concat(args, " "))
       end
       assert.are.same({}, emu:requests())

@@ -120,6 +120,21 @@ describe("credentials chain", function()
     assert.are.equal(E.PROJECT, emu:last_request().headers["X-Project-Id"])
   end)
 
+  it("names where an implausible project id was read: the variable, or the profile file", function()
+    local f = assert(io.open(dir .. "/badproject.ini", "w"))
+    f:write("[basic]\nak = ", E.AK, "\nsk = ", E.SK, "\nproject_id = not a project!\n")
+    f:close()
+    local code = "local ok, err = pcall(require('dcs').client, { endpoint = os.getenv('EMU') }) print(err)"
+    local status, out = sub.run(code, { EMU = emu.url, HUAWEICLOUD_SDK_CREDENTIALS_FILE = dir .. "/badproject.ini" })
+    assert.are.equal(0, status, out)
+    assert.matches("dcs%.client: project_id of the profile " .. dir:gsub("%p", "%%%0")
+      .. "/badproject%.ini is not a plausible id", out)
+    status, out = sub.run(code, { EMU = emu.url, HUAWEICLOUD_SDK_CREDENTIALS_FILE = dir .. "/badproject.ini",
+      HUAWEICLOUD_SDK_PROJECT_ID = "also bad!" })
+    assert.are.equal(0, status, out)
+    assert.matches("dcs%.client: HUAWEICLOUD_SDK_PROJECT_ID is not a plausible id", out)
+  end)
+
   it("prefers the environment over the profile", function()
     local f = assert(io.open(dir .. "/creds2.ini", "w"))
     f:write("[basic]\nak = ", E.AK, "\nsk = wrong-sk\nproject_id = ", E.PROJECT, "\n")

@@ -145,10 +145,13 @@ local function resolve_project(o, provider)
   if o.project or o.ak or o.sk then return o.project end
   local env = os.getenv("HUAWEICLOUD_SDK_PROJECT_ID")
   local creds = provider.name ~= "metadata" and provider.get()
-  local project = (env and env ~= "" and env) or (creds and creds.project) or nil
+  local project, source = env, "HUAWEICLOUD_SDK_PROJECT_ID"
+  if not env or env == "" then
+    project, source = creds and creds.project or nil, "project_id of the " .. tostring(creds and creds.source)
+  end
   if project then
     local _, why = validate.id(project)
-    if why then fail("project id from the environment or profile %s", why) end
+    if why then fail("%s %s", source, why) end           -- named where it was read
   end
   return project
 end

@@ -640,5 +640,24 @@ describe("dcs-logs", function()
       assert.are.equal(2, status)
       assert.matches('^{"error":{"kind":"invalid_argument","operation":"collect_redislog",', out)
     end)
+
+    it("put every usage error in JSON with --json, wherever it was found and wherever --json stands", function()
+      for _, c in ipairs {
+        { { "list", "--json" }, "missing INSTANCE" },
+        { { "--json", "list", E.INSTANCE, "--limt", "3" }, "unknown option --limt (did you mean --limit?)" },
+        { { "list", E.INSTANCE, "--limit", "abc", "--json" }, "--limit needs a number (got 'abc')" },
+        { { "fetch", "../x", "--json" }, "INSTANCE is not a plausible id" },
+        { { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, "../x", "--json" }, "target 2: LOG is not a plausible id" },
+        { { "list", E.INSTANCE, "--json", "--request-timeout", "0" }, "--request-timeout must be a number" },
+      } do
+        local status, out, err = run(unpack(c[1]))
+        assert.are.equal(2, status, err)
+        local res = cjson.decode(out)
+        assert.are.equal("invalid_argument", res.error.kind)
+        assert.are.equal(c[2], res.error.message:sub(1, #c[2]))
+        assert.are.equal("dcs-logs: " .. c[2], err:sub(1, #c[2] + 10))
+      end
+      assert.are.same({}, emu:requests())
+    end)
   end)
 end)

@@ -40,6 +40,9 @@ describe("dcs-logs", function()
       assert.matches("^usage: dcs%-logs %[options%] COMMAND", out)
       local _, again = run("help")
       assert.are.equal(out, again)
+      status, again = run("help", "help")                 -- not "unknown command 'help' (did you mean help?)"
+      assert.are.equal(0, status)
+      assert.are.equal(out, again)
       for _, cmd in ipairs { "collect", "list", "link", "download", "fetch" } do
         for _, args in ipairs { { cmd, "--help" }, { "-h", cmd }, { "help", cmd } } do
           status, out = run(unpack(args))

@@ -213,12 +213,13 @@ describe("dcs-logs", function()
       for _, w in ipairs(res.written) do assert.are.equal(core.sha256_file(w.path), w.sha256) end
     end)
 
-    it("refuses a destination it cannot write to before collecting anything", function()
-      for _, dest in ipairs { "/sys", "/dev/null/logs" } do
+    it("refuses a destination it cannot write to before collecting anything, saying why", function()
+      for dest, why in pairs { ["/sys"] = "cannot write in /sys: [^\n]+",
+        ["/dev/null/logs"] = "cannot create directory /dev/null/logs: Not a directory" } do
         local status, out, err = run("fetch", E.INSTANCE, "--dest", dest)
         assert.are.equal(1, status)
         assert.are.equal("", out)
-        assert.matches("^dcs%-logs: cannot [^\n]+\n$", err)
+        assert.matches("^dcs%-logs: " .. why .. "\n$", err)
       end
       assert.are.same({}, emu:requests())
     end)

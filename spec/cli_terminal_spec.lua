@@ -3,6 +3,8 @@
 local E = require "support.emulator"
 local cli = require "support.cli"
 
+local unpack = table.unpack or unpack
+
 local SIZE = 1024 * 1024
 local CHUNK = 64 * 1024
 
@@ -77,6 +79,16 @@ describe("dcs-logs on a terminal", function()
       "2> err.txt")
     assert.matches("^saved y%.log", shown)
     assert.are.equal("", cli.read_all(s.dir .. "/err.txt"))
+  end)
+
+  it("erases a retry's waiting line before the results, which start a line of their own", function()
+    for _, c in ipairs { { "/redislog", "list", E.INSTANCE }, { "/links", "link", E.INSTANCE, E.LOG_ID } } do
+      s.emu:fault { match = { path_contains = c[1] }, times = 1,
+        action = { respond = { status = 503, json = { error_code = "APIGW.0613", error_msg = "unavailable" } } } }
+      local shown = cli.tty(s.dir, cli.env_for(s.emu, E), { unpack(c, 2) })
+      assert.matches("\rretrying [%l_]+ %(HTTP 503%) in 1s\27%[K\r\27%[K" .. (c[2] == "list" and "ID " or "http://"),
+        shown)
+    end
   end)
 
   it("says what fetch is waiting for while the service collects", function()

@@ -321,8 +321,9 @@ describe("dcs-logs", function()
     end)
 
     it("link reads the pairs from a file or stdin with --from", function()
-      write("pairs.txt", ("# instance log\n%s %s\n\n  %s\t%s   # again\r\n"):format(E.INSTANCE, E.LOG_ID,
-        E.INSTANCE, E.LOG_ID))
+      -- saved by a Windows editor: a byte order mark, CRLF
+      write("pairs.txt", ("\239\187\191%s %s\r\n# instance log\n\n  %s\t%s   # again\r\n"):format(E.INSTANCE,
+        E.LOG_ID, E.INSTANCE, E.LOG_ID))
       local status, out, err = run("link", "--from", "pairs.txt", "--json")
       assert.are.equal(0, status, err)
       local res = cjson.decode(out)
@@ -342,6 +343,10 @@ describe("dcs-logs", function()
       assert.are.equal(2, status)
       assert.are.equal("", out)
       assert.matches("^dcs%-logs: %-%-from: no targets", err)
+      status, out, err = run("link", "--from", dir)            -- opens, fails when read
+      assert.are.equal(2, status)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: %-%-from: cannot read .-: Is a directory\n", err)
       assert.are.same({}, emu:requests())
     end)
 

@@ -206,6 +206,26 @@ describe("client:download", function()
     assert.are.same({}, entries(dir))
   end)
 
+  it("never renames the file onto a FIFO, a device or a directory at path", function()
+    -- as root, -o /dev/null replaced the device node with the log file (a
+    -- FIFO here: a regression must not break the machine it runs on)
+    assert(os.execute("mkfifo " .. dir .. "/fifo && mkdir " .. dir .. "/sub"))
+    local link = link_for()
+    emu:admin("DELETE", "/_emulator/requests")
+    for _, path in ipairs { dir .. "/fifo", dir .. "/sub" } do
+      local res, err = client:download(link, path)
+      assert.is_nil(res)
+      assert.are.equal("invalid_argument", err.kind)
+      assert.are.equal("path " .. path .. " exists and is not a regular file (a device, a FIFO or a directory)",
+        err.message)
+    end
+    local still = os.execute("test -p " .. dir .. "/fifo")
+    assert.is_true(still == true or still == 0)                   -- Lua 5.2+ or 5.1
+    assert.are.same({ "fifo", "sub" }, entries(dir))
+    assert.are.equal(0, #emu:requests())
+    os.execute("rm -rf " .. dir .. "/sub")
+  end)
+
   it("reports a directory that does not exist as an i/o error", function()
     local _, err = client:download(link_for(), dir .. "/missing/sub/x.log")
     assert.are.equal("io", err.kind)

@@ -52,6 +52,12 @@ function M.options(link, path, opts)
   if type(path) ~= "string" or path == "" or path:sub(-1) == "/" or path:find("%z") then
     return invalid("path must be a file name (without NUL bytes)")
   end
+  -- the finished file is renamed onto path: never onto a device, a FIFO or
+  -- a directory (as root, `-o /dev/null` would replace the device node)
+  local _, _, code = core.read_file(path, 0)
+  if code == "not_regular" then
+    return invalid(("path %s exists and is not a regular file (a device, a FIFO or a directory)"):format(path))
+  end
   if opts ~= nil and type(opts) ~= "table" then return invalid("options must be a table") end
   local o = {}
   for k, v in pairs(opts or {}) do

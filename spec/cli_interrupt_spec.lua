@@ -3,6 +3,7 @@
 local core = require "dcs.core"
 local E = require "support.emulator"
 local cli = require "support.cli"
+local sub = require "support.subprocess"
 
 local SIZE = 4 * 1024 * 1024
 local SLOW_PART = 2 * 1024 * 1024           -- served slowly, then the answer hangs
@@ -105,12 +106,14 @@ describe("dcs-logs interrupted", function()
     -- the service's links point at the slow file, for fetch and for the rerun
     s.emu:fault { match = { path_contains = "/links" }, times = 2, action = { respond = { status = 200,
       json = { id = "x", backup_id = "x", link = s.hs.url .. "/big.log" } } } }
-    os.execute("mkdir " .. s.dir .. "/logs")
-    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
+    -- a destination with a space and a quote: the command is still one to paste into a shell
+    os.execute("mkdir \"" .. s.dir .. "/Bob's logs\"")
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "Bob's logs",
+      "--poll-interval", "0.1")
     local deadline, part = core.monotime() + BOUND
     repeat
       core.sleep(0.05)
-      local p = io.popen("ls " .. s.dir .. "/logs/*.part 2>/dev/null")
+      local p = io.popen("ls \"" .. s.dir .. "/Bob's logs/\"*.part 2>/dev/null")
       part = p:read("*l")
       p:close()
     until part or core.monotime() > deadline
@@ -120,14 +123,13 @@ describe("dcs-logs interrupted", function()
     local status, out, err = h:wait(BOUND)
     assert.are.equal(130, status, err)
     assert.are.equal("", out)
-    local rerun = err:match("^dcs%-logs: interrupted; [%d.]+ [KM]iB kept in logs/redis_[^ ]+%.log%.part: "
+    local rerun = err:match("^dcs%-logs: interrupted; [%d.]+ [KM]iB kept in Bob's logs/redis_[^ ]+%.log%.part: "
       .. "`dcs%-logs (download [^`]+)` resumes it\n$")
     assert.truthy(rerun, err)
     local kept = file_size(part)
-    local args = {}
-    for word in rerun:gmatch("%S+") do args[#args + 1] = word end
-    status, out, err = cli.run(s.dir, cli.env_for(s.emu, E), (table.unpack or unpack)(args))
-    assert.are.equal(0, status, err)
+    status, out = sub.shell(("cd %s && %s %s 2>&1"):format(sub.quote(s.dir),
+      cli.command_line(cli.env_for(s.emu, E), {}), rerun))         -- as pasted
+    assert.are.equal(0, status, out)
     local log = s.hs:log()
     assert.are.equal(("bytes=%d-"):format(kept), log[#log]:header("Range"))
     local path = part:gsub("%.part$", "")

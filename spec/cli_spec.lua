@@ -677,6 +677,10 @@ describe("dcs-logs", function()
         assert.are.equal("dcs-logs: " .. c[2], err:sub(1, #c[2] + 10))
       end
       assert.are.same({}, emu:requests())
+      local status, out, err = run("--json")                 -- no command: the usage on stderr
+      assert.are.equal(2, status, err)
+      assert.are.equal('{"error":{"kind":"invalid_argument","message":"missing COMMAND"}}\n', out)
+      assert.matches("^usage: dcs%-logs", err)
     end)
   end)
 end)

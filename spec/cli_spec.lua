@@ -577,6 +577,8 @@ describe("dcs-logs", function()
         { env(), { "download", "ftp://x/y" }, "unsupported link scheme 'ftp': a link is http:// or https://" },
         { env(), { "download", E.INSTANCE }, "missing LOG %(or give a link%)" },
         { env(), { "list", E.INSTANCE, "extra" }, "too many arguments" },
+        { env(), { "list", E.INSTANCE, "--all", "--limit", "5" }, "%-%-all lists every file: give it without" },
+        { env(), { "list", E.INSTANCE, "--offset", "2", "--all" }, "%-%-all lists every file: give it without" },
         { env(), { "link", E.INSTANCE, E.LOG_ID, "extra" },
           "link takes INSTANCE LOG pairs: the last INSTANCE %('extra'%) has no LOG" },
         { env(), { "link", E.INSTANCE, E.LOG_ID, E.INSTANCE, "../x" }, "target 2: LOG is not a plausible id" },

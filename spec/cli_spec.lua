@@ -578,6 +578,7 @@ describe("dcs-logs", function()
         { env(), { "download", E.INSTANCE }, "missing LOG %(or give a link%)" },
         { env(), { "list", E.INSTANCE, "extra" }, "too many arguments" },
         { env(), { "list", E.INSTANCE, "--all", "--limit", "5" }, "%-%-all lists every file: give it without" },
+        { env(), { "download", E.INSTANCE, E.LOG_ID, "-o", "-" }, "%-%-output %- %(standard output%) is not supported" },
         { env(), { "list", E.INSTANCE, "--offset", "2", "--all" }, "%-%-all lists every file: give it without" },
         { env(), { "link", E.INSTANCE, E.LOG_ID, "extra" },
           "link takes INSTANCE LOG pairs: the last INSTANCE %('extra'%) has no LOG" },

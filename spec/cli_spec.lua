@@ -353,6 +353,11 @@ describe("dcs-logs", function()
       assert.are.equal(2, status)
       assert.are.equal("", out)
       assert.matches("^dcs%-logs: %-%-from: no targets", err)
+      write("huge.txt", (" "):rep(8 * 2 ^ 20 + 1))               -- bounded: --from /dev/zero never ends
+      status, out, err = run("link", "--from", "huge.txt")
+      assert.are.equal(2, status)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: %-%-from: huge%.txt holds more than 8 MiB of targets\n", err)
       status, out, err = run("link", "--from", dir)            -- opens, fails when read
       assert.are.equal(2, status)
       assert.are.equal("", out)

@@ -219,6 +219,10 @@ describe("dcs-logs", function()
       status, out, err = run("collect", E.INSTANCE, "--quiet")
       assert.are.equal(0, status, err)
       assert.are.equal("", out .. err)
+      status, out, err = run("collect", E.INSTANCE)            -- a message: on stderr, stdout empty
+      assert.are.equal(0, status, err)
+      assert.are.equal("", out)
+      assert.matches("^dcs%-logs: collecting the run logs of [-%x]+ %(today%); follow with: dcs%-logs list ", err)
     end)
   end)
 

@@ -263,6 +263,30 @@ describe("dcs-logs", function()
       assert.are.same({}, emu:requests())
     end)
 
+    it("names each partial file a failure left, with the command that resumes it", function()
+      -- files cut at 32 KiB: writes beyond fail (EFBIG), as on a full disk
+      local function limited(...)
+        return sub.shell(("trap '' XFSZ; ulimit -f 64; cd %s && %s 2>&1"):format(sub.quote(dir),
+          cli.command_line(env(), { ... })))
+      end
+      local status, said = limited("download", E.INSTANCE, E.LOG_ID, "-o", "one.log")
+      assert.are.equal(1, status, said)
+      assert.matches("^dcs%-logs: 32%.0 KiB kept in one%.log%.part: the same command resumes it\n"
+        .. "dcs%-logs: dcs: download: i/o error %(write%)", said)
+      status, said = limited("fetch", E.INSTANCE, "--days", "3", "--dest", "logs", "--poll-interval", "0.1")
+      assert.are.equal(3, status, said)
+      local commands = {}
+      for command in said:gmatch("dcs%-logs: 32%.0 KiB kept in logs/redis_[^ ]+%.log%.part: `dcs%-logs ([^`]+)`") do
+        commands[#commands + 1] = command
+      end
+      assert.are.equal(3, #commands, said)
+      status, said = sub.shell(("cd %s && %s %s 2>&1"):format(sub.quote(dir), cli.command_line(env(), {}),
+        commands[1]))                                          -- as pasted
+      assert.are.equal(0, status, said)
+      assert.matches("resuming logs/redis_[^ ]+ from 32%.0 KiB", said)
+      assert.matches("\nsaved logs/redis_", said)
+    end)
+
     it("exits 3 and reports the whole error of the file that failed", function()
       emu:fault { match = { path_contains = "/links" }, times = 1,
         action = { respond = { status = 500,
@@ -276,7 +300,8 @@ describe("dcs-logs", function()
           json = { error_code = "DCS.5000", error_msg = "Internal service error." } } } }
       status, out = run("fetch", E.INSTANCE, "--days", "3", "--poll-interval", "0.1", "--json")
       assert.are.equal(3, status)
-      assert.matches('"failed":%[{"id":"[^"]+","file_name":"[^"]+","error":{"kind":"api",'
+      assert.matches('"failed":%[{"id":"[^"]+","file_name":"[^"]+","path":"%./redis_[^"]+%.log",'
+        .. '"error":{"kind":"api",'
         .. '"operation":"create_redislog_download_link","status":500,"code":"DCS.5000",'
         .. '"message":"Internal service error.","request_id":"%x+","retryable":false,"attempts":1}}%]', out)
     end)

@@ -243,6 +243,7 @@ end
 ---@class dcs.FailedFile
 ---@field id string
 ---@field file_name? string
+---@field path string where it was to be saved (a partial file may be kept beside it)
 ---@field error dcs.Error
 
 --- The whole job: collect, wait until the new files are ready, download
@@ -289,7 +290,8 @@ function Client:fetch_run_logs(instance_id, opts)
     if r.ok then
       written[#written + 1] = r.value
     else
-      failed[#failed + 1] = { id = fresh[i].id, file_name = fresh[i].file_name, error = r.err }
+      failed[#failed + 1] = { id = fresh[i].id, file_name = fresh[i].file_name,
+        path = o.dest .. "/" .. jobs[i].name, error = r.err }
     end
   end
   return written, failed

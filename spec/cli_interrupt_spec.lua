@@ -137,6 +137,34 @@ describe("dcs-logs interrupted", function()
     assert.matches("sha256 " .. served.sha256, out)
   end)
 
+  it("Ctrl-C during fetch names the partial file of a small file that has not reported progress yet", function()
+    -- 200 KiB: fewer bytes than a progress report needs; half of it, then nothing
+    local size, half = 200 * 1024, 100 * 1024
+    s.hs:file { path = "/small.log", size = size }
+    local res = assert(s.hs.http:request { method = "GET", url = s.hs.url .. "/small.log" })
+    s.hs:script { match = { path_prefix = "/small.log" }, times = 1, steps = {
+      { respond = { status = 200, content_length = size, body = "", headers = { ETag = res.headers.etag } } },
+      { send = res.body:sub(1, half) }, { hang = true } } }
+    s.emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 200,
+      json = { id = "x", backup_id = "x", link = s.hs.url .. "/small.log" } } } }
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
+    local deadline, part = core.monotime() + BOUND
+    repeat
+      core.sleep(0.05)
+      local p = io.popen("ls " .. s.dir .. "/logs/*.part 2>/dev/null")
+      part = p:read("*l")
+      p:close()
+    until part or core.monotime() > deadline
+    assert.truthy(part, "the download did not start")
+    core.sleep(1)                       -- the half arrives (the writer holds it until the file is closed)
+    h:signal("INT")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    assert.are.equal("", out)
+    assert.matches("^dcs%-logs: created directory logs\ndcs%-logs: interrupted; [%d.]+ KiB kept in "
+      .. "logs/redis_[^ ]+%.log%.part: `dcs%-logs download [^`]+` resumes it\n$", err)
+  end)
+
   it("Ctrl-C during fetch's downloads names every partial file it keeps, and what it saved", function()
     slow_big_file("/big1.log")
     slow_big_file("/big2.log")

@@ -285,6 +285,14 @@ describe("dcs-logs", function()
       assert.are.equal(0, status, said)
       assert.matches("resuming logs/redis_[^ ]+ from 32%.0 KiB", said)
       assert.matches("\nsaved logs/redis_", said)
+      -- several instances: each one's, in its directory
+      status, said = limited("fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--dest", "many", "--poll-interval", "0.1")
+      assert.are.equal(1, status, said)
+      for _, instance in ipairs { E.INSTANCE, E.EMPTY_INSTANCE } do
+        local where = ("many/%s/redis_[^ ]+%%.log"):format(instance:gsub("%-", "%%-"))
+        assert.matches("dcs%-logs: 32%.0 KiB kept in " .. where .. "%.part: `dcs%-logs download "
+          .. instance:gsub("%-", "%%-") .. " [-%x]+ %-%-output " .. where .. "` resumes it\n", said)
+      end
     end)
 
     it("exits 3 and reports the whole error of the file that failed", function()

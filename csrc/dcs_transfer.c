@@ -119,6 +119,7 @@ static int head_complete(dcs_transfer *t)
         return status < 0;
     res->status = status;
     res->head_done = 1;
+    t->lines = 0;               /* from now on, trailers (on_trailer) */
     to = req->on_head ? req->on_head(req->ud, status, res->headers.data, res->headers.len)
                       : DCS_HTTP_BODY_BUFFER;
     if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
@@ -139,6 +140,20 @@ static int head_complete(dcs_transfer *t)
     return 1;
 }
 
+/* A trailer line after a chunked body: not part of the head and not
+ * kept, but bounded as a head is, or a server could send them for ever.
+ * libcurl hands over each field with its CRLF (not the final blank line)
+ * and refuses a line over 64 KiB itself. */
+static int on_trailer(dcs_transfer *t, const char *data, size_t n)
+{
+    if (n > DCS_HEADERS_MAX_BYTES - t->trailer_bytes)
+        return refuse_head(t, "response trailers larger than 65536 bytes");
+    t->trailer_bytes += n;
+    if (!is_blank_line(data, n) && ++t->lines > DCS_HEADERS_MAX_FIELDS)
+        return refuse_head(t, "more than 200 trailer fields");
+    return 1;
+}
+
 /* libcurl hands over one header line at a time, the final blank one
  * included; the proxy's CONNECT answer never comes here
  * (CURLOPT_SUPPRESS_CONNECT_HEADERS). */
@@ -150,7 +165,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *ud)
     if (t->state != T_RUNNING || t->ended_by != DCS_HTTP_OK)
         return 0;
     if (t->res.head_done)
-        return n;               /* trailers after a chunked body: not part of the head */
+        return on_trailer(t, data, n) ? n : 0;
     if (n > DCS_HEADERS_MAX_BYTES - t->res.headers.len)
         return refuse_head(t, "response header block larger than 65536 bytes");
     /* the status line, the fields and the blank line: fail as soon as

@@ -45,7 +45,8 @@ struct dcs_transfer {
     int bad_head;               /* malformed or oversized header block */
     const char *bad_why;        /* what was wrong with it, for the message */
     int interim;                /* 1xx answers so far */
-    int lines;                  /* lines of the head being received */
+    int lines;                  /* lines of the head being received, then trailer fields */
+    size_t trailer_bytes;       /* of the trailers after a chunked body */
     int aborted;                /* on_head refused or on_progress said stop */
     int async;                  /* this transfer moved req.file's hashing to its helpers */
     unsigned char *wbuf;        /* NULL: each piece goes to the file as it comes */

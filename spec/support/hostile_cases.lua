@@ -662,6 +662,15 @@ wire("interim answers that never end",
 wire("103 Early Hints with headers, then the answer",
   raw(LIST, "HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" .. with_length(H200, EMPTY_LIST)),
   { expect = "ok" })
+-- trailers after a chunked body are skipped, but bounded as a head is
+local LAST_CHUNK = CHUNKED .. ("%x\r\n"):format(#EMPTY_LIST) .. EMPTY_LIST .. "\r\n0\r\n"
+wire("200 trailer fields", raw(LIST, LAST_CHUNK .. ("X-T: a\r\n"):rep(200) .. "\r\n"), { expect = "ok" })
+wire("201 trailer fields", raw(LIST, LAST_CHUNK .. ("X-T: a\r\n"):rep(201) .. "\r\n"), net "bad_response")
+-- (libcurl refuses a trailer line over 4 KiB itself, as a receive error)
+wire("trailers over 64 KiB", raw(LIST, LAST_CHUNK .. ("X-T: " .. ("a"):rep(4000) .. "\r\n"):rep(20) .. "\r\n"),
+  net "bad_response")
+wire("trailers that never end", steps(LIST, { { send = LAST_CHUNK .. ("X-T: a\r\n"):rep(20000) },
+  { drip = "X-T: a\r\n", interval = 0.01, count = 1000 }, { hang = true } }), net "bad_response")
 -- (served files have random bytes: LuaJIT interns every string, so a body
 -- that repeats itself would cost nothing to keep)
 fault { name = "dcs: a body of random bytes over the 2 MiB cap", target = "list", no_defaults = true,

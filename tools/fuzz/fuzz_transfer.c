@@ -13,7 +13,8 @@
  * Input layout: byte 0 holds flags, byte 1 the size of the body pieces,
  * the rest is what the server sends: lines up to and including each LF go
  * to on_header as libcurl hands them over, until the final head is taken;
- * what follows is the body, in pieces of 1 + byte 1 bytes.
+ * what follows is the body, in pieces of 1 + (byte 1 & 127) bytes, or,
+ * when byte 1 has its top bit, trailers: lines to on_header again.
  *
  *   flags & 1   on_head answers FILE (else BUFFER)
  *   flags & 2   on_head answers REFUSE
@@ -22,7 +23,9 @@
  * A reference written below from dcs_http.h follows the head: the blocks
  * are cut at each blank line, interim answers counted, the final block's
  * Content-Length items checked (1..15 digits, all equal, no
- * Transfer-Encoding beside them).  Checked: each callback's return value
+ * Transfer-Encoding beside them), and the trailers bounded (at most
+ * DCS_HEADERS_MAX_FIELDS lines but blank ones, DCS_HEADERS_MAX_BYTES
+ * bytes).  Checked: each callback's return value
  * against it, the status and the block on_head sees (once, for the final
  * answer only), and that the body (buffer or file, its SHA-256 too) holds
  * exactly the bytes accepted.  A violated invariant prints its line and
@@ -246,6 +249,26 @@ static size_t feed_body(dcs_transfer *t, const char *p, const char *end, size_t 
     return accepted;
 }
 
+/* Feeds trailer lines after the final head, as libcurl hands them over. */
+static void feed_trailers(dcs_transfer *t, const char *p, const char *end)
+{
+    size_t bytes = 0;
+    int fields = 0;
+
+    while (p < end) {
+        const char *lf = memchr(p, '\n', (size_t)(end - p));
+        size_t n = lf ? (size_t)(lf + 1 - p) : (size_t)(end - p);
+        int blank = (n == 1 && p[0] == '\n') || (n == 2 && p[0] == '\r' && p[1] == '\n');
+        int over = (bytes += n) > DCS_HEADERS_MAX_BYTES || (!blank && ++fields > DCS_HEADERS_MAX_FIELDS);
+
+        CHECK(on_header((char *)p, 1, n, t) == (over ? 0 : n));
+        CHECK(t->bad_head == over);
+        if (over)
+            return;
+        p += n;
+    }
+}
+
 static void check_file(dcs_transfer *t, const char *body, size_t n)
 {
     char got[65], want[65];
@@ -279,10 +302,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(s.status == want && s.len == t.res.headers.len);
         CHECK(memcmp(s.block, t.res.headers.data, s.len) == 0);
     }
-    if (body != NULL) {
+    if (body != NULL && (data[1] & 128)) {
+        feed_trailers(&t, body, end);
+        CHECK(t.res.body.len == 0 && t.res.streamed == 0);
+    } else if (body != NULL) {
         CHECK(s.answer != DCS_HTTP_BODY_REFUSE);
         CHECK(t.res.body_to == s.answer);
-        accepted = feed_body(&t, body, end, 1 + (size_t)data[1]);
+        accepted = feed_body(&t, body, end, 1 + (size_t)(data[1] & 127));
         if (t.res.body_to == DCS_HTTP_BODY_FILE)
             check_file(&t, body, accepted);
         else

@@ -251,6 +251,25 @@ local function pump(io, res, sink, left)
   return true
 end
 
+-- The trailers after the last chunk: skipped, but bounded as a head is
+-- (as csrc/dcs_transfer.c bounds them), or a server could send them for ever.
+local function read_trailers(io, res)
+  local bytes, fields, why = 0, 0, nil
+  while true do
+    local line, err = read_line(io, M.MAX_HEAD_BYTES)
+    if line == "" then return true end
+    if line then bytes, fields = bytes + #line + 2, fields + 1 end
+    if err == "line too long" or bytes > M.MAX_HEAD_BYTES then
+      why = ("response trailers larger than %d bytes"):format(M.MAX_HEAD_BYTES)
+    elseif not line then
+      return nil, io_failure(err, "recv", res)
+    elseif fields > M.MAX_HEAD_FIELDS then
+      why = ("more than %d trailer fields"):format(M.MAX_HEAD_FIELDS)
+    end
+    if why then return nil, failure("network", "bad_response", why, res) end
+  end
+end
+
 local function read_chunked(io, res, sink)
   while true do
     local line, err = read_line(io, 1024)
@@ -258,11 +277,7 @@ local function read_chunked(io, res, sink)
     local hex = line:match("^(%x+)[ \t]*;?") or line:match("^(%x+)$")
     if not hex or #hex > 12 then return nil, failure("network", "bad_response", "malformed chunk size", res) end
     local size = tonumber(hex, 16)
-    if size == 0 then
-      repeat line, err = read_line(io, M.MAX_HEAD_BYTES) until not line or line == ""
-      if not line then return nil, io_failure(err, "recv", res) end
-      return true
-    end
+    if size == 0 then return read_trailers(io, res) end
     local ok, perr = pump(io, res, sink, size)
     if not ok then return nil, perr end
     local crlf, cerr = receive_exact(io, 2)

@@ -611,6 +611,13 @@ wire("a header block that never ends",
 wire("header fields that never end, one at a time",
   steps(LIST, { { send = H200 }, { drip = "X-A: a\r\n", interval = 0, count = 100000 }, { hang = true } }),
   net "bad_response")
+-- blanks inside a value are kept; trimming them must not be quadratic
+wire("a header value with 60 KB of inner blanks",
+  raw(LIST, with_length(H200 .. "X-A: a" .. (" "):rep(60000) .. "b\r\n", EMPTY_LIST)),
+  { expect = "ok", time = { 0, 3 } })
+wire("a Content-Length list with 60 KB of blanks",
+  raw(LIST, H200 .. "Content-Length: " .. #EMPTY_LIST .. (" "):rep(60000) .. ", " .. #EMPTY_LIST .. "\r\n\r\n"
+    .. EMPTY_LIST), { expect = "ok", time = { 0, 3 } })
 wire("a header line without a colon", raw(LIST, with_length(H200 .. "NoColon\r\n", "{}")), net "bad_response")
 wire("obsolete line folding", raw(LIST, with_length(H200 .. "X-A: a\r\n  folded\r\n", "{}")), net "bad_response")
 wire("a blank before the colon", raw(LIST, with_length(H200 .. "X-A : a\r\n", "{}")), net "bad_response")

@@ -92,11 +92,19 @@ end
 local TOKEN = "^[%w!#$%%&'*+%-.^_`|~]+$"
 local CONTROL = "[%z\1-\8\10-\31\127]"      -- any control byte but HTAB, as dcs_headers.c
 
+-- s without the blanks (SP, HTAB) around it, in time linear in #s:
+-- "^[ \t]*(.-)[ \t]*$" goes back over a run of blanks once for every byte
+-- before it, and one 64 KiB header line held the worker for seconds.
+local function trim_blanks(s)
+  if not s:find("[^ \t]") then return "" end
+  return s:match("^[ \t]*(.*[^ \t])")
+end
+
 -- One header line -> name (lower-case), value; or nil when malformed.
 local function parse_field(line)
-  local name, value = line:match("^([^:]*):[ \t]*(.-)[ \t]*$")
+  local name, value = line:match("^([^:]*):(.*)$")
   if not name or not name:find(TOKEN) or value:find(CONTROL) then return nil end
-  return name:lower(), value
+  return name:lower(), trim_blanks(value)
 end
 
 -- "HTTP/" DIGIT ["." DIGIT] SP 3DIGIT [SP reason] -> status (100..999),
@@ -296,7 +304,7 @@ local function content_length(headers)
   if not value then return nil end
   local first
   for item in (value .. ","):gmatch("([^,]*),") do
-    item = item:match("^[ \t]*(.-)[ \t]*$")
+    item = trim_blanks(item)
     if not item:find("^%d+$") or #item > M.MAX_LENGTH_DIGITS or (first and item ~= first) then return false end
     first = item
   end

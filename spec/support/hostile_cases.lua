@@ -774,6 +774,15 @@ wire("an X-Request-Id of 60 KB on an error",
 wire("an error body of 1 MiB", respond(LIST, { status = 500, body_repeat = { text = "x", count = M.MIB } }),
   { expect = "api", status = 500,
     check = function(v, _, assert) assert.is_true(#v.err.message <= 515, #v.err.message) end })
+-- trimming a body or a Retry-After must not be quadratic in their inner blanks
+wire("an error body of 100 KB of blanks between two letters",
+  respond(LIST, { status = 500, body = "x" .. (" "):rep(100000) .. "y" }),
+  { expect = "api", status = 500, time = { 0, 5 } })
+wire("a Retry-After with 60 KB of inner blanks",
+  answer(LIST, 503, '{"error_code":"APIGW.0613","error_msg":"busy"}',
+    { { "Retry-After", "1" .. (" "):rep(60000) .. "x" } }),
+  { expect = "api", status = 503, time = { 0, 5 },
+    check = function(v, _, assert) assert.is_nil(v.err.retry_after) end })
 wire("an error_msg of 1 MiB", answer(LIST, 500, '{"error_code":"DCS.5000","error_msg":"' .. ("m"):rep(M.MIB) .. '"}'),
   { expect = "api", status = 500,
     check = function(v, _, assert)

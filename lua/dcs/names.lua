@@ -18,7 +18,9 @@ M.MAX_EXT = 16       -- bytes of an extension a shortened name keeps
 -- another's partial file or sidecar.
 function M.from_server(name, fallback)
   if type(name) ~= "string" then return fallback end
-  name = name:match("([^/\\]*)$"):gsub("[^%w._+-]", "_"):gsub("^[.-]+", "")
+  -- the last segment found from the end: "([^/\\]*)$" would scan each
+  -- segment again from every byte of it (hours for a 2 MiB name)
+  name = (name:match("^.*[/\\](.*)$") or name):gsub("[^%w._+-]", "_"):gsub("^[.-]+", "")
   if #name > M.MAX_NAME then
     -- the extension is kept when short: a server's "extension" can itself
     -- be longer than MAX_NAME

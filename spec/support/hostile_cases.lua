@@ -1174,6 +1174,13 @@ fetch("hostile file names", { answer(LIST, 200, EMPTY_LIST), answer(LIST, 200, l
       end
       assert.are.equal(#HOSTILE_NAMES, #ctx.entries(ctx.dir .. "/dest"))
     end })
+-- the last segment of a long name is found without going over it again and again
+fetch("a file name of 100 KB before its last '/'", { answer(LIST, 200, EMPTY_LIST),
+  answer(LIST, 200, listing { ("a"):rep(100000) .. "/x.log" }, nil, -1) },
+  { expect = "ok", requests = 5, left = { "dest" }, time = { 0, 5 }, check = function(v, ctx, assert)
+    assert.are.equal(1, #v.result)
+    assert.are.equal(ctx.dir .. "/dest/x.log", v.result[1].path)
+  end })
 fetch("a link that is not http(s)", { answer(LIST, 200, EMPTY_LIST), answer(LIST, 200, listing { "a.log" }, nil, -1),
   answer(LINKS, 200, '{"link":"javascript:alert(1)"}', nil, -1) }, { expect = "ok", requests = 4, left = { "dest" },
     check = function(v, _, assert)

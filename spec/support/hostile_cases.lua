@@ -1092,6 +1092,11 @@ dl("a head dripped within the download's timeout", { files = {}, scripts = { ste
   { drip = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n" .. ("X-Pad: a\r\n"):rep(20), interval = 0.05 },
   { hang = true } }) }, call_opts = { stall_timeout = 1, max_resumes = 0 }, expect = "timeout", reason = "stall",
   time = { 1, 4 } })
+-- and so must the trailers after a chunked body (libcurl: no body bytes, a stall)
+dl("trailers dripped within the download's timeout", { files = {}, scripts = { steps(OBS, {
+  { send = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nETag: \"t1\"\r\n\r\na\r\n0123456789\r\n0\r\n" },
+  { drip = "X-Pad: a\r\n", count = 100, interval = 0.05 }, { hang = true } }) },
+  call_opts = { stall_timeout = 1, max_resumes = 0 }, expect = "timeout", reason = "stall", time = { 1, 4 } })
 -- a fragment is the client's alone (RFC 9110 4.2.4): never on the request line
 dl("a link with a fragment", { link = "{{base}}/obs/f.log#part-2", expect = "ok", check = function(v, ctx, assert)
   same_sha(v, ctx, assert)

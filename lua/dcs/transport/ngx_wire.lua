@@ -153,6 +153,21 @@ local function read_heads(io)
   return nil, "bad_response"
 end
 
+-- fn(io, arg) with io's deadline brought forward to `window` seconds from
+-- now (when given, and sooner): libcurl counts only body bytes toward
+-- min_speed, so what comes without any (a head, trailers) must come
+-- within the stall window.  -> whether the window was the sooner, then
+-- fn's results.
+local function windowed(io, window, fn, arg)
+  local deadline = io.deadline
+  ngx.update_time()
+  if window then io.deadline = math.min(deadline, ngx.now() + window) end
+  local a, b, c = fn(io, arg)
+  local cut = io.deadline < deadline
+  io.deadline = deadline
+  return cut, a, b, c
+end
+
 --- Reads the status line and headers; skips up to MAX_INTERIM 1xx
 -- answers.  A 101 is malformed: no request of ours asks to switch protocols.
 -- With a stall window (seconds) the head must come within it, "stall"
@@ -161,12 +176,7 @@ end
 -- -> status, headers, version | nil, err ("bad_response", "timeout",
 -- "stall", ...), started (true when some of an answer had come)
 function M.read_head(io, window)
-  local deadline = io.deadline
-  ngx.update_time()
-  if window then io.deadline = math.min(deadline, ngx.now() + window) end
-  local status, headers, extra = read_heads(io)
-  local cut = io.deadline < deadline
-  io.deadline = deadline
+  local cut, status, headers, extra = windowed(io, window, read_heads)
   if not status and headers == "timeout" and cut then headers = "stall" end
   return status, headers, extra
 end
@@ -186,7 +196,7 @@ end
 -- for stall_timeout.
 function M.new_sink(req, res, max_body)
   max_body = max_body or M.MAX_BODY
-  local sink = { parts = {}, size = 0, streamed = 0, reported = 0 }
+  local sink = { parts = {}, size = 0, streamed = 0, reported = 0, window = req.stall_timeout }
   local consumer = req.sink
   if consumer then
     local file, err = ask_head(consumer, res)
@@ -261,7 +271,7 @@ end
 
 -- The trailers after the last chunk: skipped, but bounded as a head is
 -- (as csrc/dcs_transfer.c bounds them), or a server could send them for ever.
-local function read_trailers(io, res)
+local function trailer_lines(io, res)
   local bytes, fields, why = 0, 0, nil
   while true do
     local line, err = read_line(io, M.MAX_HEAD_BYTES)
@@ -278,6 +288,15 @@ local function read_trailers(io, res)
   end
 end
 
+-- ... and within the stall window, as a head.
+local function read_trailers(io, res, window)
+  local cut, ok, f = windowed(io, window, trailer_lines, res)
+  if not ok and f.reason == "timeout" and cut then
+    f = failure("timeout", "stall", "recv: no end of the trailers within the stall timeout", res)
+  end
+  return ok, f
+end
+
 local function read_chunked(io, res, sink)
   while true do
     local line, err = read_line(io, 1024)
@@ -285,7 +304,7 @@ local function read_chunked(io, res, sink)
     local hex = line:match("^(%x+)[ \t]*;?") or line:match("^(%x+)$")
     if not hex or #hex > 12 then return nil, failure("network", "bad_response", "malformed chunk size", res) end
     local size = tonumber(hex, 16)
-    if size == 0 then return read_trailers(io, res) end
+    if size == 0 then return read_trailers(io, res, sink.window) end
     local ok, perr = pump(io, res, sink, size)
     if not ok then return nil, perr end
     local crlf, cerr = receive_exact(io, 2)

@@ -70,13 +70,20 @@ end
 ---@field max_files? integer more than this is an error of kind "decode" (default 10000)
 ---@field timeout? number seconds for each request
 
---- `for file, err in client:each_redislog(instance_id[, opts]) do`: every
---- file once, across pages.  On a failure the loop gets false, err once and then ends.
----@param instance_id string
----@param opts? dcs.PagingOptions
----@return fun(): (dcs.LogFile|false)?, dcs.Error? iterator
-function Client:each_redislog(instance_id, opts)
-  local o, oerr = paging_options("each_redislog", opts)
+-- The timeout of the next page's request: o.timeout (nil: the client's),
+-- cut to what is left before o.deadline when there is one (the wait of
+-- fetch_run_logs); nil when nothing is left.
+local function page_timeout(self, o)
+  if not o.deadline then return o.timeout, true end
+  local left = o.deadline - self.monotime()
+  if left < 0.001 then return nil end
+  return math.min(o.timeout or self.timeout, left), true
+end
+
+-- each_redislog's loop over checked options o (page_size, max_files,
+-- timeout, and deadline: a monotime no page request may outlast), or
+-- over false, oerr.
+local function pages(self, instance_id, o, oerr)
   local offset, total, page, index, done = 0, nil, nil, 0, false
   -- the ids given so far: offset paging over a listing that changes between
   -- pages (a new file at its head) repeats files, and a caller that fetches
@@ -85,8 +92,12 @@ function Client:each_redislog(instance_id, opts)
   local function next_file()
     if page == nil or index >= #page then
       if page ~= nil and offset >= total then return nil end
-      local res, err = self:list_redislogs(instance_id, { offset = offset, limit = o.page_size,
-        timeout = o.timeout })
+      local timeout, left = page_timeout(self, o)
+      if not left then
+        return false, errors.new { kind = "timeout", operation = "each_redislog",
+          message = "the listing did not end within the time left" }
+      end
+      local res, err = self:list_redislogs(instance_id, { offset = offset, limit = o.page_size, timeout = timeout })
       if res then err = page_error("each_redislog", res.file_list, res.total_num, offset, o) end
       if err then return false, err end
       page, total, index = res.file_list, res.total_num, 0
@@ -116,10 +127,21 @@ function Client:each_redislog(instance_id, opts)
   end
 end
 
--- Every file of the instance, or nil, err.
-local function list_all(self, instance_id, opts)
+--- `for file, err in client:each_redislog(instance_id[, opts]) do`: every
+--- file once, across pages.  On a failure the loop gets false, err once and then ends.
+---@param instance_id string
+---@param opts? dcs.PagingOptions
+---@return fun(): (dcs.LogFile|false)?, dcs.Error? iterator
+function Client:each_redislog(instance_id, opts)
+  local o, oerr = paging_options("each_redislog", opts)
+  return pages(self, instance_id, o, oerr)
+end
+
+-- Every file of the instance, or nil, err; no request outlasts deadline.
+local function list_all(self, instance_id, opts, deadline)
   local files = {}
-  for file, err in self:each_redislog(instance_id, { timeout = opts.request_timeout }) do
+  for file, err in pages(self, instance_id, { page_size = DEFAULT_PAGE, max_files = M.MAX_FILES,
+    timeout = opts.request_timeout, deadline = deadline }) do
     if file == false then return nil, err end
     files[#files + 1] = file
   end
@@ -187,7 +209,10 @@ local function wait_for_new(self, instance_id, o, known)
   local expected = math.max(1, o.days)       -- one file per day (docs/api.md, "Run-log APIs")
   local deadline = self.monotime() + o.timeout
   while true do
-    local files, err = list_all(self, instance_id, o)
+    -- the listings too: a server answering its pages slowly holds the
+    -- wait one request's timeout past its own at most (the last listing,
+    -- made at the deadline, has that long)
+    local files, err = list_all(self, instance_id, o, deadline + (o.request_timeout or self.timeout))
     if not files then return nil, err end
     local fresh, ready = {}, 0
     for _, f in ipairs(files) do

@@ -1217,6 +1217,18 @@ fetch("files never ready", { answer(LIST, 200, EMPTY_LIST),
     end })
 fetch("no new file", { answer(LIST, 200, EMPTY_LIST, nil, -1) }, { expect = "timeout", call_opts = { timeout = T },
   time = { T, T + 2 }, requests = { 3, 200 }, left = { "dest" } })
+-- the wait's timeout covers its listings (but one request's timeout): pages
+-- answered slowly, full and never ready, may not hold it for max_files /
+-- page_size requests
+do
+  local files = {}
+  for i = 1, 100 do files[i] = ('{"id":"c%d","file_name":"c%d.log","status":"creating"}'):format(i, i) end
+  local slow_page = steps(LIST, { { sleep = 0.1 }, { respond = { status = 200, headers = { JSON_TYPE },
+    body = '{"total_num":10000,"file_list":[' .. table.concat(files, ",") .. "]}" } } }, -1)
+  fetch("listings answered slowly, longer than the wait", { answer(LIST, 200, EMPTY_LIST), slow_page },
+    { expect = "timeout", call_opts = { timeout = T, request_timeout = T }, time = { 2 * T, 2 * T + 2 },
+      requests = { 3, 12 }, left = { "dest" } })
+end
 fetch("a listing after the collection that is garbage", { answer(LIST, 200, EMPTY_LIST), answer(LIST, 200, "<html>") },
   { expect = "decode", requests = 3, left = { "dest" } })
 fetch("a collection that fails", { answer(LIST, 200, EMPTY_LIST),

@@ -556,6 +556,16 @@ int dcs_transfer_park(dcs_transfer *t)
 
 /* ---- the end of a transfer ---- */
 
+/* libcurl's chunked decoder refuses a malformed chunk, or a trailer line
+ * over its own limit (4 KiB), as a receive error whose message ends so:
+ * that is the server's malformed answer, as on the cosockets. */
+static int chunked_refused(const dcs_transfer *t, CURLcode rc)
+{
+    static const char tail[] = " in chunked-encoding";
+    size_t n = strlen(t->errbuf), k = sizeof tail - 1;
+    return rc == CURLE_RECV_ERROR && n >= k && strcmp(t->errbuf + n - k, tail) == 0;
+}
+
 /* What went wrong: the flags our callbacks set first (libcurl only sees a
  * write error), then libcurl's own code.  `sent` is nonzero once the
  * request went out: what libcurl then calls an unsupported protocol (no
@@ -576,6 +586,8 @@ static dcs_http_failure classify(CURLcode rc, const dcs_transfer *t, int sent)
         return DCS_HTTP_ABORTED;
     if (t->too_large)
         return DCS_HTTP_TOO_LARGE;
+    if (chunked_refused(t, rc))
+        return DCS_HTTP_BAD_RESPONSE;
     switch (rc) {
     case CURLE_OK: return t->res.head_done ? DCS_HTTP_OK : DCS_HTTP_BAD_RESPONSE;
     case CURLE_OPERATION_TIMEDOUT:
@@ -628,6 +640,9 @@ static void set_message(dcs_transfer *t, CURLcode rc)
     else if (res->failure == DCS_HTTP_BAD_RESPONSE && rc == CURLE_OUT_OF_MEMORY)
         snprintf(res->message, sizeof res->message,
                  "malformed response: a header line longer than libcurl accepts");
+    else if (res->failure == DCS_HTTP_BAD_RESPONSE && strncmp(errbuf, "Out of memory in chunked", 24) == 0)
+        snprintf(res->message, sizeof res->message,
+                 "malformed chunked body: a chunk size or trailer line longer than libcurl accepts");
     else if (res->failure == DCS_HTTP_WRITE)
         snprintf(res->message, sizeof res->message, "cannot write the body to the file: %s",
                  dcs_file_strerror(res->file_error));

@@ -10,6 +10,7 @@ local M = {}
 M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies by default; streamed ones are the sink's business
 M.MAX_HEAD_BYTES = 64 * 1024       -- as DCS_HEADERS_MAX_BYTES
 M.MAX_HEAD_FIELDS = 200            -- as DCS_HEADERS_MAX_FIELDS
+M.MAX_TRAILER_LINE = 4094         -- bytes before a trailer line's LF: libcurl 7.88's own limit
 M.MAX_INTERIM = 10                 -- 1xx answers before the final one, as DCS_HTTP_MAX_INTERIM
 M.MAX_LENGTH_DIGITS = 15           -- as DCS_HTTP_MAX_LENGTH_DIGITS
 local CHUNK = 65536
@@ -274,10 +275,12 @@ end
 local function trailer_lines(io, res)
   local bytes, fields, why = 0, 0, nil
   while true do
-    local line, err = read_line(io, M.MAX_HEAD_BYTES)
+    local line, err = read_line(io, M.MAX_TRAILER_LINE)
     if line == "" then return true end
     if line then bytes, fields = bytes + #line + 2, fields + 1 end
-    if err == "line too long" or bytes > M.MAX_HEAD_BYTES then
+    if err == "line too long" then
+      why = ("a trailer line longer than %d bytes"):format(M.MAX_TRAILER_LINE)
+    elseif bytes > M.MAX_HEAD_BYTES then
       why = ("response trailers larger than %d bytes"):format(M.MAX_HEAD_BYTES)
     elseif not line then
       return nil, io_failure(err, "recv", res)

@@ -168,13 +168,19 @@ EMBED_PC   := PKG_CONFIG_PATH=$(EMBED_DIR) pkg-config
 EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $$($(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) -o $@ $< \
               $$($(EMBED_PC) --variable=archive dcs) $$($(EMBED_PC) --variable=deps dcs) $(LUA_LIBS)
 
-.PHONY: embed embed-host embed-tests bench-embed
+.PHONY: embed embed-host embed-tests bench-embed FORCE
 
 embed: $(EMBED_LIB) $(EMBED_DIR)/libdcs.so $(EMBED_DIR)/dcs.pc
 embed-host: $(EMBED_DIR)/embed/game-host
 embed-tests: $(EMBED_DIR)/embed/threads $(EMBED_DIR)/embed/lifetime $(EMBED_DIR)/embed/preload
 
-$(EMBED_DIR)/gen/dcs_lua.c: tools/embed-lua $(EMBED_LUA)
+# A module removed or renamed leaves every date as it was: the list of
+# files is kept in gen/lua-files, rewritten only when it changes.
+$(EMBED_DIR)/gen/lua-files: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(EMBED_LUA)' | cmp -s - $@ || echo '$(EMBED_LUA)' > $@
+
+$(EMBED_DIR)/gen/dcs_lua.c: tools/embed-lua $(EMBED_LUA) $(EMBED_DIR)/gen/lua-files
 	@mkdir -p $(dir $@)
 	$(LUA) tools/embed-lua $@ $(EMBED_LUA)
 

@@ -1,5 +1,9 @@
 -- The rockspec installs every module of the Lua layer and every C source,
--- so a new file can never be left out of a release.
+-- so a new file can never be left out of a release; make embed builds
+-- libdcs from what lua/dcs/ holds now.
+local files = require "support.files"
+local sub = require "support.subprocess"
+
 local function read(path)
   local f = assert(io.open(path))
   local text = f:read("*a")
@@ -7,7 +11,7 @@ local function read(path)
   return text
 end
 
-local function files(pattern)
+local function sources(pattern)
   local list = {}
   local p = io.popen("find lua csrc -type f | sort")
   for path in p:lines() do
@@ -21,7 +25,7 @@ describe("lua-dcs-scm-1.rockspec", function()
   local rockspec = read("lua-dcs-scm-1.rockspec")
 
   it("installs every Lua module under its module name", function()
-    local lua = files("%.lua$")
+    local lua = sources("%.lua$")
     assert.is_true(#lua > 10)
     for _, path in ipairs(lua) do
       local name = path:gsub("^lua/", ""):gsub("/init%.lua$", ""):gsub("%.lua$", ""):gsub("/", ".")
@@ -44,7 +48,7 @@ describe("lua-dcs-scm-1.rockspec", function()
   end)
 
   it("builds every C source of the module", function()
-    for _, path in ipairs(files("%.c$")) do
+    for _, path in ipairs(sources("%.c$")) do
       if path == "csrc/embed.c" then
         -- libdcs's only (make embed): dcs_preload and the Lua layer compiled in
         assert.falsy(rockspec:find('"' .. path .. '"', 1, true), path .. " must not be in dcs/core.so")
@@ -52,5 +56,36 @@ describe("lua-dcs-scm-1.rockspec", function()
         assert.truthy(rockspec:find('"' .. path .. '"', 1, true), path .. " is not in the rockspec")
       end
     end
+  end)
+end)
+
+describe("make embed", function()
+  -- make in a scratch copy of the checkout: status, output
+  local function make(src, args)
+    return sub.shell(("cd %s && env -u LD_PRELOAD make -s %s 2>&1"):format(sub.quote(src), args))
+  end
+  local function holds(path, text)
+    return files.read(path):find(text, 1, true) ~= nil
+  end
+
+  it("leaves out of libdcs a module removed from lua/dcs/", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src = files.source_copy(sub.ROOT)
+    local probe = src .. "/lua/dcs/zz_probe.lua"
+    local f = assert(io.open(probe, "w"))
+    f:write("return 'zz_probe'\n")
+    f:close()
+    local status, out = make(src, "embed")
+    assert.are.equal(0, status, out)
+    assert.is_true(holds(src .. "/build/lua5.4/libdcs.a", "dcs.zz_probe"))
+    -- the other files keep their dates: only the list of files changed
+    os.remove(probe)
+    status, out = make(src, "embed")
+    local lib, so = holds(src .. "/build/lua5.4/libdcs.a", "dcs.zz_probe"),
+      holds(src .. "/build/lua5.4/libdcs.so", "dcs.zz_probe")
+    files.remove_tree(src)
+    assert.are.equal(0, status, out)
+    assert.is_false(lib, "libdcs.a still preloads the removed module")
+    assert.is_false(so, "libdcs.so still preloads the removed module")
   end)
 end)

@@ -203,9 +203,13 @@ $(EMBED_LIB): $(EMBED_OBJ)
 $(EMBED_DIR)/libdcs.so: $(EMBED_OBJ)
 	$(EMBED_CC) $(EMBED_CFLAGS) -shared -Wl,-soname,libdcs.so -o $@ $(EMBED_OBJ) $(LIBS) -lm
 
-$(EMBED_DIR)/dcs.pc: tools/dcs.pc.in lua/dcs/version.lua
-	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA@|$(LUA)|' -e 's|@LIBDIR@|$(CURDIR)/$(EMBED_DIR)|' \
-	  -e 's|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@
+# dcs.pc names the checkout's directory, which no date follows (a checkout
+# moved or copied): written each run, replaced only when its text changes.
+$(EMBED_DIR)/dcs.pc: tools/dcs.pc.in FORCE
+	@mkdir -p $(dir $@)
+	@sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA@|$(LUA)|' -e 's|@LIBDIR@|$(CURDIR)/$(EMBED_DIR)|' \
+	  -e 's|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Linked as the README says a host links: pkg-config, the archive.
 $(EMBED_DIR)/embed/game-host: examples/embed/host.c $(EMBED_LIB) $(EMBED_DIR)/dcs.pc

@@ -88,4 +88,21 @@ describe("make embed", function()
     assert.is_false(lib, "libdcs.a still preloads the removed module")
     assert.is_false(so, "libdcs.so still preloads the removed module")
   end)
+
+  it("writes dcs.pc again for a checkout moved elsewhere, and links the example host there", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src, moved = files.source_copy(sub.ROOT), files.tmpdir()
+    local status, out = make(src, "embed-host")
+    assert.are.equal(0, status, out)
+    -- mv keeps every date: nothing looks out of date but where the files are
+    assert(os.execute(("mv %s %s/tree"):format(sub.quote(src), sub.quote(moved))))
+    -- and one edit, so the host is linked again
+    assert(os.execute(("touch %s/tree/lua/dcs/names.lua"):format(sub.quote(moved))))
+    status, out = make(moved .. "/tree", "embed-host")
+    local _, libdir = sub.shell(("PKG_CONFIG_PATH=%s/tree/build/lua5.4 pkg-config --variable=libdir dcs"):format(
+      sub.quote(moved)))
+    files.remove_tree(moved)
+    assert.are.equal(0, status, out)
+    assert.are.equal(moved .. "/tree/build/lua5.4\n", libdir)
+  end)
 end)

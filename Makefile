@@ -165,8 +165,13 @@ EMBED_LUA  := $(sort $(wildcard lua/dcs/*.lua lua/dcs/*/*.lua))
 EMBED_OBJ  := $(patsubst csrc/%.c,$(EMBED_DIR)/obj/%.o,$(SRC) csrc/embed.c) $(EMBED_DIR)/obj/dcs_lua.o
 EMBED_LIB  := $(EMBED_DIR)/libdcs.a
 EMBED_PC   := PKG_CONFIG_PATH=$(EMBED_DIR) pkg-config
-EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $$($(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) -o $@ $< \
-              $$($(EMBED_PC) --variable=archive dcs) $$($(EMBED_PC) --variable=deps dcs) $(LUA_LIBS)
+# $(shell) pastes pkg-config's words into the command, where the shell
+# reads the backslashes of a directory's escaped spaces (dcs.pc, PC_DIR).
+EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $(shell $(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) -o $@ $< \
+              $(shell $(EMBED_PC) --variable=archive dcs) $(shell $(EMBED_PC) --variable=deps dcs) $(LUA_LIBS)
+# pkg-config splits a field at spaces: the checkout's own are escaped in dcs.pc
+space      := $(subst ,, )
+PC_DIR     := $(subst $(space),\\$(space),$(CURDIR))
 
 .PHONY: embed embed-host embed-tests bench-embed FORCE
 
@@ -207,8 +212,8 @@ $(EMBED_DIR)/libdcs.so: $(EMBED_OBJ)
 # moved or copied): written each run, replaced only when its text changes.
 $(EMBED_DIR)/dcs.pc: tools/dcs.pc.in FORCE
 	@mkdir -p $(dir $@)
-	@sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA@|$(LUA)|' -e 's|@LIBDIR@|$(CURDIR)/$(EMBED_DIR)|' \
-	  -e 's|@INCLUDEDIR@|$(CURDIR)/include|' $< > $@.tmp
+	@sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LUA@|$(LUA)|' -e 's|@LIBDIR@|$(PC_DIR)/$(EMBED_DIR)|' \
+	  -e 's|@INCLUDEDIR@|$(PC_DIR)/include|' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
 
 # Linked as the README says a host links: pkg-config, the archive.

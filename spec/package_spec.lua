@@ -105,4 +105,16 @@ describe("make embed", function()
     assert.are.equal(0, status, out)
     assert.are.equal(moved .. "/tree/build/lua5.4\n", libdir)
   end)
+
+  it("builds libdcs and links the C hosts from a directory whose name has spaces", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src, parent = files.source_copy(sub.ROOT), files.tmpdir()
+    local dir = parent .. "/lua dcs checkout"
+    assert(os.execute(("mv %s %s"):format(sub.quote(src), sub.quote(dir))))
+    local status, out = make(dir, "embed embed-host embed-tests")
+    local _, built = sub.shell(("ls %s/build/lua5.4/embed"):format(sub.quote(dir)))
+    files.remove_tree(sub.quote(parent))
+    assert.are.equal(0, status, out)
+    assert.are.equal("game-host\nlifetime\npreload\nthreads\n", built)
+  end)
 end)

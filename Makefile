@@ -125,8 +125,12 @@ docs:
 	@ldoc -q . && cp -R build/docs docs/reference
 	@echo "docs: build/docs/index.html (and docs/reference for the rock)"
 
+# and what LuaRocks builds where it runs, as in the checkout (README,
+# Install): csrc/*.o and dcs/core.so, which a "./?.so" cpath would load
 clean:
 	rm -rf build docs/reference
+	rm -f csrc/*.o dcs/core.so
+	if [ -d dcs ]; then rmdir dcs; fi
 
 # What LuaRocks has no place for: man to share/man/man1, the completion to
 # share/bash-completion/completions (where bash-completion loads it on demand).

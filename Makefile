@@ -33,6 +33,9 @@ LUA_INCDIR ?= /usr/include/$(LUA)
 endif
 CC         ?= cc
 CFLAGS     ?= -O2 -g
+# CPPFLAGS and LDFLAGS, empty here, are a distribution's own (Debian's
+# dpkg-buildflags: -D_FORTIFY_SOURCE=2, -Wl,-z,relro): what the module,
+# libdcs and the C hosts are built with, as make's built-in rules do.
 WARN       := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 SHARED     := -shared -fPIC -fvisibility=hidden
 LIBS       := -lcurl -lmbedcrypto -pthread
@@ -59,7 +62,7 @@ all: $(SO)
 
 $(SO): $(SRC) $(HDR) lua/dcs/version.lua
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(DEFS) $(SHARED) -I$(LUA_INCDIR) -o $@ $(SRC) $(LIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(DEFS) $(SHARED) -I$(LUA_INCDIR) $(LDFLAGS) -o $@ $(SRC) $(LIBS)
 
 # dcs/core.so for Lua 5.4 built by clang with ASan+UBSan (tools/check loads
 # it with the ASan runtime preloaded).
@@ -171,7 +174,8 @@ EMBED_LIB  := $(EMBED_DIR)/libdcs.a
 EMBED_PC   := PKG_CONFIG_PATH=$(EMBED_DIR) pkg-config
 # $(shell) pastes pkg-config's words into the command, where the shell
 # reads the backslashes of a directory's escaped spaces (dcs.pc, PC_DIR).
-EMBED_LINK  = $(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $(shell $(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) -o $@ $< \
+EMBED_LINK  = $(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) $(shell $(EMBED_PC) --cflags dcs) -I$(LUA_INCDIR) \
+              $(LDFLAGS) -o $@ $< \
               $(shell $(EMBED_PC) --variable=archive dcs) $(shell $(EMBED_PC) --variable=deps dcs) $(LUA_LIBS)
 # pkg-config splits a field at spaces: the checkout's own are escaped in dcs.pc
 space      := $(subst ,, )
@@ -195,11 +199,11 @@ $(EMBED_DIR)/gen/dcs_lua.c: tools/embed-lua $(EMBED_LUA) $(EMBED_DIR)/gen/lua-fi
 
 $(EMBED_DIR)/obj/dcs_lua.o: $(EMBED_DIR)/gen/dcs_lua.c csrc/dcs_embedded.h
 	@mkdir -p $(dir $@)
-	$(EMBED_CC) $(EMBED_CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Icsrc -c -o $@ $<
+	$(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Icsrc -c -o $@ $<
 
 $(EMBED_DIR)/obj/%.o: csrc/%.c $(HDR) include/dcs.h lua/dcs/version.lua
 	@mkdir -p $(dir $@)
-	$(EMBED_CC) $(EMBED_CFLAGS) $(WARN) $(DEFS) -DDCS_EMBED -fPIC -fvisibility=hidden \
+	$(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) $(DEFS) -DDCS_EMBED -fPIC -fvisibility=hidden \
 	  -I$(LUA_INCDIR) -c -o $@ $<
 
 # One object, hidden symbols made local: a static link sees dcs_preload only.
@@ -210,7 +214,7 @@ $(EMBED_LIB): $(EMBED_OBJ)
 	ar rcs $@ $(EMBED_DIR)/libdcs.o
 
 $(EMBED_DIR)/libdcs.so: $(EMBED_OBJ)
-	$(EMBED_CC) $(EMBED_CFLAGS) -shared -Wl,-soname,libdcs.so -o $@ $(EMBED_OBJ) $(LIBS) -lm
+	$(EMBED_CC) $(EMBED_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libdcs.so -o $@ $(EMBED_OBJ) $(LIBS) -lm
 
 # dcs.pc names the checkout's directory, which no date follows (a checkout
 # moved or copied): written each run, replaced only when its text changes.

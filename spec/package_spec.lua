@@ -119,6 +119,30 @@ describe("the Makefile", function()
     assert.are.equal("game-host\nlifetime\npreload\nthreads\n", built)
   end)
 
+  -- a distribution builds with its own flags (Debian: dpkg-buildflags):
+  -- CPPFLAGS (-D_FORTIFY_SOURCE=2) and LDFLAGS (-Wl,-z,relro -Wl,-z,now)
+  it("make and make embed build with CPPFLAGS and LDFLAGS", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src = files.source_copy(sub.ROOT)
+    -- a string every file compiled with CPPFLAGS carries
+    local f = assert(io.open(src .. "/probe.h", "w"))
+    f:write('static const char dcs_cppflags_probe[] __attribute__((used)) = "cppflags-probe";\n')
+    f:close()
+    local status, out = make(src, ("all embed CPPFLAGS=%s LDFLAGS=-Wl,-z,now"):format(
+      sub.quote("-include " .. src .. "/probe.h")))
+    local built = {}
+    for _, lib in ipairs { "dcs/core.so", "libdcs.so", "libdcs.a" } do
+      local path = src .. "/build/lua5.4/" .. lib
+      local _, flags = sub.shell("readelf -d " .. path .. " 2>/dev/null | grep -o 'BIND_NOW' | head -1")
+      built[lib] = { probe = files.read(path):find("cppflags-probe", 1, true) ~= nil,
+        now = lib ~= "libdcs.a" and flags == "BIND_NOW\n" or nil }
+    end
+    files.remove_tree(src)
+    assert.are.equal(0, status, out)
+    assert.are.same({ ["dcs/core.so"] = { probe = true, now = true }, ["libdcs.so"] = { probe = true, now = true },
+      ["libdcs.a"] = { probe = true } }, built)
+  end)
+
   -- the README's system-wide install runs LuaRocks in the checkout, which
   -- builds there: csrc/*.o and dcs/core.so (a dcs/core.so shadows build/
   -- for every process with "./?.so" on its cpath)

@@ -184,9 +184,33 @@ describe("dcs-logs documentation and installation", function()
         package.path = "%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua;" .. package.path
         package.cpath = "%s/lib/lua/%s/?.so;" .. package.cpath
         io.write(require("dcs")._VERSION)]]):format(tree, version, tree, version, tree, version))))
-      files.remove_tree(tree)
       assert.are.equal(0, status, out)
       assert.matches("^%d+%.%d+%.%d+$", out)
+      -- and the command, through the wrapper LuaRocks wrote, which runs
+      -- LuaRocks' interpreter for that version: for 5.1 on Debian lua5.1
+      -- (lua-check pulls it in), which the command refuses with a way out
+      local function command(program)
+        return shell(("-C /tmp sh -c %s 2>&1"):format(quote(("eval \"$(luarocks --lua-version %s path --tree %s)\" "
+          .. "&& %s --version"):format(version, tree, program))))
+      end
+      local _, interpreter = shell("luarocks --lua-version " .. version .. " config lua_interpreter")
+      local wrapper_status, wrapper_out = command(tree .. "/bin/dcs-logs")
+      if version == "5.1" then        -- with luajit, as the message says
+        status, out = command(("luajit %s/lib/luarocks/rocks-5.1/lua-dcs/scm-1/bin/dcs-logs"):format(tree))
+      end
+      files.remove_tree(tree)
+      if interpreter == "lua5.1\n" then
+        assert.are.equal(1, wrapper_status, wrapper_out)
+        assert.are.equal("dcs-logs: needs LuaJIT, Lua 5.3 or 5.4, not PUC Lua 5.1: run it with luajit, "
+          .. "or install the Lua 5.4 rock (luarocks --lua-version 5.4 make)\n", wrapper_out)
+      else
+        assert.are.equal(0, wrapper_status, line .. "\n" .. wrapper_out)
+        assert.matches("^dcs%-logs %d+%.%d+%.%d+ %(lua%-dcs", wrapper_out)
+      end
+      if version == "5.1" then
+        assert.are.equal(0, status, out)
+        assert.matches("^dcs%-logs %d+%.%d+%.%d+ %(lua%-dcs %S+; LuaJIT", out)
+      end
     end
   end)
 

@@ -200,6 +200,13 @@ describe("README's C host snippet", function()
     return (line:gsub("\\\n", " "):gsub("lua5%.4", embed.ABI))
   end
 
+  -- The README's other line, against libdcs.so, for this ABI's Lua.
+  local function shared_line(text)
+    local block = assert(text:match("```sh\n(make embed .-)```"), "README: no `make embed` sh block")
+    local line = assert(block:match("# or against libdcs%.so: (cc [^\n]*)\n"), "README: no libdcs.so cc line")
+    return (line:gsub("lua5%.4", embed.ABI))
+  end
+
   lazy_setup(function()
     embed.make("embed")
     emu = E.start()
@@ -229,6 +236,14 @@ describe("README's C host snippet", function()
       status, out = sub.shell(shell .. cmd .. " 2>&1")
       assert.are.equal(0, status, cmd .. "\n" .. out)
       status, out = embed.run(emu, dir, { dir .. "/host" })
+      assert.are.equal(0, status, out)
+      assert.are.equal("lua-dcs " .. require("dcs.version") .. "\n", out)
+      -- against libdcs.so, as the README's other line links: found where
+      -- dcs.pc says it is, with no LD_LIBRARY_PATH
+      cmd = shared_line(text):gsub("%-o host ", "-o host-shared ")
+      status, out = sub.shell(shell .. cmd .. " 2>&1")
+      assert.are.equal(0, status, cmd .. "\n" .. out)
+      status, out = embed.run(emu, dir, { dir .. "/host-shared" })
       assert.are.equal(0, status, out)
       assert.are.equal("lua-dcs " .. require("dcs.version") .. "\n", out)
     end)

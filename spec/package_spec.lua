@@ -47,6 +47,23 @@ describe("lua-dcs-scm-1.rockspec", function()
     assert.are.equal(version, require("dcs")._VERSION)
   end)
 
+  -- LuaRocks compiles without -fvisibility=hidden (the Makefile's): what
+  -- the sources do not mark hidden, the rock's module exports
+  it("builds a dcs/core.so that exports luaopen_dcs_core alone and links no Lua", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src, tree = files.source_copy(sub.ROOT), files.tmpdir()
+    local status, out = sub.shell(("cd %s && { unset LD_PRELOAD; luarocks --lua-version 5.4 make --deps-mode=none "
+      .. "--tree %s lua-dcs-scm-1.rockspec\n} 2>&1"):format(sub.quote(src), sub.quote(tree)))
+    local so = tree .. "/lib/lua/5.4/dcs/core.so"
+    local _, exported = sub.shell("nm -D --defined-only " .. so .. " | awk 'NF == 3 { print $3 }'")
+    local _, needed = sub.shell("readelf -d " .. so .. " | grep NEEDED")
+    files.remove_tree(src)
+    files.remove_tree(tree)
+    assert.are.equal(0, status, out)
+    assert.are.equal("luaopen_dcs_core\n", exported)
+    assert.not_matches("lua", needed)
+  end)
+
   it("builds every C source of the module", function()
     for _, path in ipairs(sources("%.c$")) do
       if path == "csrc/embed.c" then

@@ -58,6 +58,11 @@ ASAN_FLAGS := -g -O1 -fsanitize=address,undefined -shared-libsan -fno-omit-frame
 
 .PHONY: all asan deps demo check test bench clean install uninstall smoke docs
 
+# Lua 5.4 (5.3) reads LUA_PATH_5_4 (_5_3) before LUA_PATH: a user's own
+# would win over the checkout's paths the demo, the tests, the benches and
+# the smoke test set.
+unexport LUA_PATH_5_4 LUA_CPATH_5_4 LUA_PATH_5_3 LUA_CPATH_5_3
+
 all: $(SO)
 
 $(SO): $(SRC) $(HDR) lua/dcs/version.lua

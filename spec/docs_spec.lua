@@ -249,3 +249,22 @@ describe("README's C host snippet", function()
     end)
   end
 end)
+
+-- README's first command on a fresh machine, in a scratch copy of the
+-- checkout.  Lua 5.4 reads LUA_PATH_5_4 and LUA_CPATH_5_4 before LUA_PATH
+-- and LUA_CPATH: a user's own (another lua-dcs, say) must not win over the
+-- checkout's.
+describe("README's make demo", function()
+  it("downloads a run log from the emulator, whatever LUA_PATH_5_4 the user has", function()
+    if sub.ABI ~= "lua5.4" then return end              -- the demo is Lua 5.4's
+    local files = require "support.files"
+    local src = files.source_copy(ROOT)
+    local status, out = sub.shell(("cd %s && { unset LD_PRELOAD; LUA_PATH_5_4='/nonexistent/?.lua' "
+      .. "LUA_CPATH_5_4='/nonexistent/?.so' make -s demo\n} 2>&1"):format(sh_quote(src)))
+    local _, landed = sub.shell(("ls %s/build/demo-logs"):format(sh_quote(src)))
+    files.remove_tree(src)
+    assert.are.equal(0, status, out)
+    assert.matches("4%. download.-saved build/demo%-logs/redis_", out)
+    assert.matches("^redis_[^\n]+%.log\n$", landed)
+  end)
+end)

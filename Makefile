@@ -146,13 +146,14 @@ PREFIX     ?= /usr/local
 MANDIR     ?= $(PREFIX)/share/man/man1
 COMPDIR    ?= $(PREFIX)/share/bash-completion/completions
 
+# Quoted: a staging directory's name may hold spaces.
 install:
-	install -d $(DESTDIR)$(MANDIR) $(DESTDIR)$(COMPDIR)
-	install -m 644 man/dcs-logs.1 $(DESTDIR)$(MANDIR)/dcs-logs.1
-	install -m 644 completion/dcs-logs.bash $(DESTDIR)$(COMPDIR)/dcs-logs
+	install -d "$(DESTDIR)$(MANDIR)" "$(DESTDIR)$(COMPDIR)"
+	install -m 644 man/dcs-logs.1 "$(DESTDIR)$(MANDIR)/dcs-logs.1"
+	install -m 644 completion/dcs-logs.bash "$(DESTDIR)$(COMPDIR)/dcs-logs"
 
 uninstall:
-	rm -f $(DESTDIR)$(MANDIR)/dcs-logs.1 $(DESTDIR)$(COMPDIR)/dcs-logs
+	rm -f "$(DESTDIR)$(MANDIR)/dcs-logs.1" "$(DESTDIR)$(COMPDIR)/dcs-logs"
 
 # ---- Embedding: one archive, one header (include/dcs.h) ----
 # libdcs holds csrc/ and every lua/dcs/ module (tools/embed-lua turns them

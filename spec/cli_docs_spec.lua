@@ -164,6 +164,27 @@ describe("dcs-logs documentation and installation", function()
     assert.matches("^dcs%-logs %d", out)
   end)
 
+  it("make install and make uninstall take a DESTDIR and a PREFIX with spaces", function()
+    -- a scratch copy: split, the paths would name directories in it
+    local src, dest = files.source_copy(ROOT), files.tmpdir()
+    local stage = dest .. "/stage dir"
+    local before = files.entries(src)
+    local args = ("DESTDIR=%s PREFIX=%s"):format(quote(stage), quote("/opt/lua dcs"))
+    local status, out = shell(("make -s -C %s install %s 2>&1"):format(quote(src), args))
+    local _, installed = sub.shell(("cd %s && find . -type f | sort"):format(quote(stage)))
+    local uninstall_status, uninstall_out = shell(("make -s -C %s uninstall %s 2>&1"):format(quote(src), args))
+    local _, left = sub.shell(("cd %s && find . -type f"):format(quote(stage)))
+    local after = files.entries(src)
+    files.remove_tree(src)
+    files.remove_tree(dest)
+    assert.are.equal(0, status, out)
+    assert.are.equal("./opt/lua dcs/share/bash-completion/completions/dcs-logs\n"
+      .. "./opt/lua dcs/share/man/man1/dcs-logs.1\n", installed)
+    assert.are.equal(0, uninstall_status, uninstall_out)
+    assert.are.equal("", left)
+    assert.are.same(before, after)
+  end)
+
   it("the README's luarocks install lines work as written (into a scratch tree)", function()
     if sub.ABI ~= "lua5.4" then return end              -- built once
     local readme = files.read(ROOT .. "/README.md")

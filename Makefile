@@ -85,6 +85,12 @@ demo: deps all
 check: deps all
 	@tools/check
 
+# deps before the build, not beside it: with -j (MAKEFLAGS) prerequisites
+# run at once, and on a fresh machine the compiler comes with deps.
+ifneq ($(filter demo check,$(MAKECMDGOALS)),)
+$(SO): | deps
+endif
+
 test: all
 	@tools/check
 

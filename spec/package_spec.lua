@@ -136,6 +136,36 @@ describe("the Makefile", function()
     assert.are.equal("game-host\nlifetime\npreload\nthreads\n", built)
   end)
 
+  -- The README's two commands on a fresh machine, with MAKEFLAGS=-j as many
+  -- set it: nothing compiles before the packages are in (here the copy's
+  -- tools/install-deps takes a second and leaves a mark, the compiler
+  -- fails without it, and the tools the commands end with only say ok).
+  it("make -j demo and make -j check install the missing packages before they build", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src = files.source_copy(sub.ROOT)
+    local function script(name, body)
+      local f = assert(io.open(src .. "/" .. name, "w"))
+      f:write("#!/bin/sh\n", body, "\n")
+      f:close()
+      assert(os.execute("chmod +x " .. sub.quote(src .. "/" .. name)))
+    end
+    script("tools/install-deps", "sleep 1; touch deps-installed")
+    script("cc-after-deps", '[ -e deps-installed ] || { echo "compiled before the packages were in" >&2; exit 1; }\n'
+      .. 'exec cc "$@"')
+    script("tools/demo", "echo demo ok")
+    script("tools/check", "echo check ok")
+    local results = {}
+    for _, goal in ipairs { "demo", "check" } do
+      os.remove(src .. "/deps-installed")
+      local status, out = make(src, ("-j4 %s CC=%s"):format(goal, sub.quote(src .. "/cc-after-deps")))
+      results[goal] = { status = status, out = out }
+      make(src, "clean")
+    end
+    files.remove_tree(src)
+    assert.are.same({ demo = { status = 0, out = "demo ok\n" }, check = { status = 0, out = "check ok\n" } },
+      results)
+  end)
+
   -- a distribution builds with its own flags (Debian: dpkg-buildflags):
   -- CPPFLAGS (-D_FORTIFY_SOURCE=2) and LDFLAGS (-Wl,-z,relro -Wl,-z,now)
   it("make and make embed build with CPPFLAGS and LDFLAGS", function()

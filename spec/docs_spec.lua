@@ -87,6 +87,18 @@ describe("documentation examples", function()
   end
 end)
 
+-- A fresh Debian 12 machine (the cloud images, the debian:12 container) has
+-- no make: the README's two commands need it before they install the rest.
+describe("README's Try it", function()
+  it("says how to get make, which the two commands need first", function()
+    local f = assert(io.open("README.md"))
+    local section = f:read("*a"):match("\n## Try it.-\n## ")
+    f:close()
+    assert.truthy(section:find("`apt-get install make`", 1, true))
+    assert.truthy(section:find("\nmake demo ", 1, true) and section:find("\nmake check ", 1, true))
+  end)
+end)
+
 -- The README's Reliability section states the hostile suite's counts; they
 -- come from the case tables themselves, so this does not depend on the
 -- suite having run (it writes the same numbers to build/hostile-counts.json).

@@ -99,6 +99,27 @@ describe("README's Try it", function()
   end)
 end)
 
+-- The Install section's commands run luarocks, make and a C compiler,
+-- none of them on a fresh machine: its list of Debian packages names them.
+describe("README's Install", function()
+  it("lists the Debian packages its commands need", function()
+    local f = assert(io.open("README.md"))
+    local section = f:read("*a"):match("\n## Install\n(.-)\n## ")
+    f:close()
+    local listed = {}
+    for names in section:match("Debian packages:(.-)%.\n"):gmatch("`([^`]+)`") do
+      for name in names:gmatch("%S+") do listed[name] = true end
+    end
+    for line in section:match("```sh\n(.-)```"):gmatch("[^\n]+") do
+      local program = line:match("^(%S+)")
+      if program ~= "#" and program ~= "export" then
+        assert.truthy(listed[program], "README's Install runs " .. program .. " but does not list its package")
+      end
+    end
+    assert.truthy(listed.gcc, "README's Install builds C but lists no compiler")
+  end)
+end)
+
 -- The README's Reliability section states the hostile suite's counts; they
 -- come from the case tables themselves, so this does not depend on the
 -- suite having run (it writes the same numbers to build/hostile-counts.json).

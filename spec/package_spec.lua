@@ -217,3 +217,25 @@ describe("the Makefile", function()
     assert.are.same({}, left)
   end)
 end)
+
+-- make deps (tools/install-deps) is what a fresh machine gets: every program
+-- the Makefile's targets run, outside the C toolchain, comes from its list.
+describe("tools/install-deps", function()
+  it("installs the package of every program make check, demo, docs and bench run", function()
+    local script = files.read(sub.ROOT .. "/tools/install-deps")
+    local listed = {}
+    for name in script:match('PKGS="(.-)"'):gmatch("%S+") do listed[name] = true end
+    local package_of = {
+      python3 = "python3", busted = "lua-busted", luacheck = "lua-check", luarocks = "luarocks",
+      ldoc = "lua-ldoc", valgrind = "valgrind", clang = "clang", nginx = "nginx-light", openssl = "openssl",
+      script = "bsdutils", groff = "groff-base", man = "man-db", ["pkg-config"] = "pkg-config",
+      curl = "curl",          -- bench/download.lua's peer, curl -o
+    }
+    local missing = {}
+    for program, package in pairs(package_of) do
+      if not listed[package] then missing[#missing + 1] = program .. " (" .. package .. ")" end
+    end
+    table.sort(missing)
+    assert.are.same({}, missing)
+  end)
+end)

@@ -183,6 +183,10 @@ LUA_LIBS   ?= $(shell pkg-config --libs $(LUA))
 EMBED_LUA  := $(sort $(wildcard lua/dcs/*.lua lua/dcs/*/*.lua))
 EMBED_OBJ  := $(patsubst csrc/%.c,$(EMBED_DIR)/obj/%.o,$(SRC) csrc/embed.c) $(EMBED_DIR)/obj/dcs_lua.o
 EMBED_LIB  := $(EMBED_DIR)/libdcs.a
+# libdcs.a is one relocatable object whose hidden symbols objcopy makes
+# local: machine code, not the LTO form (-flto=auto in Ubuntu's and
+# Fedora's packaging flags), which objcopy cannot rewrite.
+EMBED_OBJ_FLAGS := -fPIC -fvisibility=hidden -fno-lto
 EMBED_PC   := PKG_CONFIG_PATH=$(EMBED_DIR) pkg-config
 # $(shell) pastes pkg-config's words into the command, where the shell
 # reads the backslashes of a directory's escaped spaces (dcs.pc, PC_DIR).
@@ -211,11 +215,11 @@ $(EMBED_DIR)/gen/dcs_lua.c: tools/embed-lua $(EMBED_LUA) $(EMBED_DIR)/gen/lua-fi
 
 $(EMBED_DIR)/obj/dcs_lua.o: $(EMBED_DIR)/gen/dcs_lua.c csrc/dcs_embedded.h
 	@mkdir -p $(dir $@)
-	$(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) -fPIC -fvisibility=hidden -Icsrc -c -o $@ $<
+	$(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) $(EMBED_OBJ_FLAGS) -Icsrc -c -o $@ $<
 
 $(EMBED_DIR)/obj/%.o: csrc/%.c $(HDR) include/dcs.h lua/dcs/version.lua
 	@mkdir -p $(dir $@)
-	$(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) $(DEFS) -DDCS_EMBED -fPIC -fvisibility=hidden \
+	$(EMBED_CC) $(CPPFLAGS) $(EMBED_CFLAGS) $(WARN) $(DEFS) -DDCS_EMBED $(EMBED_OBJ_FLAGS) \
 	  -I$(LUA_INCDIR) -c -o $@ $<
 
 # One object, hidden symbols made local: a static link sees dcs_preload only.

@@ -190,6 +190,20 @@ describe("the Makefile", function()
       ["libdcs.a"] = { probe = true } }, built)
   end)
 
+  -- Ubuntu's dpkg-buildflags and Fedora's rpm flags add -flto=auto: libdcs.a
+  -- is one relocatable object whose hidden symbols objcopy makes local,
+  -- which it cannot do to LTO objects
+  it("make embed with -flto in CFLAGS builds a libdcs.a that hosts link, exporting dcs_preload alone", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src = files.source_copy(sub.ROOT)
+    local status, out = make(src, "embed embed-host CFLAGS='-g -O2 -flto=auto' LDFLAGS=-flto=auto")
+    local _, syms = sub.shell(("nm -g --defined-only %s/build/lua5.4/libdcs.a | awk 'NF == 3 { print $3 }'"):format(
+      sub.quote(src)))
+    files.remove_tree(src)
+    assert.are.equal(0, status, out)
+    assert.are.equal("dcs_preload\n", syms)
+  end)
+
   -- the README's system-wide install runs LuaRocks in the checkout, which
   -- builds there: csrc/*.o and dcs/core.so (a dcs/core.so shadows build/
   -- for every process with "./?.so" on its cpath)

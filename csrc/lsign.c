@@ -369,7 +369,7 @@ static int sign_common(lua_State *L, int canonical)
 {
     dcs_sign_request req;
     dcs_sign_out out;
-    dcs_str authority;
+    dcs_str authority = { NULL, 0 };    /* gcc -flto misses that luaL_error never returns */
     sign_scratch *s;
     size_t bad = (size_t)-1;
     int scratch, headers, rc;

@@ -204,6 +204,19 @@ describe("the Makefile", function()
     assert.are.equal("dcs_preload\n", syms)
   end)
 
+  -- with LTO, gcc sees across the files: what -Wall finds then counts too
+  it("make builds dcs/core.so warning-free with -flto (gcc, each ABI)", function()
+    if sub.ABI ~= "lua5.4" then return end              -- built once
+    local src = files.source_copy(sub.ROOT)
+    local results = {}
+    for _, lua in ipairs { "lua5.4", "lua5.3", "luajit" } do
+      local status, out = make(src, ("all LUA=%s CC=gcc CFLAGS='-g -O2 -flto=auto -Werror'"):format(lua))
+      results[lua] = status == 0 or out
+    end
+    files.remove_tree(src)
+    assert.are.same({ ["lua5.4"] = true, ["lua5.3"] = true, luajit = true }, results)
+  end)
+
   -- the README's system-wide install runs LuaRocks in the checkout, which
   -- builds there: csrc/*.o and dcs/core.so (a dcs/core.so shadows build/
   -- for every process with "./?.so" on its cpath)

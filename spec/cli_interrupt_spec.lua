@@ -34,6 +34,19 @@ describe("dcs-logs interrupted", function()
     return false
   end
 
+  -- The first partial file that appears in dir (the download started).
+  local function wait_for_part(dir)
+    local deadline, part = core.monotime() + BOUND
+    repeat
+      core.sleep(0.05)
+      local p = io.popen(("ls %s/*.part 2>/dev/null"):format(sub.quote(dir)))
+      part = p:read("*l")
+      p:close()
+    until part or core.monotime() > deadline
+    assert.truthy(part, "the download did not start")
+    return part
+  end
+
   -- The served file path (/big.log), whose first request gets its first
   -- SLOW_PART bytes at about 640 KiB/s and then nothing: a slow, big download.
   -- Without validators (no_validator), what it sends cannot be resumed.
@@ -110,14 +123,7 @@ describe("dcs-logs interrupted", function()
     os.execute("mkdir \"" .. s.dir .. "/Bob's logs\"")
     local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "Bob's logs",
       "--poll-interval", "0.1")
-    local deadline, part = core.monotime() + BOUND
-    repeat
-      core.sleep(0.05)
-      local p = io.popen("ls \"" .. s.dir .. "/Bob's logs/\"*.part 2>/dev/null")
-      part = p:read("*l")
-      p:close()
-    until part or core.monotime() > deadline
-    assert.truthy(part, "the download did not start")
+    local part = wait_for_part(s.dir .. "/Bob's logs")
     assert.is_true(wait_for_size(part, 512 * 1024))
     h:signal("INT")
     local status, out, err = h:wait(BOUND)
@@ -148,14 +154,7 @@ describe("dcs-logs interrupted", function()
     s.emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 200,
       json = { id = "x", backup_id = "x", link = s.hs.url .. "/small.log" } } } }
     local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
-    local deadline, part = core.monotime() + BOUND
-    repeat
-      core.sleep(0.05)
-      local p = io.popen("ls " .. s.dir .. "/logs/*.part 2>/dev/null")
-      part = p:read("*l")
-      p:close()
-    until part or core.monotime() > deadline
-    assert.truthy(part, "the download did not start")
+    local part = wait_for_part(s.dir .. "/logs")
     core.sleep(1)                       -- the half arrives (the writer holds it until the file is closed)
     h:signal("INT")
     local status, out, err = h:wait(BOUND)

@@ -91,12 +91,8 @@ describe("dcs.gather inside nginx", function()
   end)
 
   it("ends light threads asleep in a 429's pause, a rate_limit slot or a back-off on close", function()
-    local function answer(log, status)
-      emu:fault { match = { path_contains = log }, times = 1, action = { respond = { status = status,
-        headers = { ["Retry-After"] = "5" }, json = { error_code = "APIGW.0308", error_msg = "later" } } } }
-    end
-    answer("throttled-1", 429)
-    answer("busy-1", 503)                 -- retried after exactly its Retry-After: a 5 s back-off
+    emu:later("throttled-1", 429)
+    emu:later("busy-1", 503)              -- retried after exactly its Retry-After: a 5 s back-off
     local res = assert(nginx:get("/close", 30))
     assert.are.equal(200, res.status, nginx:error_log():sub(-2000))
     local out = cjson.decode(res.body)

@@ -258,12 +258,8 @@ describe("tasks and dcs.gather", function()
   end)
 
   it("ends calls asleep in a 429's pause, a rate_limit slot or a back-off with kind 'closed' on close", function()
-    local function answer(log, status)
-      emu:fault { match = { path_contains = log }, times = 1, action = { respond = { status = status,
-        headers = { ["Retry-After"] = "5" }, json = { error_code = "APIGW.0308", error_msg = "later" } } } }
-    end
-    answer("throttled-1", 429)
-    answer("busy-1", 503)                 -- retried after exactly its Retry-After: a 5 s back-off
+    emu:later("throttled-1", 429)
+    emu:later("busy-1", 503)              -- retried after exactly its Retry-After: a 5 s back-off
     local retries = { max = 2, base = 0.01, cap = 10 }
     local paced = emu:client { rate_limit = 0.1, retries = false }        -- a slot every 10 s
     local paused, backing_off = emu:client { retries = retries }, emu:client { retries = retries }

@@ -83,6 +83,13 @@ end
 function Emulator:reset() return self:admin("POST", "/_emulator/reset") end
 function Emulator:fault(spec) return self:admin("POST", "/_emulator/faults", spec) end
 function Emulator:config(cfg) return self:admin("POST", "/_emulator/config", cfg) end
+
+-- The next request whose path has `part` answers `status` with
+-- Retry-After: 5 (a 429's pause, or a 503's back-off of exactly that).
+function Emulator:later(part, status)
+  return self:fault { match = { path_contains = part }, times = 1, action = { respond = { status = status,
+    headers = { ["Retry-After"] = "5" }, json = { error_code = "APIGW.0308", error_msg = "later" } } } }
+end
 function Emulator:requests()
   return self:admin("GET", "/_emulator/requests").requests
 end

@@ -71,15 +71,22 @@ describe("dcs-logs interrupted", function()
     return served
   end
 
-  it("Ctrl-C stops a download at once with exit 130 and one line; a rerun resumes it", function()
-    local served = slow_big_file()
-    local link, env = s.hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
+  -- `dcs-logs download` of the slow file, Ctrl-C once 512 KiB came:
+  -- what it said on stderr (it exited 130, with nothing on stdout).
+  local function interrupted_download(link, env)
     local h = cli.start(s.dir, env, "download", link, "--output", "big.log")
     assert.is_true(wait_for_size(s.dir .. "/big.log.part", 512 * 1024), "the download did not start")
     h:signal("INT")
     local status, out, err = h:wait(BOUND)
     assert.are.equal(130, status, err)
     assert.are.equal("", out)
+    return err
+  end
+
+  it("Ctrl-C stops a download at once with exit 130 and one line; a rerun resumes it", function()
+    local served = slow_big_file()
+    local link, env = s.hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
+    local err = interrupted_download(link, env)
     assert.matches("^dcs%-logs: interrupted; [%d.]+ [KM]iB kept in big%.log%.part: "
       .. "the same command resumes it\n$", err)
     assert.is_nil(err:find("traceback"))
@@ -87,7 +94,7 @@ describe("dcs-logs interrupted", function()
     assert.is_true(kept >= 512 * 1024 and kept < SLOW_PART, tostring(kept))
     assert.truthy(file_size(s.dir .. "/big.log.part.meta"))
 
-    local again
+    local status, again
     status, again, err = cli.run(s.dir, env, "download", link, "--output", "big.log", "--json")
     assert.are.equal(0, status, err)
     local log = s.hs:log()
@@ -102,13 +109,7 @@ describe("dcs-logs interrupted", function()
 
   it("Ctrl-C during a download it could not resume leaves nothing behind, and says so", function()
     slow_big_file(nil, true)
-    local link, env = s.hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4"
-    local h = cli.start(s.dir, env, "download", link, "--output", "big.log")
-    assert.is_true(wait_for_size(s.dir .. "/big.log.part", 512 * 1024), "the download did not start")
-    h:signal("INT")
-    local status, out, err = h:wait(BOUND)
-    assert.are.equal(130, status, err)
-    assert.are.equal("", out)
+    local err = interrupted_download(s.hs.url .. "/big.log", "HUAWEICLOUD_SDK_REGION=cn-north-4")
     assert.are.equal("dcs-logs: interrupted\n", err)
     assert.is_nil(file_size(s.dir .. "/big.log.part"))
     assert.is_nil(file_size(s.dir .. "/big.log.part.meta"))
@@ -154,7 +155,7 @@ describe("dcs-logs interrupted", function()
     s.emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 200,
       json = { id = "x", backup_id = "x", link = s.hs.url .. "/small.log" } } } }
     local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, "--dest", "logs", "--poll-interval", "0.1")
-    local part = wait_for_part(s.dir .. "/logs")
+    wait_for_part(s.dir .. "/logs")
     core.sleep(1)                       -- the half arrives (the writer holds it until the file is closed)
     h:signal("INT")
     local status, out, err = h:wait(BOUND)

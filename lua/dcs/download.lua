@@ -54,8 +54,8 @@ function M.options(link, path, opts)
   end
   -- the finished file is renamed onto path: never onto a device, a FIFO or
   -- a directory (as root, `-o /dev/null` would replace the device node)
-  local _, _, code = core.read_file(path, 0)
-  if code == "not_regular" then
+  local kind = core.file_type(path)
+  if kind == "directory" or kind == "other" then
     return invalid(("path %s exists and is not a regular file (a device, a FIFO or a directory)"):format(path))
   end
   if opts ~= nil and type(opts) ~= "table" then return invalid("options must be a table") end

@@ -159,10 +159,14 @@ describe("ECS metadata credentials", function()
       collectgarbage()
       return collectgarbage("count")
     end
-    local before = calls(300)
-    local grown = calls(2000) - before                  -- an AK's entry is about 110 bytes
-    assert.are.equal(2300, count(emu:requests(), "/v3/projects"))
-    assert.is_true(grown < 64, ("2000 temporary AKs kept %.0f KiB"):format(grown))
+    -- multiples of the cap, so that the cache is as full after each: what
+    -- grows is what it would keep beyond them (an AK's entry is about 110
+    -- bytes: 1536 of them, 165 KiB; the emulator logs 2500 requests at most)
+    local max = require("dcs.request").PROJECT_CACHE_MAX
+    local before = calls(2 * max)
+    local grown = calls(6 * max) - before
+    assert.are.equal(8 * max, count(emu:requests(), "/v3/projects"))
+    assert.is_true(grown < 64, ("%d temporary AKs kept %.0f KiB"):format(6 * max, grown))
   end)
 
   it("is never probed unless the chain reaches it", function()

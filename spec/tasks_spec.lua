@@ -100,6 +100,20 @@ describe("tasks and dcs.gather", function()
     assert.are.same({ api = 1, aborted = 5 }, kinds)
   end)
 
+  it("raises what a stop function raised once every worker ended, with no worker left running", function()
+    local tasks = require "dcs.tasks"
+    local finished = {}
+    local ok, why = pcall(dcs.gather, { 1, 2, 3 }, function(i)
+      if i > 1 then tasks.sleep(0.2) end          -- items 2 and 3 still run when item 1 fails
+      finished[i] = true
+      return nil, { kind = "api" }
+    end, { concurrency = 2, stop = function() error("the stop rule raised") end })
+    assert.is_false(ok)
+    assert.matches("the stop rule raised", tostring(why))
+    assert.is_true(finished[2], "dcs.gather raised while a worker still ran item 2")
+    assert.are.equal(0, dcs.loop().live)
+  end)
+
   it("stops a fan-out run by an item of a stopped one too: its calls send nothing", function()
     emu:fault { match = { path_contains = "stop-401" }, times = 1, action = { respond = { status = 401,
       json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }

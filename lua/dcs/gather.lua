@@ -139,8 +139,15 @@ local function gather_tasks(run, cap)
   local release = tasks.on_cancel(function()
     for _, task in ipairs(workers) do task:cancel() end
   end)
-  for _, task in ipairs(workers) do task:wait() end
+  -- a worker that raised (a `stop` function did) raises here once every
+  -- worker ended, as inside nginx: none left running, the hook released
+  local raised
+  for _, task in ipairs(workers) do
+    local ok, err = pcall(task.wait, task)
+    if not ok and not raised then raised = { err } end
+  end
   release()
+  if raised then error(raised[1], 0) end
 end
 
 --- The options of dcs.gather.

@@ -257,6 +257,29 @@ describe("dcs-logs interrupted", function()
     assert.are.equal("dcs-logs: interrupted\n", err)
   end)
 
+  it("prints what a fetch of several instances did with --json when interrupted, as for one", function()
+    s.emu:config { collect_delay = 120 }
+    local h = cli.start(s.dir, cli.env_for(s.emu, E), "fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--poll-interval", "0.2",
+      "--json", "--quiet")
+    local deadline, collected = core.monotime() + BOUND, 0
+    while collected < 2 and core.monotime() < deadline do
+      core.sleep(0.05)
+      collected = 0
+      for _, r in ipairs(s.emu:requests()) do collected = collected + (r.method == "POST" and 1 or 0) end
+    end
+    h:signal("INT")
+    local status, out, err = h:wait(BOUND)
+    assert.are.equal(130, status, err)
+    assert.are.equal("dcs-logs: interrupted\n", err)
+    local list = require("cjson").decode(out)
+    assert.are.equal(2, #list)
+    for i, id in ipairs { E.INSTANCE, E.EMPTY_INSTANCE } do
+      assert.are.equal(id, list[i].instance_id)
+      assert.is_false(list[i].ok)
+      assert.are.equal("closed", list[i].error.kind, require("cjson").encode(list[i]))
+    end
+  end)
+
   it("a second Ctrl-C ends a request that does not return", function()
     local silent = s.hs:listener("silent")
     local h = cli.start(s.dir, ("DCS_ENDPOINT=%s HUAWEICLOUD_SDK_AK=%s HUAWEICLOUD_SDK_SK=%s "

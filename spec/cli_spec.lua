@@ -416,6 +416,19 @@ describe("dcs-logs", function()
       assert.are.same({}, emu:requests())
     end)
 
+    it("stops a fetch of several instances at a 401 to one's link request, naming that instance", function()
+      emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = { status = 401,
+        json = { error_code = "APIGW.0301", error_msg = "Incorrect IAM authentication information" } } } }
+      local status, _, err = run("fetch", E.INSTANCE, E.EMPTY_INSTANCE, "--days", "3", "--parallel", "1",
+        "--poll-interval", "0.1", "--quiet")
+      assert.are.equal(1, status, err)
+      assert.matches("\ndcs%-logs: stopped: the gateway answered HTTP 401 for " .. E.INSTANCE:gsub("%p", "%%%0")
+        .. "; the remaining 1 target was not sent", err)
+      for _, r in ipairs(emu:requests()) do                        -- the other instance: nothing
+        assert.is_nil(r.path:find(E.EMPTY_INSTANCE, 1, true), r.path)
+      end
+    end)
+
     it("stops at a 401 from the gateway and says the rest were not sent, to avoid the AK lockout", function()
       local args = {}
       for i = 1, 5 do args[2 * i - 1], args[2 * i] = E.INSTANCE, E.LOG_ID end

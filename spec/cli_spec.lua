@@ -624,6 +624,8 @@ describe("dcs-logs", function()
         { env(), { "--days", "3", "fetch", E.INSTANCE }, "%-%-days is an option of collect and fetch: put it after" },
         { env(), { "list", E.INSTANCE, "--limt", "3" }, "unknown option %-%-limt %(did you mean %-%-limit%?%)" },
         { env(), { "list", E.INSTANCE, "-x" }, "unknown option %-x" },
+        { env(), { "list", E.INSTANCE, "--" .. ("x"):rep(100000) },             -- shown cut
+          "unknown option %-%-" .. ("x"):rep(64) .. "%.%.%.\n" },
         { env(), { "collect", E.INSTANCE, "--days" }, "%-%-days needs a value" },
         { env(), { "collect", E.INSTANCE, "--days", "two" }, "%-%-days needs a number %(got 'two'%)" },
         -- decimal only, the same on every interpreter: Lua's tonumber would take

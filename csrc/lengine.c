@@ -26,6 +26,7 @@
  * alive.  A close from a sink callback ends every transfer at once, and
  * the rest (libcurl's cleanup, the engine's free) waits for the step to
  * return. */
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -280,7 +281,9 @@ static int engine_step(lua_State *L)
     luaL_checkstack(L, 16, WHO);
     le->host.L = L;
     le->stepping = 1;
-    n = dcs_engine_step(le->e, (long)ceil(s * 1000.0), budget < 0 ? -1 : (long)(budget * 1e6));
+    /* 1e6 s is 1e12 us: more than a 32-bit long holds, so clamped there */
+    n = dcs_engine_step(le->e, (long)ceil(s * 1000.0),
+                        budget < 0 ? -1 : budget * 1e6 >= (double)LONG_MAX ? LONG_MAX : (long)(budget * 1e6));
     le->stepping = 0;
     le->host.L = NULL;
     drain(L, le, 1);

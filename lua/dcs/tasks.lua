@@ -1,6 +1,7 @@
---- Tasks: coroutines that lua-dcs runs concurrently outside nginx.
+--- Tasks: coroutines that lua-dcs runs concurrently.
 --
--- One loop per Lua state drives one libcurl multi engine (dcs.core.engine):
+-- One loop per Lua state (inside nginx, one per request or timer, the
+-- loops sharing one engine) drives one libcurl multi engine (dcs.core.engine):
 -- a call made inside a task starts its transfer on the engine and yields;
 -- the loop steps the engine and resumes each task whose transfer finished
 -- or whose sleep ended.  A call made outside any task steps the engine
@@ -25,7 +26,8 @@ M.MAX_CONNECTIONS = 64      -- the engine's cap on connections in flight
 -- is left over is done first by the next step.
 M.STEP_BUDGET = 0.0003
 
---- The loop of a Lua state (dcs.loop()): runs tasks over the libcurl multi engine.
+--- The loop of a Lua state, or inside nginx of a request or timer
+--- (dcs.loop()): runs tasks over the libcurl multi engine.
 ---@class dcs.Loop
 local Loop = {}
 Loop.__index = Loop

@@ -189,3 +189,59 @@ describe("make docs", function()
     assert.matches("/docs/api%.md\n", out)
   end)
 end)
+
+-- The options tables of client:download, fetch_run_logs and each_redislog:
+-- the annotations' classes, and the README, name every option the code
+-- takes, and no other; the defaults they give are the code's.
+describe("option annotations and the README", function()
+  local readme = files.read(ROOT .. "/README.md")
+
+  local function fields(path, class)
+    local text = files.read(ROOT .. path)
+    local block = assert(text:match("\n%-%-%-@class " .. class:gsub("%.", "%%.") .. "\n(.-)\n\n"), class)
+    local names = {}
+    for name, rest in block:gmatch("%-%-%-@field ([%w_]+)%??%s+([^\n]*)") do names[name] = rest end
+    return names
+  end
+
+  local function same_names(listed, taken, where)
+    for name in pairs(taken) do assert.truthy(listed[name], where .. " lacks " .. name) end
+    for name in pairs(listed) do assert.truthy(taken[name], where .. " names " .. name .. ", not an option") end
+  end
+
+  it("client:download: dcs.DownloadOptions and the README's Options table", function()
+    local download = require "dcs.download"
+    local annotated = fields("/lua/dcs/download.lua", "dcs.DownloadOptions")
+    same_names(annotated, download.OPTIONS, "dcs.DownloadOptions")
+    local section = assert(readme:match("\nOptions:\n\n(| option |.-)\n\n"))
+    local listed, row = {}, {}
+    for line in section:gmatch("[^\n]+") do
+      local names, default = line:match("^|%s*([^|]-)%s*|%s*([^|]-)%s*|")
+      if names and not names:find("^option") and not names:find("^%-") then
+        local i = 0
+        for name in names:gmatch("`([%w_]+)`") do
+          listed[name] = true
+          i = i + 1
+          row[name] = default:find(",") and select(i, default:match("^(.-),%s*(.-)$")) or default
+        end
+      end
+    end
+    same_names(listed, download.OPTIONS, "README's download Options table")
+    local shown = { [true] = "true", [false] = "false", [4 * 1024 ^ 3] = "4 GiB" }
+    for name, default in pairs(download.DEFAULTS) do
+      local want = shown[default] or tostring(math.floor(default))
+      assert.are.equal(want, (row[name]:gsub("`", "")), "README's default of " .. name)
+      assert.truthy(annotated[name]:find("(default " .. want .. ")", 1, true), "annotated default of " .. name)
+    end
+  end)
+
+  it("fetch_run_logs and each_redislog: their classes and the README", function()
+    local runlogs = require "dcs.runlogs"
+    same_names(fields("/lua/dcs/runlogs.lua", "dcs.FetchOptions"), runlogs.FETCH_OPTIONS, "dcs.FetchOptions")
+    same_names(fields("/lua/dcs/runlogs.lua", "dcs.PagingOptions"), runlogs.PAGING_OPTIONS, "dcs.PagingOptions")
+    local paragraph = assert(readme:match("\n`client:fetch_run_logs%(instance_id%[, opts%]%)`(.-)\n\n"))
+    for name in pairs(runlogs.FETCH_OPTIONS) do
+      assert.truthy(paragraph:find("`" .. name .. "[` ]"), "README's fetch_run_logs lacks " .. name)
+    end
+  end)
+end)

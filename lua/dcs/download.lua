@@ -32,6 +32,7 @@ M.DEFAULTS = {
 local OPTION_TYPES = { progress = "function", resume = "boolean", max_resumes = "number",
   timeout = "number", stall_timeout = "number", min_speed = "number", max_bytes = "number",
   checksum = "boolean" }
+M.OPTIONS = OPTION_TYPES      -- the options client:download takes (the docs are checked against it)
 
 local function invalid(message) return nil, errors.invalid("download", message) end
 

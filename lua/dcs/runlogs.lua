@@ -31,6 +31,7 @@ end
 local PAGING = { page_size = true, max_files = true, timeout = true }
 local FETCH = { days = true, dest = true, timeout = true, poll_interval = true, replication_id = true,
   progress = true, request_timeout = true, concurrency = true }
+M.PAGING_OPTIONS, M.FETCH_OPTIONS = PAGING, FETCH   -- (the docs are checked against them)
 
 local function paging_options(op, opts)
   if opts ~= nil and type(opts) ~= "table" then return nil, errors.invalid(op, "options must be a table") end

@@ -60,6 +60,9 @@ local link = check(client:create_redislog_download_link(instance_id, ready.id))
 print("           " .. link.link)
 
 print("4. download")
-local saved = check(client:download(link.link, dest .. "/" .. ready.file_name))
+-- the server's file name, reduced to a safe base name (no "../", no "/"),
+-- as fetch_run_logs does: a name a server chose is never trusted as a path
+local name = require("dcs.names").from_server(ready.file_name, ready.id .. ".log")
+local saved = check(client:download(link.link, dest .. "/" .. name))
 print(("           saved %s (%d bytes, sha256 %s)"):format(saved.path, saved.bytes, saved.sha256))
 client:close()

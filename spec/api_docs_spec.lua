@@ -235,6 +235,21 @@ describe("option annotations and the README", function()
     end
   end)
 
+  it("dcs.client: dcs.ClientOptions names every option, of every type it takes", function()
+    local annotated = fields("/lua/dcs/client.lua", "dcs.ClientOptions")
+    local options = require("dcs.config").OPTIONS
+    same_names(annotated, options, "dcs.ClientOptions")
+    local spelled = { ["function"] = "fun%(", table = "table", string = "string", number = "number",
+      boolean = "boolean", ["false"] = "false" }
+    for name, types in pairs(options) do
+      local declared = annotated[name]:match("^(%S+)")
+      for t in types:gmatch("[^|]+") do
+        assert.truthy(declared:find(spelled[t]) or (t == "table" and declared:find("%[%]")),
+          ("dcs.ClientOptions' %s (%s) lacks the type %s"):format(name, declared, t))
+      end
+    end
+  end)
+
   it("fetch_run_logs and each_redislog: their classes and the README", function()
     local runlogs = require "dcs.runlogs"
     same_names(fields("/lua/dcs/runlogs.lua", "dcs.FetchOptions"), runlogs.FETCH_OPTIONS, "dcs.FetchOptions")

@@ -32,7 +32,7 @@ local M = {}
 ---@field rate_limit? number requests per second, for every task of the client
 ---@field on_request? fun(info: table) hook before each attempt (README, "Hooks")
 ---@field on_response? fun(info: table) hook after each attempt
----@field transport? string "curl" or "ngx"
+---@field transport? string|fun(req: table): (integer?, table|string?, string?) "curl", "ngx" or a function
 
 --- A listing page (list_redislogs).
 ---@class dcs.Listing

@@ -301,3 +301,36 @@ describe("README's make demo", function()
     assert.matches("^redis_[^\n]+%.log\n$", landed)
   end)
 end)
+
+-- The README's limits and defaults are the code's constants: each phrase,
+-- blanks folded, must hold the figure the code has.
+describe("README's figures", function()
+  it("are the constants of the code they describe", function()
+    local f = assert(io.open("README.md"))
+    local readme = f:read("*a"):gsub("%s+", " ")
+    f:close()
+    local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
+    local tasks, retry = require "dcs.tasks", require "dcs.retry"
+    local checks = {
+      { "The (%d+) DCS regions of the official SDKs", count(require("dcs.regions").KNOWN) },
+      { "one of the (%d+) DCS regions", count(require("dcs.regions").KNOWN) },
+      { "cached per AK and region for the process %((%d+) pairs at most", require("dcs.request").PROJECT_CACHE_MAX },
+      { "The engine opens at most (%d+) connections %(`dcs.tasks.MAX_CONNECTIONS`%)", tasks.MAX_CONNECTIONS },
+      { "`dcs.tasks.STEP_BUDGET`, ([%d.]+) ms", tasks.STEP_BUDGET * 1000 },
+      { "Options: `concurrency` %((%d+)%)", require("dcs.gather").DEFAULT_CONCURRENCY },
+      { "at most max_files, ([%d ]+) by default", require("dcs.runlogs").MAX_FILES },
+      { "`retries` | `{ max = (%d+),", retry.DEFAULT.max },
+      { "`retries` | `{ max = %d+, base = ([%d.]+),", retry.DEFAULT.base },
+      { "`retries` | `{ max = %d+, base = [%d.]+, cap = (%d+) }`", retry.DEFAULT.cap },
+      { "with (%d+) s timeouts and never through a proxy", require("dcs.credentials").METADATA_TIMEOUT },
+      { "refreshed (%d+) minutes before they expire", require("dcs.credentials").REFRESH_WINDOW / 60 },
+      { "API answer %(and a download's error answer%) is at most (%d+) MiB",
+        require("dcs.transport").MAX_BODY / 2 ^ 20 },
+    }
+    for _, c in ipairs(checks) do
+      local said = readme:match(c[1])
+      assert.truthy(said, "README lacks: " .. c[1])
+      assert.are.equal(c[2], tonumber((said:gsub(" ", ""))), c[1])
+    end
+  end)
+end)

@@ -324,6 +324,8 @@ describe("README's figures", function()
       { "`retries` | `{ max = %d+, base = [%d.]+, cap = (%d+) }`", retry.DEFAULT.cap },
       { "with (%d+) s timeouts and never through a proxy", require("dcs.credentials").METADATA_TIMEOUT },
       { "refreshed (%d+) minutes before they expire", require("dcs.credentials").REFRESH_WINDOW / 60 },
+      { "starting with a letter or digit, at most (%d+) characters", require("dcs.validate").MAX_ID },
+      { "`limit` 1 to (%d+)%)", require("dcs.operations").list_redislogs.query.limit.max },
       { "API answer %(and a download's error answer%) is at most (%d+) MiB",
         require("dcs.transport").MAX_BODY / 2 ^ 20 },
     }

@@ -124,7 +124,8 @@ Client.transport = request.transport
 Client.secret_values = request.secret_values
 
 --- Closes the client: its calls in flight end with errors of kind
---- "closed".  Idempotent; also __close and __gc.
+--- "closed" (inside nginx a request already on its cosocket runs to its
+--- end; nothing is sent after it).  Idempotent; also __close and __gc.
 ---@return true
 function Client:close()
   if not self.closed then

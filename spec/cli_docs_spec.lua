@@ -71,6 +71,14 @@ describe("dcs-logs documentation and installation", function()
     end
   end)
 
+  it("help fits 80 columns", function()
+    for _, topic in ipairs { false, "collect", "list", "link", "download", "fetch" } do
+      for line in help_of(topic or nil):gmatch("[^\n]+") do
+        assert.is_true(#line <= 80, ("help %s: %d columns: %s"):format(topic or "", #line, line))
+      end
+    end
+  end)
+
   it("has a man page that formats without warnings and documents every option", function()
     local text = files.read(MAN)
     assert.matches('\n%.TH DCS%-LOGS 1 "[%d-]+" "lua%-dcs ' .. require("dcs.version"):gsub("%.", "%%.") .. '"', text)

@@ -71,6 +71,22 @@ describe("dcs-logs documentation and installation", function()
     end
   end)
 
+  it("help lists every option the command takes (its flag tables)", function()
+    local source = files.read(ROOT .. "/bin/dcs-logs")
+    local all = " " .. table.concat(options, " ") .. " "
+    local tables = { (assert(source:match("\nlocal GLOBAL_FLAGS = (%b{})"))) }
+    for t in source:gmatch("\n    flags = (%b{})") do tables[#tables + 1] = t end
+    assert.is_true(#tables >= 6, "flag tables found: " .. #tables)
+    for _, t in ipairs(tables) do
+      for name in t:gmatch('([%w]+) = "') do
+        assert.truthy(all:find(" --" .. name .. " ", 1, true), "help lacks --" .. name)
+      end
+      for name in t:gmatch('%["([%w-]+)"%] = "') do
+        assert.truthy(all:find(" --" .. name .. " ", 1, true), "help lacks --" .. name)
+      end
+    end
+  end)
+
   it("help fits 80 columns", function()
     for _, topic in ipairs { false, "collect", "list", "link", "download", "fetch" } do
       for line in help_of(topic or nil):gmatch("[^\n]+") do

@@ -16,6 +16,7 @@
  * Speed (bench/sign.lua): the HMAC key states of the last SK, the output
  * buffer and those arrays live in a per-state scratch, so signing with the
  * same SK again allocates only the result table and strings. */
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -51,6 +52,27 @@ static void format_integer(long long v, char out[64])
     *out = '\0';
 }
 
+/* %.14g with a '.' whatever LC_NUMERIC says: snprintf writes the locale's
+ * decimal point, and a host in a decimal-comma locale sent and signed
+ * f=1%2C5 for 1.5. */
+static void format_fraction(double n, char out[64])
+{
+    const char *point = localeconv()->decimal_point;
+    size_t plen = point != NULL ? strlen(point) : 0;
+    char tmp[64];
+    char *p = tmp;
+    snprintf(tmp, sizeof tmp, "%.14g", n);
+    while (*p != '\0') {
+        if (plen > 0 && strncmp(p, point, plen) == 0) {
+            *out++ = '.';
+            p += plen;
+        } else {
+            *out++ = *p++;
+        }
+    }
+    *out = '\0';
+}
+
 /* Integral numbers go on the wire in decimal, 7 and 7.0 alike (as in the
  * official SDKs), other numbers as %.14g.  Returns 0 for NaN, infinities
  * and numbers outside [-2^63, 2^63): no long long holds them, and the
@@ -70,7 +92,7 @@ static int format_number(lua_State *L, int i, char out[64])
     if (n == (lua_Number)(long long)n)
         format_integer((long long)n, out);
     else
-        snprintf(out, 64, "%.14g", (double)n);
+        format_fraction((double)n, out);
     return 1;
 }
 

@@ -58,6 +58,7 @@ build = {
     ["dcs.names"] = "lua/dcs/names.lua",
     ["dcs.regions"] = "lua/dcs/regions.lua",
     ["dcs.credentials"] = "lua/dcs/credentials.lua",
+    ["dcs.json"] = "lua/dcs/json.lua",
     ["dcs.retry"] = "lua/dcs/retry.lua",
     ["dcs.transport"] = "lua/dcs/transport/init.lua",
     ["dcs.transport.curl"] = "lua/dcs/transport/curl.lua",

@@ -4,6 +4,7 @@
 -- restores it; without de_DE installed (locale-gen de_DE.UTF-8) they are
 -- pending.
 local dcs = require "dcs"
+local E = require "support.emulator"
 
 local DECIMAL_COMMA = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8" }
 
@@ -31,5 +32,27 @@ describe("a decimal-comma LC_NUMERIC", function()
     end)
     if not ran then return pending("no decimal-comma locale installed") end
     assert.are.equal("f=1.5&g=0.25", query)
+  end)
+
+  describe("against the emulator", function()
+    local emu, client
+    lazy_setup(function()
+      emu = E.start()
+      client = emu:client()
+    end)
+    lazy_teardown(function()
+      client:close()
+      emu:stop()
+    end)
+
+    it("decodes an answer with fractional numbers, set after the SDK was loaded", function()
+      emu:fault { match = { path_contains = "/redislog" }, times = 1,
+        action = { respond = { status = 200, json = { total_num = 0, file_list = {}, ratio = 1.5 } } } }
+      local res, err
+      local ran = with_decimal_comma(function() res, err = client:list_redislogs(E.INSTANCE) end)
+      if not ran then return pending("no decimal-comma locale installed") end
+      assert.is_nil(err)
+      assert.are.equal(1.5, res.ratio)
+    end)
   end)
 end)

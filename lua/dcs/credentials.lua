@@ -4,7 +4,7 @@
 -- :get() -> creds | nil, why, where creds = { ak, sk, security_token,
 -- project, expires_at (epoch seconds, temporary credentials only) }.
 local core = require "dcs.core"
-local cjson = require "cjson"
+local json = require "dcs.json"
 local errors = require "dcs.errors"
 local transports = require "dcs.transport"
 local validate = require "dcs.validate"
@@ -148,7 +148,7 @@ local function decode_credential(res, token)
   if res.status ~= 200 then
     return nil, ("securitykey answered HTTP %d: %s"):format(res.status, errors.quote(res.body, { token }, 200))
   end
-  local ok, body = pcall(cjson.decode, res.body)
+  local ok, body = pcall(json.decode, res.body)
   local c = ok and type(body) == "table" and body.credential
   if type(c) ~= "table" then return nil, "securitykey answer has no credential" end
   local fresh = { ak = c.access, sk = c.secret, security_token = c.securitytoken,

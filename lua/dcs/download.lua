@@ -12,7 +12,7 @@
 -- rename of a complete file.
 -- @module dcs.download
 local core = require "dcs.core"
-local cjson = require "cjson"
+local json = require "dcs.json"
 local errors = require "dcs.errors"
 local tasks = require "dcs.tasks"
 local validate = require "dcs.validate"
@@ -96,7 +96,7 @@ local MAX_VALIDATOR = 256
 
 local function read_sidecar(path)
   local text = core.read_file(path, 4096)
-  local ok, meta = pcall(cjson.decode, text or "")
+  local ok, meta = pcall(json.decode, text or "")
   if not ok or type(meta) ~= "table" or type(meta.validator) ~= "string" or #meta.validator > MAX_VALIDATOR
     or not validate.text(meta.validator) then
     return nil
@@ -109,7 +109,7 @@ local function write_sidecar(path, validator, total)
   os.remove(path)
   local f = core.open_file(path, "new")
   if not f then return end                   -- without a sidecar the next run starts over
-  f:write(cjson.encode { validator = validator, total = total })
+  f:write(json.encode { validator = validator, total = total })
   f:close()
 end
 

@@ -6,9 +6,9 @@
 -- the security token) and the transports, in a table keyed weakly by
 -- client, unreachable through the client table (pairs, inspect, dumps).
 local core = require "dcs.core"
-local cjson = require "cjson"
 local errors = require "dcs.errors"
 local gather = require "dcs.gather"
+local json = require "dcs.json"
 local operations = require "dcs.operations"
 local retry = require "dcs.retry"
 local tasks = require "dcs.tasks"
@@ -16,9 +16,6 @@ local transports = require "dcs.transport"
 local validate = require "dcs.validate"
 
 local M = {}
-
-local json = cjson.new()
-if json.decode_array_with_array_mt then json.decode_array_with_array_mt(true) end
 
 -- lua-cjson decodes every number as a float on Lua 5.3+; give integral
 -- values back as integers so total_num prints as 3, not 3.0.

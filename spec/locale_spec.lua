@@ -5,8 +5,26 @@
 -- pending.
 local dcs = require "dcs"
 local E = require "support.emulator"
+local names = require "dcs.names"
 
 local DECIMAL_COMMA = { "de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8" }
+
+-- Runs fn with LC_CTYPE set to a Latin-1 locale, where Lua 5.3 and 5.4's
+-- %w takes the letters from 0xC0 up; false when none is installed.
+local function with_latin1(fn)
+  local old = os.setlocale(nil, "ctype")
+  for _, name in ipairs { "de_DE.ISO-8859-1", "de_DE.iso88591", "de_DE", "fr_FR.ISO-8859-1", "fr_FR" } do
+    local set = os.setlocale(name, "ctype")
+    if set and not set:lower():find("utf") then
+      local ok, err = pcall(fn)
+      os.setlocale(old, "ctype")
+      if not ok then error(err, 0) end
+      return true
+    end
+  end
+  os.setlocale(old, "ctype")
+  return false
+end
 
 -- Runs fn with LC_NUMERIC set to a decimal-comma locale; false when none is installed.
 local function with_decimal_comma(fn)
@@ -54,5 +72,18 @@ describe("a decimal-comma LC_NUMERIC", function()
       assert.is_nil(err)
       assert.are.equal(1.5, res.ratio)
     end)
+  end)
+end)
+
+describe("a Latin-1 LC_CTYPE", function()
+  it("leaves a server's file names in [A-Za-z0-9._+-]", function()
+    local got = {}
+    local ran = with_latin1(function()
+      got[1] = names.from_server("r\233sum\233.log", "fallback")
+      got[2] = names.from_server("\233\255", "fallback")
+      got[3] = names.from_link("https://h.example/a/caf%C3%A9.log?x=1", "fallback")
+    end)
+    if not ran then return pending("no Latin-1 locale installed") end
+    assert.are.same({ "r_sum_.log", "fallback", "caf__.log" }, got)
   end)
 end)

@@ -9,6 +9,10 @@ local M = {}
 M.MAX_NAME = 200     -- bytes; leaves room for ".part.meta" and a "-N" suffix under NAME_MAX
 M.MAX_EXT = 16       -- bytes of an extension a shortened name keeps
 
+-- Spelled out, not %w: Lua 5.3 and 5.4's %w is the C locale's isalnum, and
+-- under a Latin-1 LC_CTYPE it kept bytes from 0xC0 up in file names.
+local OTHER, ALNUM = "[^A-Za-z0-9._+-]", "[A-Za-z0-9]"
+
 --- A safe base name from a server's name, or fallback: the last segment
 -- after any '/' or '\', bytes outside [A-Za-z0-9._+-] replaced by '_',
 -- no leading '.' (hidden files, '.' and '..') nor '-' (a name that tools
@@ -20,15 +24,15 @@ function M.from_server(name, fallback)
   if type(name) ~= "string" then return fallback end
   -- the last segment found from the end: "([^/\\]*)$" would scan each
   -- segment again from every byte of it (hours for a 2 MiB name)
-  name = (name:match("^.*[/\\](.*)$") or name):gsub("[^%w._+-]", "_"):gsub("^[.-]+", "")
+  name = (name:match("^.*[/\\](.*)$") or name):gsub(OTHER, "_"):gsub("^[.-]+", "")
   if #name > M.MAX_NAME then
     -- the extension is kept when short: a server's "extension" can itself
     -- be longer than MAX_NAME
-    local ext = name:match("(%.[%w]+)$") or ""
+    local ext = name:match("(%.[A-Za-z0-9]+)$") or ""
     if #ext > M.MAX_EXT then ext = "" end
     name = name:sub(1, M.MAX_NAME - #ext) .. ext
   end
-  if name == "" or not name:find("[%w]") then return fallback end
+  if name == "" or not name:find(ALNUM) then return fallback end
   if name:find("%.part$") or name:find("%.part%.meta$") then name = name .. "_" end
   return name
 end

@@ -145,6 +145,26 @@ describe("credentials chain", function()
     assert.matches("^ok ", out)
   end)
 
+  it("refuses a key from the environment with a stray byte, naming its variable", function()
+    local code = [[
+      local ok, err = pcall(require("dcs").client, { endpoint = os.getenv("EMU"), retries = false })
+      print(ok and "constructed" or err)
+    ]]
+    for _, case in ipairs {
+      { "HUAWEICLOUD_SDK_AK", E.AK .. "\n", E.SK, "HUAWEICLOUD_SDK_AK must be an HTTP token" },
+      { "HUAWEICLOUD_SDK_SK", E.AK, E.SK .. " ", "HUAWEICLOUD_SDK_SK must be printable ASCII without blanks" },
+      { "HUAWEICLOUD_SDK_SK", E.AK, E.SK .. "\233", "HUAWEICLOUD_SDK_SK must be printable ASCII without blanks" },
+      { "HUAWEICLOUD_SDK_SK", E.AK, E.SK .. "\n", "HUAWEICLOUD_SDK_SK must not contain control characters" },
+    } do
+      local status, out = sub.run(code, { EMU = emu.url, HUAWEICLOUD_SDK_AK = case[2],
+        HUAWEICLOUD_SDK_SK = case[3], HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })
+      assert.are.equal(0, status, out)
+      assert.is_truthy(out:find("credentials from the environment: " .. case[4], 1, true), out)
+      assert.is_falsy(out:find(E.SK, 1, true), out)
+    end
+    assert.are.equal(0, #emu:requests())
+  end)
+
   it("explains what every provider said when all fail", function()
     local status, out = sub.run(call_code(), { EMU = emu.url, HOME = dir .. "/nowhere",
       HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })

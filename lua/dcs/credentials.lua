@@ -20,23 +20,31 @@ M.MAX_PROFILE = 64 * 1024          -- a credentials file is a few lines
 
 --- Checks credentials from any source before they go near a request:
 -- the AK is an HTTP token of at most core.SIGN_MAX_AK bytes (it goes
--- inside Authorization, and dcs.sign refuses any other), the SK and the
--- token have no control characters.  Returns creds or nil, why.
-function M.check(creds)
+-- inside Authorization, and dcs.sign refuses any other), the SK printable
+-- ASCII without blanks (a key pasted with a trailing space or a Latin-1
+-- byte signed every request wrong: 401s, repeated until the gateway locks
+-- the AK), the token without control characters.  `names` says what to
+-- call each key in the reason (the environment's variable names); by
+-- default 'ak', 'sk' and 'security_token'.  Returns creds or nil, why.
+function M.check(creds, names)
+  local function name(k) return names and names[k] or ("'" .. k .. "'") end
   local _, why = validate.token(creds.ak)
-  if why then return nil, "'ak' " .. why end
+  if why then return nil, name("ak") .. " " .. why end
   if #creds.ak > core.SIGN_MAX_AK then
-    return nil, ("'ak' must be at most %d bytes (got %d)"):format(core.SIGN_MAX_AK, #creds.ak)
+    return nil, ("%s must be at most %d bytes (got %d)"):format(name("ak"), core.SIGN_MAX_AK, #creds.ak)
   end
   for _, k in ipairs { "sk", "security_token" } do
     local v = creds[k]
     if v ~= nil then
-      if type(v) ~= "string" or v == "" then return nil, ("'%s' must be a non-empty string"):format(k) end
+      if type(v) ~= "string" or v == "" then return nil, ("%s must be a non-empty string"):format(name(k)) end
       _, why = validate.text(v)
-      if why then return nil, ("'%s' %s"):format(k, why) end
+      if why then return nil, ("%s %s"):format(name(k), why) end
     end
   end
-  if type(creds.sk) ~= "string" then return nil, "'sk' is missing" end
+  if type(creds.sk) ~= "string" then return nil, name("sk") .. " is missing" end
+  if not core.bytes_are(creds.sk, "visible") then
+    return nil, name("sk") .. " must be printable ASCII without blanks (a space or a newline copied with it?)"
+  end
   return creds
 end
 
@@ -44,6 +52,10 @@ local function static(creds, name)
   return { name = name, get = function() return creds end }
 end
 M.static = static
+
+-- The variable each key of the environment comes from, named in a refusal.
+local ENV_NAMES = { ak = "HUAWEICLOUD_SDK_AK", sk = "HUAWEICLOUD_SDK_SK",
+  security_token = "HUAWEICLOUD_SDK_SECURITY_TOKEN" }
 
 function M.from_env(getenv)
   getenv = getenv or os.getenv
@@ -227,7 +239,7 @@ function M.chain(opts)
   } do
     local creds, why = source[2]()
     if creds then
-      local _, bad = M.check(creds)
+      local _, bad = M.check(creds, creds.source == "environment" and ENV_NAMES or nil)
       if bad then return nil, ("credentials from the %s: %s"):format(creds.source, bad) end
       return static(creds, source[1])
     end

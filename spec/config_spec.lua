@@ -175,6 +175,13 @@ describe("credentials chain", function()
     assert.are.equal(0, #emu:requests())
   end)
 
+  it("takes an empty HOME for none, not for the root directory", function()
+    local status, out = sub.run(call_code(), { EMU = emu.url, HOME = "", HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })
+    assert.are.equal(0, status, out)
+    assert.matches("; profile: no HOME and no HUAWEICLOUD_SDK_CREDENTIALS_FILE; metadata: ", out)
+    assert.are.equal(0, #emu:requests())
+  end)
+
   it("parses INI and UTC times", function()
     local ini = credentials.parse_ini("[Basic]\n ak = A \n#x\nsk= S=1\n[other]\nak=B")
     assert.are.same({ ak = "A", sk = "S=1" }, ini.basic)

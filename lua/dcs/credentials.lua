@@ -94,7 +94,8 @@ function M.profile_path(explicit)
   local env = os.getenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE")
   if env and env ~= "" then return env end
   local home = os.getenv("HOME")
-  return home and (home .. "/.huaweicloud/credentials") or nil
+  -- HOME="" is no home: "" .. "/.huaweicloud/credentials" read a profile in /
+  return home and home ~= "" and (home .. "/.huaweicloud/credentials") or nil
 end
 
 -- Only a regular file of reasonable size is read: a FIFO would hang the

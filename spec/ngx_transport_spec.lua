@@ -29,6 +29,24 @@ local SERVER = [[
         ngx.say(cjson.encode(out))
       }
     }
+
+    location = /jump {
+      content_by_lua_block {
+        local cjson = require "cjson"
+        local args = ngx.req.get_uri_args()
+        local transport = assert(require("dcs.transport").select("ngx", {}).get())
+        local call = ngx.thread.spawn(function()
+          return transport:request { method = "GET", url = args.url, timeout = 10 }
+        end)
+        ngx.sleep(0.3)
+        local f = assert(io.open(args.file, "w"))
+        f:write(args.by)
+        f:close()
+        local _, res, failure = ngx.thread.wait(call)
+        os.remove(args.file)
+        ngx.say(cjson.encode(res and { status = res.status } or failure))
+      }
+    }
 ]]
 
 describe("the ngx transport's connections", function()
@@ -37,11 +55,18 @@ describe("the ngx transport's connections", function()
     return
   end
 
-  local hs, nginx
+  local hs, nginx, jump_file
   lazy_setup(function()
     assert(os.execute("make -s LUA=luajit >/dev/null"))
     hs = E.start_hostile()
-    nginx = N.start { server = SERVER }       -- worker_connections 64
+    -- the wall clock of this nginx moves by the seconds written in jump_file
+    -- (spec/support/jump_clock.c)
+    local dir = require("support.files").tmpdir()
+    jump_file = dir .. "/jump"
+    assert(os.execute(("env -u LD_PRELOAD cc -shared -fPIC -o %s/jump_clock.so spec/support/jump_clock.c -ldl")
+      :format(dir)))
+    nginx = N.start { server = SERVER, env = { JUMP_CLOCK_FILE = jump_file },     -- worker_connections 64
+      preload = dir .. "/jump_clock.so" }
   end)
   lazy_teardown(function()
     if nginx then nginx:stop() end
@@ -82,5 +107,16 @@ describe("the ngx transport's connections", function()
     assert.are.equal("timeout", out[2].kind, cjson.encode(out[2]))
     assert.is_true(out[2].elapsed < 2, ("took %.3f s"):format(out[2].elapsed))
     assert.are.equal(2, hs:stats().requests)
+  end)
+
+  -- ngx.now() is the wall clock: a deadline on it ended a request at once
+  -- when the clock jumped forward (NTP, a resumed VM), and a jump back
+  -- gave a dripping server an hour more
+  it("keeps a request's deadline when the wall clock jumps an hour forward", function()
+    hs:script { match = { path_prefix = "/late" }, times = 1, steps = { { sleep = 1 }, { send = answer("{}") } } }
+    local res = assert(nginx.http:request { method = "GET", timeout = 30,
+      url = ("%s/jump?url=%s/late&by=3600&file=%s"):format(nginx.url, hs.url, jump_file) })
+    assert.are.equal(200, res.status, res.body .. nginx:error_log():sub(-2000))
+    assert.are.same({ status = 200 }, cjson.decode(res.body))
   end)
 end)

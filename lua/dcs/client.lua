@@ -147,7 +147,7 @@ end
 --- monotime) on a client.
 Client.sleep = transports.sleep
 
---- client.monotime(): seconds on a monotonic clock (ngx.now inside nginx).
+--- client.monotime(): seconds on a monotonic clock (CLOCK_MONOTONIC, inside nginx too).
 Client.monotime = transports.monotime
 
 -- The operations of dcs.operations, a method each (written out, so that

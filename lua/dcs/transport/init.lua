@@ -107,13 +107,10 @@ function M.alarm()
   return nil
 end
 
---- Seconds on a monotonic clock (ngx.now() inside nginx).
+--- Seconds on a monotonic clock, inside nginx too: ngx.now() is the wall
+--- clock, and a jump of it (NTP, a resumed VM) moved every deadline and pause.
 ---@return number
 function M.monotime()
-  if M.in_nginx() then
-    ngx.update_time()
-    return ngx.now()
-  end
   return core.monotime()
 end
 

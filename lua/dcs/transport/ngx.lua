@@ -6,6 +6,8 @@
 -- per scheme, host, port, TLS verification setting and proxy.
 local wire = require "dcs.transport.ngx_wire"
 
+local monotime = require("dcs.core").monotime     -- ngx.now() is the wall clock
+
 local M = {}
 
 local Transport = {}
@@ -216,8 +218,7 @@ function Transport:request(req)
   if not target then return nil, terr end
   local total = self.timeout
   if req.timeout == false then total = 24 * 3600 * 1000 elseif req.timeout then total = req.timeout * 1000 end
-  ngx.update_time()
-  local started = ngx.now()
+  local started = monotime()
   local deadline = started + total / 1000
   local read_timeout = req.stall_timeout and req.stall_timeout * 1000 or total
   -- A pooled connection the server already closed fails before any answer:
@@ -235,10 +236,9 @@ function Transport:request(req)
       -- setkeepalive refuses a connection with unread bytes (a body longer
       -- than announced) and leaves it open until the handler ends: close it
       if not (res.keepalive and sock:setkeepalive(self.keepalive_timeout, self.pool_size)) then sock:close() end
-      ngx.update_time()
       res.keepalive, res.until_close = nil, nil
       res.new_connections = reused == 0 and 1 or 0
-      res.elapsed = ngx.now() - started
+      res.elapsed = monotime() - started
       return res
     end
     sock:close()

@@ -5,6 +5,10 @@
 -- are bounded and parsed strictly (as csrc/dcs_headers.c does for
 -- libcurl), lengths must be well-formed, and every read is bounded by the
 -- request's deadline as well as by the stall timeout.
+
+-- deadlines on CLOCK_MONOTONIC: ngx.now() is the wall clock
+local monotime = require("dcs.core").monotime
+
 local M = {}
 
 M.MAX_BODY = 64 * 1024 * 1024      -- buffered bodies by default; streamed ones are the sink's business
@@ -30,7 +34,7 @@ function M.io_failure(err, what, res)
 end
 local io_failure = M.io_failure
 
---- A connection's I/O state: the socket, the absolute deadline (ngx.now()
+--- A connection's I/O state: the socket, the absolute deadline (monotime()
 -- seconds) and the longest wait for any byte (ms).
 function M.new_io(sock, deadline, read_timeout_ms, connect_timeout_ms)
   return { sock = sock, deadline = deadline, read_timeout = read_timeout_ms, connect_timeout = connect_timeout_ms }
@@ -41,8 +45,7 @@ end
 -- so the time left is rounded up, plus one (a timeout a fraction early let
 -- a download start a resume with a millisecond to go).
 function M.ms_left(deadline)
-  ngx.update_time()
-  local left = (deadline - ngx.now()) * 1000
+  local left = (deadline - monotime()) * 1000
   if left <= 0 then return 0 end
   return math.ceil(left) + 1
 end
@@ -161,8 +164,7 @@ end
 -- fn's results.
 local function windowed(io, window, fn, arg)
   local deadline = io.deadline
-  ngx.update_time()
-  if window then io.deadline = math.min(deadline, ngx.now() + window) end
+  if window then io.deadline = math.min(deadline, monotime() + window) end
   local a, b, c = fn(io, arg)
   local cut = io.deadline < deadline
   io.deadline = deadline
@@ -205,7 +207,7 @@ function M.new_sink(req, res, max_body)
     sink.file = file or nil
   end
   local min_speed, window = req.min_speed or 1, req.stall_timeout
-  local window_start, window_bytes = ngx.now(), 0
+  local window_start, window_bytes = monotime(), 0
 
   local function report(final)
     if not (sink.file and consumer.progress) then return true end
@@ -221,10 +223,10 @@ function M.new_sink(req, res, max_body)
     if not window then return false end
     ngx.update_time()
     window_bytes = window_bytes + n
-    local elapsed = ngx.now() - window_start
+    local elapsed = monotime() - window_start
     if elapsed < window then return false end
     if window_bytes / elapsed < min_speed then return true end
-    window_start, window_bytes = ngx.now(), 0
+    window_start, window_bytes = monotime(), 0
     return false
   end
 

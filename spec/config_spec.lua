@@ -175,6 +175,22 @@ describe("credentials chain", function()
     assert.are.equal(0, #emu:requests())
   end)
 
+  it("names the one of HUAWEICLOUD_SDK_AK and _SK that is missing or empty", function()
+    for _, case in ipairs {
+      { { HUAWEICLOUD_SDK_AK = E.AK, HUAWEICLOUD_SDK_SK = "" }, "HUAWEICLOUD_SDK_SK is empty" },
+      { { HUAWEICLOUD_SDK_AK = E.AK }, "HUAWEICLOUD_SDK_SK is not set" },
+      { { HUAWEICLOUD_SDK_AK = "", HUAWEICLOUD_SDK_SK = E.SK }, "HUAWEICLOUD_SDK_AK is empty" },
+    } do
+      local env = case[1]
+      env.EMU, env.HOME, env.HUAWEICLOUD_SDK_PROJECT_ID = emu.url, dir .. "/nowhere", E.PROJECT
+      local status, out = sub.run(call_code(), env)
+      assert.are.equal(0, status, out)
+      assert.is_truthy(out:find("no credentials: environment: " .. case[2] .. "; profile: ", 1, true), out)
+      assert.is_falsy(out:find(E.SK, 1, true), out)
+    end
+    assert.are.equal(0, #emu:requests())
+  end)
+
   it("takes an empty HOME for none, not for the root directory", function()
     local status, out = sub.run(call_code(), { EMU = emu.url, HOME = "", HUAWEICLOUD_SDK_PROJECT_ID = E.PROJECT })
     assert.are.equal(0, status, out)

@@ -60,9 +60,13 @@ local ENV_NAMES = { ak = "HUAWEICLOUD_SDK_AK", sk = "HUAWEICLOUD_SDK_SK",
 function M.from_env(getenv)
   getenv = getenv or os.getenv
   local ak, sk = getenv("HUAWEICLOUD_SDK_AK"), getenv("HUAWEICLOUD_SDK_SK")
-  if not ak or ak == "" or not sk or sk == "" then
+  if (ak or "") == "" and (sk or "") == "" then
     return nil, "environment: HUAWEICLOUD_SDK_AK and HUAWEICLOUD_SDK_SK are not both set"
   end
+  -- one of the two: say which, and whether it is set but empty
+  local name, v = "HUAWEICLOUD_SDK_SK", sk
+  if (ak or "") == "" then name, v = "HUAWEICLOUD_SDK_AK", ak end
+  if (v or "") == "" then return nil, ("environment: %s is %s"):format(name, v and "empty" or "not set") end
   local project, token = getenv("HUAWEICLOUD_SDK_PROJECT_ID"), getenv("HUAWEICLOUD_SDK_SECURITY_TOKEN")
   return { ak = ak, sk = sk, project = project ~= "" and project or nil,
            security_token = token ~= "" and token or nil, source = "environment" }

@@ -133,6 +133,17 @@ describe("network", function()
     end)
   end)
 
+  it("reaches an IPv6 endpoint, with the Host header it signed", function()
+    local v6 = E.start("--host ::1")
+    assert.matches("^http://%[::1%]:%d+$", v6.url)
+    local res, err = link(client(v6))
+    local r = v6:last_request()
+    v6:stop()
+    assert.is_nil(err)
+    assert.matches("^http://%[::1%]:%d+/_obs/", res.link)
+    assert.are.equal(v6.url:match("//(.*)$"), r.headers.Host)
+  end)
+
   it("does not follow redirects", function()
     emu:fault { match = { path_contains = "/links" }, times = 1, action = { respond = {
       status = 302, headers = { Location = emu.url .. "/elsewhere" }, body = "" } } }

@@ -80,8 +80,7 @@ def main(argv=None):
     server = make_server(args)
     signal.signal(signal.SIGTERM, _exit_signal)
     signal.signal(signal.SIGINT, _exit_signal)
-    host, port = server.server_address[:2]
-    print("DCS emulator listening on %s://%s:%d pid=%d" % (server.scheme, host, port, os.getpid()),
+    print("DCS emulator listening on %s pid=%d" % (server.base_url(), os.getpid()),
           flush=True)
     if args.exit_with_parent:
         threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()

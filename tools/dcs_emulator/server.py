@@ -214,8 +214,13 @@ class EmulatorServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class EmulatorServer6(EmulatorServer):
+    address_family = socket.AF_INET6
+
+
 def make_server(args):
-    server = EmulatorServer((args.host, args.port), Handler)
+    kind = EmulatorServer6 if ":" in args.host else EmulatorServer
+    server = kind((args.host, args.port), Handler)
     if args.tls_cert:
         try:
             server.enable_tls(args.tls_cert, args.tls_key)

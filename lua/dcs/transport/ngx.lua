@@ -158,7 +158,9 @@ local function connect(self, io, target)
   -- digest only: pool names can show up in nginx's debug log)
   local pool = target.scheme .. "://" .. target.authority .. (self.verify and "" or "#insecure")
     .. (proxy and ("@" .. proxy.authority .. "#" .. ngx.md5(proxy.authorization or "")) or "")
-  local host, port, peer = target.host, target.port, target.authority
+  -- nginx parses a bare IPv6 literal's last group as a port: brackets
+  local host = target.host:find(":", 1, true) and ("[" .. target.host .. "]") or target.host
+  local port, peer = target.port, target.authority
   if proxy then host, port, peer = proxy.host, proxy.port, "proxy " .. proxy.authority end
   local left = math.max(1, wire.ms_left(io.deadline))
   sock:settimeouts(math.max(1, math.min(self.connect_timeout, left)), left, math.min(io.read_timeout, left))

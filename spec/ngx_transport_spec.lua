@@ -47,7 +47,34 @@ local SERVER = [[
         ngx.say(cjson.encode(res and { status = res.status } or failure))
       }
     }
+
+    location = /route {
+      content_by_lua_block {
+        local cjson = require "cjson"
+        ngx.req.read_body()
+        local job = cjson.decode(ngx.req.get_body_data())
+        local out = {}
+        for i, c in ipairs(job) do
+          local t = require("dcs.transport").select("ngx", { proxy = c.proxy, no_proxy = c.no_proxy,
+            timeout = 5, connect_timeout = 2 }).get()
+          local res, failure = t:request { method = "GET", url = c.url }
+          out[i] = res and { status = res.status } or failure
+        end
+        ngx.say(cjson.encode(out))
+      }
+    }
 ]]
+
+-- Whether libcurl (dcs.core.http) sends a request for url through a proxy
+-- that listens nowhere (port dead), given no_proxy.
+local function curl_proxied(url, no_proxy, dead)
+  local core = require "dcs.core"
+  local t = core.http { proxy = "http://127.0.0.1:" .. dead, no_proxy = no_proxy, timeout = 5, connect_timeout = 2 }
+  local res, failure = t:request { url = url }
+  t:close()
+  assert(not res, "a server answered " .. url)
+  return failure.message:find("port " .. dead .. " ", 1, true) ~= nil
+end
 
 describe("the ngx transport's connections", function()
   if not N.available() then
@@ -85,6 +112,63 @@ describe("the ngx transport's connections", function()
   local function answer(body, extra)
     return "HTTP/1.1 200 OK\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body .. (extra or "")
   end
+
+  -- libcurl 7.88's rules (lib/noproxy.c), each case checked against it
+  it("bypasses the proxy for the no_proxy hosts libcurl bypasses it for", function()
+    local dead, target = N.free_port(), N.free_port()
+    local ip, v6 = "http://127.0.0.1:" .. target .. "/", "http://[::1]:" .. target .. "/"
+    local cases = {     -- url, no_proxy, bypassed
+      { ip, "127.0.0.1", true }, { ip, "127.0.0.0/8", true }, { ip, "127.0.0.1/32", true },
+      { ip, "10.0.0.0/8", false }, { ip, "0.0.1", false }, { ip, ".0.0.1", false },
+      { ip, "127.0.0.1.", false }, { ip, "127.0.0.1:" .. target, false },
+      { ip, "*", true }, { ip, " * ", false }, { ip, "a.invalid,*", false },
+      { ip, "a.invalid 127.0.0.1", true }, { ip, "a.invalid\t, ,127.0.0.1", true },
+      { "http://x.invalid./", "x.invalid", true }, { "http://x.invalid/", "x.invalid.", true },
+      { "http://x.invalid/", ".x.invalid", true }, { "http://a.x.invalid/", "x.invalid", true },
+      { "http://ax.invalid/", "x.invalid", false }, { "http://X.INVALID/", "x.invalid", true },
+      { "http://x.invalid/", "*.invalid", false }, { "http://x.invalid/", "invalid", true },
+      { v6, "::1", true }, { v6, "[::1]", false }, { v6, "1", false },
+    }
+    local job = {}
+    for i, c in ipairs(cases) do
+      job[i] = { url = c[1], no_proxy = c[2], proxy = "http://127.0.0.1:" .. dead }
+    end
+    local res = assert(nginx.http:request { method = "POST", url = nginx.url .. "/route", timeout = 60,
+      body = cjson.encode(job) })
+    assert.are.equal(200, res.status, res.body .. nginx:error_log():sub(-2000))
+    for i, o in ipairs(cjson.decode(res.body)) do
+      local url, no_proxy, bypassed = cases[i][1], cases[i][2], cases[i][3]
+      local what = ("%s with no_proxy %q"):format(url, no_proxy)
+      assert.are.equal(bypassed, not curl_proxied(url, no_proxy, dead), "libcurl: " .. what)
+      assert.is_string(o.message, what)
+      local proxied = o.message:find("proxy 127.0.0.1:" .. dead, 1, true) ~= nil
+      assert.are.equal(bypassed, not proxied, "ngx: " .. what .. ": " .. o.message)
+    end
+  end)
+
+  -- libcurl takes a proxy URL without a scheme for http://, and one
+  -- without a port for port 1080
+  it("reads a proxy URL as libcurl does: no scheme is http, no port is 1080", function()
+    local started, proxy = pcall(E.start_proxy, "--port 1080")
+    if not started then return pending("port 1080 is taken: " .. tostring(proxy)) end
+    local other = E.start_proxy()
+    hs:script { match = { path_prefix = "/p" }, times = -1, steps = { { send = answer("{}") } } }
+    local job = {}
+    for i, url in ipairs { "http://127.0.0.1", "127.0.0.1", "user:pw@127.0.0.1/", other.url:match("//(.*)$") } do
+      job[i] = { url = hs.url .. "/p", proxy = url }
+    end
+    local res = assert(nginx.http:request { method = "POST", url = nginx.url .. "/route", timeout = 60,
+      body = cjson.encode(job) })
+    local proxied, elsewhere = #proxy:log(), #other:log()
+    proxy:stop()
+    other:stop()
+    assert.are.equal(200, res.status, res.body .. nginx:error_log():sub(-2000))
+    for i, o in ipairs(cjson.decode(res.body)) do
+      assert.are.equal(200, o.status, job[i].proxy .. ": " .. tostring(o.message))
+    end
+    assert.are.equal(3, proxied)
+    assert.are.equal(1, elsewhere)
+  end)
 
   it("closes a connection that cannot go back to the pool (bytes after the body)", function()
     hs:script { match = { path_prefix = "/junk" }, times = -1, steps = { { send = answer("{}", "JUNK") } } }

@@ -40,33 +40,73 @@ local function split_url(url)
   return scheme, host, port, authority, rest
 end
 
--- proxy URL -> { host, port, authority, authorization } or nil, why
+-- proxy URL -> { host, port, authority, authorization } or nil, why.
+-- Read as libcurl reads it, so that both transports use the same proxy:
+-- the scheme may be left out (http), a path is ignored, and the port is
+-- 1080 when none is given.
 local function parse_proxy(url)
-  local scheme, userinfo, hostport = url:match("^(%a[%w+.-]*)://([^@/]*)@([^/]+)/?$")
-  if not scheme then
-    scheme, hostport = url:match("^(%a[%w+.-]*)://([^/]+)/?$")
-  end
-  if not scheme or scheme:lower() ~= "http" then
-    return nil, "proxy must be an http:// URL"
-  end
+  local scheme, rest = url:match("^(%a[%w+.-]*)://(.*)$")
+  if not scheme then scheme, rest = "http", url end
+  if scheme:lower() ~= "http" then return nil, "proxy must be an http:// URL" end
+  local authority = rest:match("^[^/?#]*")
+  local userinfo, hostport = authority:match("^([^@]*)@(.*)$")
+  hostport = hostport or authority
   -- a raw '@' in the password: which part is the host is anybody's guess
   -- (libcurl refuses such a URL too), and a guess would show part of it
   if hostport:find("@", 1, true) then return nil, "proxy URL holds more than one '@' (write it %40)" end
   local host, port = hostport:match("^(.-):(%d+)$")
-  local p = { host = host or hostport, port = tonumber(port) or 80, authority = hostport }
+  host = host or hostport
+  if host == "" then return nil, "proxy URL has no host" end
+  local p = { host = host, port = tonumber(port) or 1080, authority = hostport }
   if userinfo then
     p.authorization = "Basic " .. ngx.encode_base64(ngx.unescape_uri(userinfo))
   end
   return p
 end
 
--- no_proxy: comma-separated host names or suffixes; "*" matches all.
+-- s as inet_pton(AF_INET) reads it (four decimal parts, 0 to 255, no
+-- leading zeros) -> a number, or nil.
+local function ipv4(s)
+  if not s:find("^%d+%.%d+%.%d+%.%d+$") then return nil end
+  local n = 0
+  for part in s:gmatch("%d+") do
+    if #part > 3 or (#part > 1 and part:find("^0")) or tonumber(part) > 255 then return nil end
+    n = n * 256 + tonumber(part)
+  end
+  return n
+end
+
+-- An IPv4 host against an entry: an address, or a CIDR block.
+local function ipv4_matches(address, entry)
+  local net, bits = entry:match("^([^/]*)/?(.*)$")
+  local check = ipv4(net)
+  bits = tonumber(bits:match("^[+-]?%d+") or "0")
+  if not check or bits < 0 or bits > 32 then return false end
+  if bits == 0 or bits == 32 then return address == check end
+  local block = 2 ^ (32 - bits)
+  return math.floor(address / block) == math.floor(check / block)
+end
+
+-- A host name against an entry: the name or a domain it is in; one
+-- leading and one trailing dot of either do not count.
+local function name_matches(name, entry)
+  entry = entry:gsub("%.$", "", 1):gsub("^%.", "", 1):lower()
+  if #entry > #name then return false end
+  return name:sub(#name - #entry + 1) == entry and (#entry == #name or name:sub(#name - #entry, #name - #entry) == ".")
+end
+
+-- no_proxy, with the rules of libcurl 7.88 (lib/noproxy.c), so that an
+-- endpoint goes through the same proxy on both transports: "*" alone
+-- matches all; entries are separated by commas, spaces or tabs; an IPv4
+-- host matches an equal address or a CIDR block; any other host (an IPv6
+-- one too, without brackets) matches by name.
 local function bypass(no_proxy, host)
-  for item in (no_proxy or ""):gmatch("[^,%s]+") do
-    if item == "*" then return true end
-    item = item:gsub("^%.", ""):lower()
-    local h = host:lower()
-    if h == item or h:sub(-#item - 1) == "." .. item then return true end
+  no_proxy = no_proxy or ""
+  if no_proxy == "*" then return true end
+  local address = ipv4(host)
+  local name = host:gsub("%.$", "", 1):lower()
+  for entry in no_proxy:gmatch("[^, \t]+") do
+    if address and ipv4_matches(address, entry) or not address and name_matches(name, entry) then return true end
   end
   return false
 end

@@ -155,6 +155,7 @@ const char *dcs_http_failure_name(dcs_http_failure f)
     case DCS_HTTP_BAD_REQUEST: return "bad_request";
     case DCS_HTTP_CANCELLED: return "cancelled";
     case DCS_HTTP_CLOSED: return "closed";
+    case DCS_HTTP_PROXY: return "proxy";
     default: return "other";
     }
 }

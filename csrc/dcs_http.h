@@ -83,6 +83,7 @@ typedef enum dcs_http_failure {
     DCS_HTTP_BAD_REQUEST,       /* bad URL or option */
     DCS_HTTP_CANCELLED,         /* dcs_transfer_cancel (dcs_engine.h) */
     DCS_HTTP_CLOSED,            /* the engine closed with the transfer in flight */
+    DCS_HTTP_PROXY,             /* the proxy refused the CONNECT tunnel */
     DCS_HTTP_OTHER
 } dcs_http_failure;
 

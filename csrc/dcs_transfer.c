@@ -566,6 +566,19 @@ static int chunked_refused(const dcs_transfer *t, CURLcode rc)
     return rc == CURLE_RECV_ERROR && n >= k && strcmp(t->errbuf + n - k, tail) == 0;
 }
 
+/* Whether the proxy answered the CONNECT with anything but 2xx: libcurl
+ * 7.88 reports that as a receive error ("CONNECT tunnel failed"), which
+ * would read as a broken connection to the server. */
+static int tunnel_refused(const dcs_transfer *t, CURLcode rc)
+{
+    long code = 0;
+
+    if (rc == CURLE_OK || t->easy == NULL ||
+        curl_easy_getinfo(t->easy, CURLINFO_HTTP_CONNECTCODE, &code) != CURLE_OK)
+        return 0;
+    return code >= 300;
+}
+
 /* What went wrong: the flags our callbacks set first (libcurl only sees a
  * write error), then libcurl's own code.  `sent` is nonzero once the
  * request went out: what libcurl then calls an unsupported protocol (no
@@ -588,6 +601,8 @@ static dcs_http_failure classify(CURLcode rc, const dcs_transfer *t, int sent)
         return DCS_HTTP_TOO_LARGE;
     if (chunked_refused(t, rc))
         return DCS_HTTP_BAD_RESPONSE;
+    if (tunnel_refused(t, rc))
+        return DCS_HTTP_PROXY;
     switch (rc) {
     case CURLE_OK: return t->res.head_done ? DCS_HTTP_OK : DCS_HTTP_BAD_RESPONSE;
     case CURLE_OPERATION_TIMEDOUT:

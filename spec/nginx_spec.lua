@@ -210,6 +210,18 @@ describe("inside nginx", function()
     assert.matches("answered 407 to CONNECT", res.body)
   end)
 
+  it("fails with reason proxy on both transports when the proxy refuses the CONNECT", function()
+    tls:reset()
+    for _, transport in ipairs { "ngx", "curl" } do
+      local res = assert(nginx:get(link_path("&endpoint=" .. tls.url .. "&transport=" .. transport
+        .. "&proxy=http%3A%2F%2Fops%3Awr0ngpw%40" .. proxy.url:match("//(.*)$"))))
+      assert.are.equal(502, res.status)
+      assert.matches("network error %(proxy%).*407", res.body)
+      assert.is_nil(res.body:find("wr0ngpw", 1, true), res.body)
+    end
+    assert.are.equal(0, #tls:requests())
+  end)
+
   it("refuses a proxy URL with a raw '@' in its password, as libcurl does, without quoting it", function()
     for _, transport in ipairs { "ngx", "curl" } do
       local res = assert(nginx:get(link_path("&transport=" .. transport

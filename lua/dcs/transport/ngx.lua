@@ -216,7 +216,9 @@ local function connect(self, io, target)
       local tunnelled, terr = tunnel(io, proxy, target.authority)
       if not tunnelled then return nil, terr end
     end
-    local session, herr = sslhandshake(sock, target.host, self.verify)
+    -- a trailing dot (example.com.) is the DNS root, not part of the name
+    -- that SNI and the certificate carry: OpenSSL's check fails on it
+    local session, herr = sslhandshake(sock, (target.host:gsub("%.$", "")), self.verify)
     if not session then
       if herr == "timeout" then
         return nil, failure("timeout", "timeout", "TLS handshake with " .. peer .. ": timed out")

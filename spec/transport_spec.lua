@@ -217,6 +217,22 @@ describe("transport option", function()
   end)
 end)
 
+describe("a URL's port", function()
+  it("is refused before any transport sees it, when it is no port libcurl or nginx would read alike", function()
+    local emu = E.start()
+    local t = require("dcs.transport").select("curl", { timeout = 5 }).get()
+    finally(function() t:close() emu:stop() end)
+    local port = emu.url:match(":(%d+)$")
+    for _, url in ipairs { "http://127.0.0.1:" .. port .. "x/", "http://127.0.0.1:99999/", "http://127.0.0.1:0/" } do
+      local res, failure = t:request { method = "GET", url = url }
+      assert.is_nil(res, url)
+      assert.are.equal("invalid_argument", failure.kind, url .. ": " .. failure.message)
+      assert.matches("port", failure.message)
+    end
+    assert.are.equal(0, #emu:requests())
+  end)
+end)
+
 describe("dcs.validate.url", function()
   -- It remembers the last URL that passed: a fresh copy of the module, so
   -- that nothing has passed yet when the first value comes.
@@ -230,7 +246,9 @@ describe("dcs.validate.url", function()
 
   it("refuses what fails before and after a URL passed, and passes it again", function()
     for round = 1, 2 do
-      for _, bad in ipairs { false, "", "ftp://h/x", "http://u:p@h/x", "http:///x" } do
+      for _, bad in ipairs { false, "", "ftp://h/x", "http://u:p@h/x", "http:///x", "http://h:0/", "http://h:65536/",
+        "http://h:abc/", "http://h:/", "http://h:+80/", "http://:80/", "http://[]:80/", "http://[127.0.0.1]/",
+        "http://::1:80/", "http://[::1]x/", "http://h:80:80/" } do
         local ok, why = v.url(bad)
         assert.is_nil(ok, tostring(bad))
         assert.is_string(why)
@@ -238,6 +256,10 @@ describe("dcs.validate.url", function()
       local ok, why = v.url(nil)
       assert.is_nil(ok)
       assert.equals("must be a string", why)
+      for _, good in ipairs { "http://h:65535/", "http://h:1/", "http://[::1]:8080/", "http://[::1]?x",
+        "https://h.:443" } do
+        assert.equals(good, v.url(good))
+      end
       assert.equals("http://h/a", v.url("http://h/a"), "round " .. round)
     end
     assert.equals("http://h/a", v.url("http://h/" .. "a"))

@@ -74,6 +74,21 @@ function M.id(v)
   return v
 end
 
+--- host[:port] of a URL: a name or address, or an IPv6 address in
+-- brackets, and a port from 1 to 65535 if any.  libcurl and nginx each
+-- read anything else their own way (nginx took `h:abc` for an IPv6
+-- address), so it is refused before either sees it.
+function M.authority(v)
+  local host, port = v:match("^(%[[^%]]*%])(.*)$")
+  if not host then host, port = v:match("^([^:]*)(.*)$") end
+  if host == "" or (host:find("^%[") and not host:find(":", 1, true)) then return nil, "has no host" end
+  local n = tonumber(port:match("^:(%d+)$"))
+  if port ~= "" and not (n and n >= 1 and n <= 65535) then
+    return nil, "has a port that is not a number from 1 to 65535"
+  end
+  return v
+end
+
 -- The last URL that passed (nil before the first): calls to one endpoint
 -- check equal URLs over and over, and the answer depends on the string
 -- alone.
@@ -92,6 +107,8 @@ function M.url(v)
   local authority = v:match("^%a+://([^/?#]*)")
   if authority == "" then return nil, "has no host" end
   if authority:find("@", 1, true) then return nil, "must not contain user information (user:password@)" end
+  local _, why = M.authority(authority)
+  if why then return nil, why end
   last_url = v
   return v
 end

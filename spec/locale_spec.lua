@@ -54,14 +54,9 @@ describe("a decimal-comma LC_NUMERIC", function()
 
   describe("against the emulator", function()
     local emu, client
-    lazy_setup(function()
-      emu = E.start()
-      client = emu:client()
-    end)
-    lazy_teardown(function()
-      client:close()
-      emu:stop()
-    end)
+    local fixture = E.fixture(nil, function(e, c) emu, client = e, c end)
+    lazy_setup(fixture.start)
+    lazy_teardown(fixture.stop)
 
     it("decodes an answer with fractional numbers, set after the SDK was loaded", function()
       emu:fault { match = { path_contains = "/redislog" }, times = 1,

@@ -7,15 +7,10 @@ local tmpdir, listdir = files.tmpdir, files.entries
 
 describe("run-log workflow", function()
   local emu, client
-  lazy_setup(function()
-    emu = E.start("--collect-delay 0.3")
-    client = emu:client()
-  end)
-  lazy_teardown(function()
-    client:close()
-    emu:stop()
-  end)
-  before_each(function() emu:reset() end)
+  local fixture = E.fixture("--collect-delay 0.3", function(e, c) emu, client = e, c end)
+  lazy_setup(fixture.start)
+  lazy_teardown(fixture.stop)
+  before_each(fixture.reset)
 
   describe("collect_redislog", function()
     it("returns true on 204 and sends log_type=run with query_time and replication_id", function()

@@ -243,4 +243,24 @@ function Emulator:client(opts)
   return require("dcs").client(o)
 end
 
+--- An emulator (started with extra_args) and a client of it for a describe
+--- block's tests: { start, stop, reset } for its lazy_setup, lazy_teardown
+--- and before_each (busted's functions are the spec's, not this module's);
+--- set(emu, client) gets them once started.
+function M.fixture(extra_args, set)
+  local emu, client
+  return {
+    start = function()
+      emu = M.start(extra_args)
+      client = emu:client()
+      set(emu, client)
+    end,
+    stop = function()
+      client:close()
+      emu:stop()
+    end,
+    reset = function() emu:reset() end,
+  }
+end
+
 return M

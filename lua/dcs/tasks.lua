@@ -109,7 +109,6 @@ function Loop:engine()
     return self.nested[self.depth]
   end
   state_engine = open_engine(state_engine)
-  self.multi = state_engine
   return state_engine
 end
 
@@ -224,7 +223,7 @@ end
 function Loop:timeout()
   if #self.ready > 0 then return 0 end
   local t
-  if self.multi and not self.multi:closed() then t = self.multi:timeout() end
+  if state_engine and not state_engine:closed() then t = state_engine:timeout() end
   prune_sleeping(self)
   if #self.sleeping > 0 then
     local now = core.monotime()
@@ -238,8 +237,8 @@ end
 
 --- The descriptors the engine waits on, for a host's poll set.
 ---@return { fd: integer, read: boolean, write: boolean }[]
-function Loop:fds()
-  if self.multi and not self.multi:closed() then return self.multi:fds() end
+function Loop.fds(_)           -- every loop shares the state's engine
+  if state_engine and not state_engine:closed() then return state_engine:fds() end
   return {}
 end
 
@@ -331,8 +330,8 @@ function Loop:step(timeout, budget)
   resume_ready(self, deadline)
   local wait = self:timeout()
   wait = math.min(timeout, wait or timeout)
-  if self.multi and not self.multi:closed() and self.multi:running() > 0 then
-    step_engine(self, self.multi, wait, math.min(1e6, math.max(0, deadline - core.monotime())))
+  if state_engine and not state_engine:closed() and state_engine:running() > 0 then
+    step_engine(self, state_engine, wait, math.min(1e6, math.max(0, deadline - core.monotime())))
   elseif wait > 0 and #self.sleeping > 0 then
     core.sleep(wait)
   elseif wait > 0 and self.live > 0 then

@@ -237,7 +237,7 @@ end
 
 --- The descriptors the engine waits on, for a host's poll set.
 ---@return { fd: integer, read: boolean, write: boolean }[]
-function Loop.fds(_)           -- every loop shares the state's engine
+function Loop:fds() -- luacheck: no unused args (every loop shares the state's engine)
   if state_engine and not state_engine:closed() then return state_engine:fds() end
   return {}
 end
